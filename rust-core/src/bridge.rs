@@ -1,0 +1,1 @@
+//! JNI bridge: the only module that imports `jni`. OWNER: Java helper.

@@ -1,0 +1,60 @@
+//! The core error: one enum, a stable `code()` that the Java side maps to its exception's code.
+//! Module errors fold into it. Messages name the field and the fix and never carry a secret
+//! value (the bridge and the CLI run one more redaction pass over every message anyway).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorCode {
+    /// The request is wrong: a field is missing, malformed or contradictory.
+    InvalidConfig,
+    /// A server (Git or Kestra) refused the credentials.
+    Auth,
+    /// TLS: certificate not trusted, hostname mismatch, SSH host key mismatch.
+    Tls,
+    /// Connection, DNS, timeout, or a transient HTTP status that outlived the retries.
+    Network,
+    /// Kestra answered with an error (4xx other than auth, malformed export).
+    KestraApi,
+    /// An exported item maps to a path that is not allowed or collides with another.
+    UnsafePath,
+    /// The deletion guard refused the run (empty export, too many deletions).
+    DeletionGuard,
+    /// The remote refused the push (protected branch, hook, permissions).
+    PushRejected,
+    /// The branch kept moving: every push attempt lost the race.
+    Conflict,
+    /// Another local Git failure.
+    Git,
+    /// Local file system failure.
+    Io,
+    /// A bug: a panic or an invariant broken.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CoreError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The commit that was built but could not be pushed, so nothing is lost.
+    pub local_commit: Option<String>,
+}
+
+impl CoreError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        CoreError { code, message: message.into(), local_commit: None }
+    }
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+    pub fn invalid(field: &str, problem: impl AsRef<str>) -> Self {
+        CoreError::new(ErrorCode::InvalidConfig, format!("`{field}`: {}", problem.as_ref()))
+    }
+}
+
+impl From<std::io::Error> for CoreError {
+    fn from(e: std::io::Error) -> Self {
+        CoreError::new(ErrorCode::Io, e.to_string())
+    }
+}

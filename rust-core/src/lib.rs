@@ -1,0 +1,59 @@
+//! Native core of the Kestra Git backup plugin.
+//!
+//! One request in, one report out: `run` exports flows and namespace files from Kestra
+//! (`export`), maps them to repository paths and decides what the repository should contain
+//! (`snapshot`), builds one commit on the branch tip and pushes it (`git`), and reports the
+//! changed files counted like plugin-git (`diff`). The CLI and the JNI bridge (`bridge`) both
+//! call `run_json`; nothing here depends on a JVM.
+
+pub mod backup;
+mod bridge;
+pub mod diff;
+pub mod error;
+pub mod export;
+pub mod git;
+pub mod progress;
+pub mod report;
+pub mod request;
+pub mod secret;
+pub mod snapshot;
+
+pub use backup::run;
+pub use error::{CoreError, ErrorCode};
+pub use progress::{Level, LogEvent};
+pub use report::Report;
+pub use request::Request;
+
+/// Version of the core, checked by the Java side when it loads the library.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// JSON in, JSON out, for callers across a language boundary. The answer is always one object:
+/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ...}}`.
+/// Messages are redacted with the request's secrets (when the request could be parsed).
+pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
+    let request: Request = match serde_json::from_str(request_json) {
+        Ok(r) => r,
+        Err(e) => {
+            // serde's message names the field and the position, never the value of a secret.
+            let err = CoreError::new(ErrorCode::InvalidConfig, format!("invalid request: {e}"));
+            return error_json(&err, &[]);
+        }
+    };
+    let secrets = request.secrets();
+    match run(&request, sink) {
+        Ok(report) => serde_json::json!({ "report": report }).to_string(),
+        Err(err) => error_json(&err, &secrets),
+    }
+}
+
+fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
+    let refs: Vec<&secret::Secret> = secrets.iter().collect();
+    serde_json::json!({
+        "error": {
+            "code": err.code,
+            "message": secret::redact(&err.message, &refs),
+            "localCommit": err.local_commit,
+        }
+    })
+    .to_string()
+}

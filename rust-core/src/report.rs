@@ -1,0 +1,60 @@
+//! The one report type: what a run did. Serialized as camelCase JSON for the Java tasks and the CLI.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Full SHA of the commit pushed (or, when the push finally failed, never set: see the error).
+    pub commit_id: Option<String>,
+    /// Web URL of that commit (plugin-git rules).
+    pub commit_url: Option<String>,
+    pub dry_run: bool,
+    /// The branch did not exist on the remote and was created by this run.
+    pub branch_created: bool,
+    /// One entry per request source, in request order.
+    pub sources: Vec<SourceCounts>,
+    /// Every changed file, sorted by `file` (byte order).
+    pub diff: Vec<DiffRow>,
+    /// Bytes sent to the remote by the push (0 when nothing was pushed).
+    pub bytes_pushed: u64,
+    /// Push attempts made (0 = no push).
+    pub push_attempts: u32,
+    pub timings_ms: Timings,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceCounts {
+    pub git_directory: String,
+    /// Items read from Kestra after filtering (globs, drafts, `.kestraignore`).
+    pub exported: usize,
+    pub added: usize,
+    pub modified: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    /// Exported items dropped by `.kestraignore`.
+    pub ignored: usize,
+}
+
+/// One changed file, counted like plugin-git (see `diff` module).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffRow {
+    /// Path from the repository root; for a deletion, the old path.
+    pub file: String,
+    pub additions: u64,
+    pub deletions: u64,
+    pub changes: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    pub fetch: u64,
+    pub export: u64,
+    pub snapshot: u64,
+    pub commit: u64,
+    pub push: u64,
+    pub total: u64,
+}

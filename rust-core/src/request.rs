@@ -1,0 +1,263 @@
+//! The one request type of the core, shared by the CLI (JSON/YAML file) and the JNI bridge (JSON).
+//! Field by field documentation with defaults: `docs/request-report.md`. JSON names are camelCase.
+
+use crate::error::CoreError;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Request {
+    /// Where to read flows and namespace files from. Needed unless every source provides its files.
+    #[serde(default)]
+    pub kestra: Option<KestraConfig>,
+    pub git: GitConfig,
+    /// What to back up: each source maps something in Kestra to a directory of the repository.
+    pub sources: Vec<Source>,
+    /// Mirror deletions: files under a source's directory that the export no longer has are removed.
+    #[serde(default = "default_true")]
+    pub delete: bool,
+    /// Compute the same diff, push nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub guard: DeletionGuard,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KestraConfig {
+    /// Base URL, e.g. `http://localhost:8080` (a trailing `/` is ignored).
+    pub url: String,
+    /// Tenant id; Kestra OSS uses `main`.
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    #[serde(default)]
+    pub auth: Option<KestraAuth>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout_ms")]
+    pub read_timeout_ms: u64,
+    /// Retries after the first try, only on transient failures (connect, timeout, 5xx, 429).
+    #[serde(default = "default_max_retries")]
+    pub max_retries: u32,
+    /// PEM CA certificates trusted for the Kestra API in addition to the built-in roots.
+    #[serde(default)]
+    pub trusted_ca_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum KestraAuth {
+    Basic { username: String, password: Secret },
+    Bearer { token: Secret },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitConfig {
+    /// `https://`, `http://`, `ssh://`, scp-like `user@host:path`, or `file://`/local path.
+    pub url: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// SSH private key text (OpenSSH or PEM), never a path.
+    #[serde(default)]
+    pub private_key: Option<Secret>,
+    #[serde(default)]
+    pub passphrase: Option<Secret>,
+    /// Path of a PEM file with CA certificates trusted for HTTPS in addition to `trustedCaPem`.
+    #[serde(default)]
+    pub trusted_ca_pem_path: Option<PathBuf>,
+    /// PEM text of CA certificates to trust (the Java side passes the JVM's trusted issuers here).
+    #[serde(default)]
+    pub trusted_ca_pem: Option<String>,
+    /// Pin for the SSH host key: `SHA256:<base64>` as printed by `ssh-keygen -lf`. Unset: any host
+    /// key is accepted (plugin-git behaviour) and its fingerprint is logged.
+    #[serde(default)]
+    pub host_key_fingerprint: Option<String>,
+    /// Explicit proxy URL for HTTP(S) transports; unset = direct connection (environment ignored).
+    #[serde(default)]
+    pub proxy: Option<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    #[serde(default = "default_read_timeout_ms")]
+    pub read_timeout_ms: u64,
+    /// Reusable directory for the local copy of the branch; unset = a temporary directory per run.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// `section.key` → value, applied to the local repository's config (plugin-git `gitConfig`).
+    #[serde(default)]
+    pub config: BTreeMap<String, serde_json::Value>,
+    /// Commit message; default `Backup of <n> source(s) from Kestra`. The Java tasks always set it.
+    #[serde(default)]
+    pub commit_message: Option<String>,
+    #[serde(default)]
+    pub author_name: Option<String>,
+    #[serde(default)]
+    pub author_email: Option<String>,
+    /// Push attempts in total when the branch moved under us (non-fast-forward); never forced.
+    #[serde(default = "default_push_attempts")]
+    pub max_push_attempts: u32,
+}
+
+/// One thing to back up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    pub kind: SourceKind,
+    /// Which namespaces.
+    pub namespaces: NamespaceSelector,
+    /// Repository directory the source owns (relative, `/`-separated; `""` = repository root).
+    pub git_directory: String,
+    /// Globs selecting flows by id (`kind: flows`) or files by namespace-relative path
+    /// (`kind: namespaceFiles`). Empty = everything.
+    #[serde(default)]
+    pub globs: Vec<String>,
+    /// Flows only: rewrite `namespace:` lines from the source namespace to this one.
+    #[serde(default)]
+    pub target_namespace: Option<String>,
+    /// Namespace files only: fail when the selection is empty (plugin-git `errorOnMissing`).
+    #[serde(default)]
+    pub error_on_missing: bool,
+    /// Namespace files only: the files, already read by the caller (the Java task reads them from
+    /// Kestra's namespace storage). When set, the Kestra API is not called for this source.
+    #[serde(default)]
+    pub provided_files: Option<Vec<ProvidedFile>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceKind {
+    Flows,
+    NamespaceFiles,
+}
+
+/// Which namespaces a source covers, and so how its directory is laid out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum NamespaceSelector {
+    /// One namespace, its items directly under the directory; with `includeChildren`, children
+    /// go to sub-directories (`a.b.c` under source `a` → `b/c/`). PushFlows/PushNamespaceFiles.
+    One { namespace: String, #[serde(default)] include_children: bool },
+    /// Every namespace whose name is `prefix` or starts with `prefix.` (`""` = all namespaces),
+    /// discovered at run time; each goes to `<gitDirectory>/<full.dotted.namespace>/`.
+    Discover { #[serde(default)] prefix: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProvidedFile {
+    /// Namespace-relative path, `/`-separated, no leading `/`.
+    pub path: String,
+    /// Local file holding the bytes.
+    pub local_path: PathBuf,
+}
+
+/// Refuses deletions that look like an outage rather than an intent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeletionGuard {
+    /// Allow a source whose export is empty to delete every file it had in Git.
+    #[serde(default)]
+    pub allow_empty_export: bool,
+    /// Largest share (0.0–1.0) of a source's existing files one run may delete.
+    #[serde(default = "default_max_deletion_ratio")]
+    pub max_deletion_ratio: f64,
+    /// Sources with fewer existing files than this are not checked by the ratio.
+    #[serde(default = "default_min_files_for_ratio")]
+    pub min_files_for_ratio: usize,
+}
+
+impl Default for DeletionGuard {
+    fn default() -> Self {
+        DeletionGuard {
+            allow_empty_export: false,
+            max_deletion_ratio: default_max_deletion_ratio(),
+            min_files_for_ratio: default_min_files_for_ratio(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_tenant() -> String {
+    "main".into()
+}
+fn default_branch() -> String {
+    "main".into()
+}
+fn default_connect_timeout_ms() -> u64 {
+    10_000
+}
+fn default_read_timeout_ms() -> u64 {
+    60_000
+}
+fn default_max_retries() -> u32 {
+    3
+}
+fn default_push_attempts() -> u32 {
+    5
+}
+fn default_max_deletion_ratio() -> f64 {
+    0.5
+}
+fn default_min_files_for_ratio() -> usize {
+    10
+}
+
+impl Request {
+    /// Every secret in the request, for redaction of everything that leaves the core.
+    pub fn secrets(&self) -> Vec<Secret> {
+        let mut out = Vec::new();
+        out.extend(self.git.password.clone());
+        out.extend(self.git.private_key.clone());
+        out.extend(self.git.passphrase.clone());
+        match self.kestra.as_ref().and_then(|k| k.auth.as_ref()) {
+            Some(KestraAuth::Basic { password, .. }) => out.push(password.clone()),
+            Some(KestraAuth::Bearer { token }) => out.push(token.clone()),
+            None => {}
+        }
+        out
+    }
+}
+
+impl Request {
+    /// Checks what serde cannot: values, combinations. Errors name the field and the fix.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.git.url.trim().is_empty() {
+            return Err(CoreError::invalid("url", "is empty; set the Git remote, e.g. https://gitlab.example.com/group/backup.git"));
+        }
+        if self.git.branch.trim().is_empty() {
+            return Err(CoreError::invalid("branch", "is empty; set a branch name such as `main`"));
+        }
+        if self.sources.is_empty() {
+            return Err(CoreError::invalid("sources", "is empty; give at least one source to back up"));
+        }
+        if !(0.0..=1.0).contains(&self.guard.max_deletion_ratio) {
+            return Err(CoreError::invalid("guard.maxDeletionRatio", "must be between 0.0 and 1.0"));
+        }
+        if self.git.max_push_attempts == 0 {
+            return Err(CoreError::invalid("git.maxPushAttempts", "must be at least 1"));
+        }
+        let needs_api = self.sources.iter().any(|s| s.provided_files.is_none());
+        if needs_api && self.kestra.is_none() {
+            return Err(CoreError::invalid("kestra", "is missing; set the Kestra API URL (and credentials) to export from"));
+        }
+        Ok(())
+    }
+
+    /// The commit message: the one given, else a summary of the sources.
+    pub fn commit_message(&self) -> String {
+        match &self.git.commit_message {
+            Some(m) if !m.trim().is_empty() => m.clone(),
+            _ => format!("Backup of {} source(s) from Kestra", self.sources.len()),
+        }
+    }
+}
