@@ -1,15 +1,20 @@
 //! Snapshot: what the repository should contain. Maps exported items to repository paths
 //! (plugin-git layout rules), applies globs and `.kestraignore`, rejects unsafe paths, and plans
 //! the changes against a branch tip (deletions, mass-deletion guard).
-//!
-//! OWNER: snapshot helper. Interface used by `backup.rs` and `git` (keep these signatures):
 
-use crate::error::CoreError;
-use crate::export::ExportedItem;
-use crate::progress::Log;
-use crate::report::SourceCounts;
-use crate::request::{DeletionGuard, Source};
+mod flow_text;
+mod globs;
+mod guard;
+mod kestraignore;
+mod layout;
+mod plan;
+pub mod safe_path;
+
+pub use layout::Snapshot;
+
 use git2::Oid;
+use crate::error::CoreError;
+use crate::report::SourceCounts;
 
 /// A file in the branch tip, as `git` lists it.
 #[derive(Debug, Clone)]
@@ -51,31 +56,3 @@ pub struct Plan {
     pub counts: Vec<SourceCounts>,
 }
 
-/// The desired content of every source directory: repository path → blob id. Small (ids only).
-pub struct Snapshot {}
-
-impl Snapshot {
-    pub fn new(sources: &[Source]) -> Result<Self, CoreError> {
-        let _ = sources;
-        todo!("snapshot helper")
-    }
-
-    /// Maps one exported item of source `index` to its path (layout rules, `revision:` strip,
-    /// namespace rewrite, globs, path safety, collisions) and stores it through `write_blob`.
-    pub fn add(
-        &mut self,
-        index: usize,
-        item: ExportedItem,
-        write_blob: &mut dyn FnMut(&[u8]) -> Result<Oid, CoreError>,
-    ) -> Result<(), CoreError> {
-        let _ = (index, item, write_blob);
-        todo!("snapshot helper")
-    }
-
-    /// The changes that turn `tip` into this snapshot, with `.kestraignore`, deletion rules and
-    /// the mass-deletion guard applied.
-    pub fn plan(&self, tip: &dyn TipTree, delete: bool, guard: &DeletionGuard, log: &mut Log) -> Result<Plan, CoreError> {
-        let _ = (tip, delete, guard, log);
-        todo!("snapshot helper")
-    }
-}

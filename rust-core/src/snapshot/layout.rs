@@ -1,0 +1,137 @@
+//! Layout (plugin-git §8.1, §8.4): where each exported item lands in the repository, and the
+//! snapshot that records it (path → blob id; the bytes go straight to the object database).
+
+use super::flow_text::{rewrite_namespace, strip_revision};
+use super::globs::Selection;
+use super::kestraignore::FILE_NAME as IGNORE_FILE;
+use super::safe_path::{self, join};
+use crate::error::{CoreError, ErrorCode};
+use crate::export::ExportedItem;
+use crate::request::{NamespaceSelector, Source, SourceKind};
+use git2::Oid;
+use std::collections::{BTreeMap, HashMap};
+
+/// One source's directory and what the export put in it.
+pub(super) struct SourceState {
+    pub kind: SourceKind,
+    pub selector: NamespaceSelector,
+    /// Normalised `gitDirectory` (`""` = repository root).
+    pub dir: String,
+    pub selection: Selection,
+    target_namespace: Option<String>,
+    /// Repository path → blob, for every exported item (before `.kestraignore`).
+    pub entries: BTreeMap<String, Oid>,
+    /// Namespace root directory → bytes of the `.kestraignore` the export brought there.
+    pub exported_ignores: HashMap<String, Vec<u8>>,
+    /// Items the export selected for this source (before `.kestraignore`).
+    pub exported: usize,
+}
+
+impl SourceState {
+    /// The namespace root directory a repository path of this source belongs to: the source
+    /// directory itself, or `<dir>/<namespace>` for discovered namespaces.
+    pub fn root_of(&self, repo_path: &str) -> String {
+        let below = if self.dir.is_empty() { repo_path } else { &repo_path[self.dir.len() + 1..] };
+        match self.selector {
+            NamespaceSelector::Discover { .. } => join(&self.dir, below.split('/').next().unwrap_or(below)),
+            NamespaceSelector::One { .. } => self.dir.clone(),
+        }
+    }
+
+    /// Directory for items of `namespace`, or None when the namespace is not this source's.
+    fn namespace_dir(&self, namespace: &str) -> Option<String> {
+        match &self.selector {
+            NamespaceSelector::One { namespace: own, include_children } => {
+                if namespace == own {
+                    Some(self.dir.clone())
+                } else {
+                    let child = namespace.strip_prefix(own.as_str())?.strip_prefix('.')?;
+                    (*include_children && self.kind == SourceKind::Flows).then(|| join(&self.dir, &child.replace('.', "/")))
+                }
+            }
+            NamespaceSelector::Discover { prefix } => {
+                let covered = prefix.is_empty() || namespace == prefix || namespace.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('.'));
+                covered.then(|| join(&self.dir, namespace))
+            }
+        }
+    }
+}
+
+/// The desired content of every source directory: repository path → blob id. Small (ids only).
+pub struct Snapshot {
+    pub(super) sources: Vec<SourceState>,
+    /// Repository path → the item that claimed it, to refuse collisions with both names.
+    owners: HashMap<String, String>,
+}
+
+impl Snapshot {
+    pub fn new(sources: &[Source]) -> Result<Self, CoreError> {
+        let states = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let dir = safe_path::normalise_dir(&s.git_directory, &format!("sources[{i}].gitDirectory"))?;
+                let selection = match s.kind {
+                    SourceKind::Flows => Selection::for_flow_ids(&s.globs)?,
+                    SourceKind::NamespaceFiles => Selection::for_files(&s.globs)?,
+                };
+                Ok(SourceState {
+                    kind: s.kind,
+                    selector: s.namespaces.clone(),
+                    dir,
+                    selection,
+                    target_namespace: s.target_namespace.clone(),
+                    entries: BTreeMap::new(),
+                    exported_ignores: HashMap::new(),
+                    exported: 0,
+                })
+            })
+            .collect::<Result<_, CoreError>>()?;
+        Ok(Snapshot { sources: states, owners: HashMap::new() })
+    }
+
+    /// Maps one exported item of source `index` to its path (layout rules, `revision:` strip,
+    /// namespace rewrite, globs, path safety, collisions) and stores it through `write_blob`.
+    pub fn add(
+        &mut self,
+        index: usize,
+        item: ExportedItem,
+        write_blob: &mut dyn FnMut(&[u8]) -> Result<Oid, CoreError>,
+    ) -> Result<(), CoreError> {
+        let source = &mut self.sources[index];
+        let (path, what, bytes) = match item {
+            ExportedItem::Flow { namespace, id, source: text } => {
+                if !source.selection.selects(&id) {
+                    return Ok(());
+                }
+                let Some(dir) = source.namespace_dir(&namespace) else { return Ok(()) };
+                let mut text = strip_revision(&text);
+                if let (Some(target), NamespaceSelector::One { namespace: own, .. }) = (&source.target_namespace, &source.selector) {
+                    text = rewrite_namespace(&text, own, target);
+                }
+                (join(&dir, &format!("{id}.yml")), format!("flow `{namespace}.{id}`"), text.into_bytes())
+            }
+            ExportedItem::File { namespace, path, bytes } => {
+                if !source.selection.selects(&format!("/{path}")) {
+                    return Ok(());
+                }
+                let Some(dir) = source.namespace_dir(&namespace) else { return Ok(()) };
+                if path == IGNORE_FILE {
+                    source.exported_ignores.insert(dir.clone(), bytes.clone());
+                }
+                (join(&dir, &path), format!("namespace file `{path}` of `{namespace}`"), bytes)
+            }
+        };
+        safe_path::check(&path, &what)?;
+        if let Some(first) = self.owners.insert(path.clone(), what.clone()) {
+            return Err(CoreError::new(
+                ErrorCode::UnsafePath,
+                format!("{first} and {what} both map to `{path}`; give one of them another id or directory"),
+            ));
+        }
+        let oid = write_blob(&bytes)?;
+        source.entries.insert(path, oid);
+        source.exported += 1;
+        Ok(())
+    }
+}
