@@ -1,13 +1,21 @@
 //! Git: a local copy of one branch (fetched shallow into a cache or a temp dir), blobs and trees
-//! built in the object database, one commit, a push that never forces, and the commit URL.
-//!
-//! OWNER: git helper. Interface used by `backup.rs` (keep these signatures):
+//! built in the object database, one commit on the tip, a push that never forces, and the URLs
+//! shown to users.
 
-use crate::error::CoreError;
+mod commit_url;
+mod identity;
+mod transport;
+
+use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
 use crate::request::GitConfig;
 use crate::snapshot::{Change, TipFile, TipTree};
-use git2::Oid;
+use git2::build::TreeUpdateBuilder;
+use git2::{FileMode, Oid, Repository};
+use std::path::PathBuf;
+use transport::Session;
+
+pub use commit_url::{commit_url, display_url};
 
 pub enum PushOutcome {
     Pushed { bytes: u64 },
@@ -15,58 +23,304 @@ pub enum PushOutcome {
     BranchMoved { bytes: u64 },
 }
 
-pub struct Workspace {}
+pub struct Workspace {
+    repo: Repository,
+    config: GitConfig,
+    /// Keeps a per-run directory alive (and removes it at the end) when no cache is configured.
+    _temp: Option<tempfile::TempDir>,
+    tip: Option<Oid>,
+    branch_missing: bool,
+    /// The remote branch to start from when ours is missing (the remote's default branch).
+    start_branch: Option<String>,
+}
+
+const TRACKING_PREFIX: &str = "refs/remotes/origin/";
 
 impl Workspace {
     /// Fetches the branch tip (or notes that the branch / the whole remote is empty).
     pub fn open(config: &GitConfig, log: &mut Log) -> Result<Self, CoreError> {
-        let _ = (config, log);
-        todo!("git helper")
+        transport::configure_process(config)?;
+        if config.private_key.is_some() && config.url.starts_with("http") {
+            log.warn("`privateKey` is ignored for an HTTP(S) URL; use `username` and `password`");
+        }
+        let (repo, temp) = open_local(config.cache_dir.as_ref(), log)?;
+        apply_git_config(&repo, config, log)?;
+        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, start_branch: None };
+        log.info(format!("Start cloning from '{}'", ws.display_url()));
+        let heads = ws.list_remote_heads()?;
+        let wanted = format!("refs/heads/{}", config.branch);
+        if heads.iter().any(|(name, _)| *name == wanted) {
+            ws.start_branch = Some(config.branch.clone());
+        } else {
+            ws.branch_missing = true;
+            log.info(format!("Branch {} does not exist, creating it", config.branch));
+            ws.start_branch = heads.first().map(|(name, _)| name.trim_start_matches("refs/heads/").to_string());
+        }
+        ws.refresh(log)?;
+        Ok(ws)
     }
+
     /// True when the remote had no such branch at `open` (it is created by the push).
     pub fn branch_missing(&self) -> bool {
-        todo!("git helper")
+        self.branch_missing
     }
+
     pub fn write_blob(&mut self, bytes: &[u8]) -> Result<Oid, CoreError> {
-        let _ = bytes;
-        todo!("git helper")
+        self.repo.blob(bytes).map_err(|e| git_error("cannot write a blob", &e))
     }
+
     /// Builds the tree (tip tree + changes) and a commit on the tip; author per plugin-git rules.
     pub fn commit(&mut self, changes: &[Change], message: &str, log: &mut Log) -> Result<Oid, CoreError> {
-        let _ = (changes, message, log);
-        todo!("git helper")
+        let parent = self.tip.map(|t| self.repo.find_commit(t)).transpose().map_err(|e| git_error("cannot read the tip", &e))?;
+        let base = match &parent {
+            Some(c) => c.tree(),
+            None => self.repo.treebuilder(None).and_then(|b| b.write()).and_then(|id| self.repo.find_tree(id)),
+        }
+        .map_err(|e| git_error("cannot read the tip tree", &e))?;
+        let mut update = TreeUpdateBuilder::new();
+        for change in changes {
+            match change {
+                Change::Upsert { path, oid, mode, .. } => update.upsert(path.as_str(), *oid, file_mode(*mode)),
+                Change::Delete { path, .. } => update.remove(path.as_str()),
+            };
+        }
+        let tree_id = update.create_updated(&self.repo, &base).map_err(|e| git_error("cannot build the tree", &e))?;
+        let tree = self.repo.find_tree(tree_id).map_err(|e| git_error("cannot read the new tree", &e))?;
+        let signature = identity::signature(&self.repo, &self.config).map_err(|e| git_error("cannot build the author", &e))?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let commit = self
+            .repo
+            .commit(None, &signature, &signature, message, &tree, &parents)
+            .map_err(|e| git_error("cannot create the commit", &e))?;
+        // A local branch ref keeps the commit reachable (and in the cache) whatever the push does.
+        self.repo
+            .reference(&format!("refs/heads/{}", self.config.branch), commit, true, "kestra-git-backup commit")
+            .map_err(|e| git_error("cannot update the local branch", &e))?;
+        log.info(format!("Committed {} ({} file(s) changed) as {} <{}>", commit, changes.len(), signature.name().unwrap_or(""), signature.email().unwrap_or("")));
+        Ok(commit)
     }
+
     pub fn push(&mut self, commit: Oid, log: &mut Log) -> Result<PushOutcome, CoreError> {
-        let _ = (commit, log);
-        todo!("git helper")
+        let url = self.display_url();
+        log.info(format!("Pushing to {url} on branch {}", self.config.branch));
+        let session = Session::default();
+        let refspec = format!("refs/heads/{0}:refs/heads/{0}", self.config.branch);
+        let result = {
+            let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+            let mut options = transport::push_options(&self.config, &session);
+            remote.push(&[refspec.as_str()], Some(&mut options))
+        };
+        let bytes = *session.bytes_sent.borrow();
+        if let Err(e) = result {
+            if is_lost_race(e.message()) || e.code() == git2::ErrorCode::NotFastForward {
+                return Ok(PushOutcome::BranchMoved { bytes });
+            }
+            let mut err = transport::network_error(&e, &session, "push to", &url, &self.config);
+            err.local_commit = Some(commit.to_string());
+            return Err(err);
+        }
+        if let Some((refname, msg)) = session.rejections.borrow().first().cloned() {
+            if is_lost_race(&msg) {
+                return Ok(PushOutcome::BranchMoved { bytes });
+            }
+            let mut err = CoreError::new(
+                ErrorCode::PushRejected,
+                format!("the remote rejected the push of {refname} to {url}: {msg}; check branch protection and the token's rights"),
+            );
+            err.local_commit = Some(commit.to_string());
+            return Err(err);
+        }
+        log.info(format!("Pushed {bytes} bytes"));
+        self.tip = Some(commit);
+        Ok(PushOutcome::Pushed { bytes })
     }
-    /// Fetches the branch again after a lost race; the next `files_under`/`commit` use the new tip.
+
+    /// Fetches the branch again (at `open`, and after a lost race); the next `files_under` and
+    /// `commit` use the new tip.
     pub fn refresh(&mut self, log: &mut Log) -> Result<(), CoreError> {
-        let _ = log;
-        todo!("git helper")
+        let Some(branch) = self.start_branch.clone() else {
+            self.tip = None;
+            return Ok(());
+        };
+        let tracking = format!("{TRACKING_PREFIX}{branch}");
+        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        let session = Session::default();
+        let url = self.display_url();
+        {
+            let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+            let mut options = transport::fetch_options(&self.config, &session, shallow_depth(&self.config.url));
+            remote
+                .fetch(&[refspec.as_str()], Some(&mut options), None)
+                .map_err(|e| transport::network_error(&e, &session, "fetch from", &url, &self.config))?;
+        }
+        if let Some(fp) = session.host_key() {
+            self.log_host_key(&fp, log);
+        }
+        let tip = self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched branch is missing", &e))?;
+        self.tip = Some(tip);
+        if self.branch_missing && branch != self.config.branch {
+            // Our branch was created on top of the default branch's tip; once it exists remotely,
+            // later races are against our own branch.
+            self.start_branch = Some(self.config.branch.clone());
+        }
+        log.debug(format!("Tip of {branch} is {tip}"));
+        Ok(())
     }
+
     /// Web URL of a commit (plugin-git rules, `plugin-git-compat.md` §11).
     pub fn commit_url(&self, commit: Oid) -> String {
-        let _ = commit;
-        todo!("git helper")
+        commit_url(&self.config.url, &self.config.branch, &commit.to_string())
     }
+
     /// The remote URL without any credentials, for logs.
     pub fn display_url(&self) -> String {
-        todo!("git helper")
+        display_url(&self.config.url)
     }
+
     /// `" in <cache dir>"` when a cache keeps the local commit, else `""`.
     pub fn cache_hint(&self) -> String {
-        todo!("git helper")
+        self.config.cache_dir.as_ref().map(|d| format!(" in {} (branch {})", d.display(), self.config.branch)).unwrap_or_default()
+    }
+
+    fn list_remote_heads(&self) -> Result<Vec<(String, Oid)>, CoreError> {
+        let session = Session::default();
+        let url = self.display_url();
+        let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+        let callbacks = transport::callbacks(&self.config, &session);
+        let mut proxy = git2::ProxyOptions::new();
+        if let Some(p) = self.config.proxy.as_deref() {
+            proxy.url(p);
+        }
+        let conn = remote
+            .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(proxy))
+            .map_err(|e| transport::network_error(&e, &session, "connect to", &url, &self.config))?;
+        let list = conn.list().map_err(|e| transport::network_error(&e, &session, "list", &url, &self.config))?;
+        // The remote's default branch (HEAD's target) first, so a missing branch starts from it.
+        let default = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
+        let mut heads: Vec<(String, Oid)> =
+            list.iter().filter(|h| h.name().starts_with("refs/heads/")).map(|h| (h.name().to_string(), h.oid())).collect();
+        heads.sort_by_key(|(name, _)| Some(name) != default.as_ref());
+        Ok(heads)
+    }
+
+    fn log_host_key(&self, fingerprint: &str, log: &mut Log) {
+        if self.config.host_key_fingerprint.is_some() {
+            log.debug(format!("SSH host key {fingerprint} matches `hostKeyFingerprint`"));
+        } else {
+            log.warn(format!("SSH host key {fingerprint} accepted without check; pin it with `hostKeyFingerprint`"));
+        }
     }
 }
 
 impl TipTree for Workspace {
     fn files_under(&self, dir: &str) -> Result<Vec<TipFile>, CoreError> {
-        let _ = dir;
-        todo!("git helper")
+        let Some(tip) = self.tip else { return Ok(Vec::new()) };
+        let root = self.repo.find_commit(tip).and_then(|c| c.tree()).map_err(|e| git_error("cannot read the tip tree", &e))?;
+        let tree = if dir.is_empty() {
+            root
+        } else {
+            match root.get_path(std::path::Path::new(dir)) {
+                Ok(entry) if entry.kind() == Some(git2::ObjectType::Tree) => {
+                    self.repo.find_tree(entry.id()).map_err(|e| git_error("cannot read a tree", &e))?
+                }
+                _ => return Ok(Vec::new()),
+            }
+        };
+        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let mut files = Vec::new();
+        tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+            if entry.kind() != Some(git2::ObjectType::Tree) {
+                if let Ok(name) = entry.name() {
+                    files.push(TipFile { path: format!("{prefix}{parent}{name}"), oid: entry.id(), mode: entry.filemode() });
+                }
+            }
+            git2::TreeWalkResult::Ok
+        })
+        .map_err(|e| git_error("cannot walk the tip tree", &e))?;
+        Ok(files)
     }
+
     fn read_blob(&self, oid: Oid) -> Result<Vec<u8>, CoreError> {
-        let _ = oid;
-        todo!("git helper")
+        self.repo.find_blob(oid).map(|b| b.content().to_vec()).map_err(|e| git_error("cannot read a blob", &e))
     }
+}
+
+/// The cache repository (reused; rebuilt once if it cannot be opened) or a fresh temp one.
+fn open_local(cache: Option<&PathBuf>, log: &mut Log) -> Result<(Repository, Option<tempfile::TempDir>), CoreError> {
+    let Some(dir) = cache else {
+        let temp = tempfile::Builder::new().prefix("kestra-git-backup-").tempdir()?;
+        let repo = Repository::init_bare(temp.path()).map_err(|e| git_error("cannot create a work repository", &e))?;
+        return Ok((repo, Some(temp)));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::invalid("cacheDirectory", format!("cannot create `{}`: {e}", dir.display())))?;
+    match Repository::open_bare(dir) {
+        Ok(repo) => Ok((repo, None)),
+        Err(_) if std::fs::read_dir(dir)?.next().is_none() => {
+            Ok((Repository::init_bare(dir).map_err(|e| git_error("cannot create the cache repository", &e))?, None))
+        }
+        Err(e) => {
+            log.warn(format!("cache `{}` is not a usable repository ({}); rebuilding it once", dir.display(), e.message()));
+            std::fs::remove_dir_all(dir)?;
+            std::fs::create_dir_all(dir)?;
+            Ok((Repository::init_bare(dir).map_err(|e| git_error("cannot rebuild the cache repository", &e))?, None))
+        }
+    }
+}
+
+/// plugin-git `gitConfig`: `section.key` (or `section.sub.key`) values into the local repository.
+fn apply_git_config(repo: &Repository, config: &GitConfig, log: &mut Log) -> Result<(), CoreError> {
+    if config.config.is_empty() {
+        return Ok(());
+    }
+    let mut cfg = repo.config().and_then(|c| c.open_level(git2::ConfigLevel::Local)).map_err(|e| git_error("cannot open the repository config", &e))?;
+    for (key, value) in &config.config {
+        if !key.contains('.') {
+            log.warn(format!("gitConfig key `{key}` has no section (expected `section.key`); skipped"));
+            continue;
+        }
+        let set = match value {
+            serde_json::Value::Null => cfg.remove(key).or(Ok(())),
+            serde_json::Value::Bool(b) => cfg.set_bool(key, *b),
+            serde_json::Value::Number(n) if n.as_i64().is_some_and(|v| i32::try_from(v).is_ok()) => cfg.set_i32(key, n.as_i64().unwrap_or(0) as i32),
+            serde_json::Value::String(s) if s.trim().is_empty() => cfg.remove(key).or(Ok(())),
+            serde_json::Value::String(s) => cfg.set_str(key, s.trim()),
+            serde_json::Value::Array(items) => {
+                let _ = cfg.remove_multivar(key, ".*");
+                items.iter().try_for_each(|v| cfg.set_multivar(key, "^$", &json_text(v)))
+            }
+            other => cfg.set_str(key, &json_text(other)),
+        };
+        set.map_err(|e| CoreError::invalid("gitConfig", format!("cannot set `{key}`: {}", e.message())))?;
+    }
+    Ok(())
+}
+
+fn json_text(v: &serde_json::Value) -> String {
+    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+}
+
+/// libgit2's local transport cannot fetch shallow; every network transport can.
+fn shallow_depth(url: &str) -> Option<i32> {
+    let local = url.starts_with("file://") || url.starts_with('/') || url.starts_with('.') || std::path::Path::new(url).exists();
+    (!local).then_some(1)
+}
+
+/// Messages with which servers and libgit2 report that the branch moved under us.
+fn is_lost_race(message: &str) -> bool {
+    let m = message.to_lowercase();
+    ["non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref", "not present locally", "stale info", "non-fastforwardable"]
+        .iter()
+        .any(|s| m.contains(s))
+}
+
+fn file_mode(mode: i32) -> FileMode {
+    match mode {
+        0o100755 => FileMode::BlobExecutable,
+        0o120000 => FileMode::Link,
+        _ => FileMode::Blob,
+    }
+}
+
+fn git_error(what: &str, e: &git2::Error) -> CoreError {
+    CoreError::new(ErrorCode::Git, format!("{what}: {}", e.message()))
 }

@@ -1,0 +1,207 @@
+//! Transport: credentials, TLS trust, SSH host keys, proxy and timeouts for every network
+//! operation, and the mapping of libgit2 failures to core error codes.
+//!
+//! Credentials live only in the callback: never in the URL, never in the repository config. The
+//! callback offers each method once and then gives up, so a wrong token fails after one 401
+//! instead of looping (libgit2 asks again after every rejection).
+
+use crate::error::{CoreError, ErrorCode};
+use crate::request::GitConfig;
+use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOptions, PushOptions, RemoteCallbacks};
+use once_cell::sync::Lazy;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// What happened during one network operation, for error messages and logs.
+#[derive(Default)]
+pub struct Session {
+    tried: RefCell<Vec<String>>,
+    host_key: RefCell<Option<String>>,
+    host_key_refused: RefCell<Option<String>>,
+    pub rejections: RefCell<Vec<(String, String)>>,
+    pub bytes_sent: RefCell<u64>,
+}
+
+impl Session {
+    /// The SHA256 fingerprint of the SSH host key seen, if any (logged by the caller).
+    pub fn host_key(&self) -> Option<String> {
+        self.host_key.borrow().clone()
+    }
+}
+
+pub fn callbacks<'a>(config: &'a GitConfig, session: &'a Session) -> RemoteCallbacks<'a> {
+    let mut cb = RemoteCallbacks::new();
+    cb.credentials(move |url, user_from_url, allowed| {
+        let ssh_user = user_from_url.unwrap_or("git");
+        let mut tried = session.tried.borrow_mut();
+        if allowed.contains(CredentialType::SSH_KEY) {
+            if let Some(key) = config.private_key.as_ref().filter(|_| !tried.iter().any(|t| t.starts_with("SSH key"))) {
+                tried.push(format!("SSH key from `privateKey` as `{ssh_user}`"));
+                let passphrase = config.passphrase.as_ref().map(|p| p.expose());
+                return Cred::ssh_key_from_memory(ssh_user, None, key.expose(), passphrase);
+            }
+        }
+        if allowed.contains(CredentialType::USERNAME) && !tried.iter().any(|t| t == "username") {
+            tried.push("username".into());
+            return Cred::username(ssh_user);
+        }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
+            if let (Some(user), Some(password)) = (config.username.as_ref(), config.password.as_ref()) {
+                if !tried.iter().any(|t| t.starts_with("HTTP basic")) {
+                    tried.push(format!("HTTP basic as `{user}`"));
+                    return Cred::userpass_plaintext(user, password.expose());
+                }
+            }
+        }
+        let _ = url;
+        Err(git2::Error::from_str("no further credentials to offer"))
+    });
+    cb.certificate_check(move |cert, host| {
+        let Some(hostkey) = cert.as_hostkey() else {
+            // X.509: libgit2 already verified the chain against the trusted roots; keep its verdict.
+            return Ok(CertificateCheckStatus::CertificatePassthrough);
+        };
+        let Some(sha) = hostkey.hash_sha256() else {
+            return Err(git2::Error::from_str("the SSH server offered no SHA-256 host key hash"));
+        };
+        use base64::Engine;
+        let fingerprint = format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha));
+        *session.host_key.borrow_mut() = Some(fingerprint.clone());
+        match config.host_key_fingerprint.as_deref().map(str::trim) {
+            Some(pin) if pin.trim_end_matches('=') != fingerprint => {
+                *session.host_key_refused.borrow_mut() =
+                    Some(format!("SSH host key of `{host}` is {fingerprint}, but `hostKeyFingerprint` pins {pin}"));
+                Err(git2::Error::from_str("host key mismatch"))
+            }
+            _ => Ok(CertificateCheckStatus::CertificateOk),
+        }
+    });
+    cb.push_update_reference(move |refname, status| {
+        if let Some(msg) = status {
+            session.rejections.borrow_mut().push((refname.to_string(), msg.to_string()));
+        }
+        Ok(())
+    });
+    cb.push_transfer_progress(move |_current, _total, bytes| {
+        *session.bytes_sent.borrow_mut() = bytes as u64;
+    });
+    cb
+}
+
+fn proxy(config: &GitConfig) -> ProxyOptions<'_> {
+    let mut p = ProxyOptions::new();
+    if let Some(url) = config.proxy.as_deref().filter(|u| !u.trim().is_empty()) {
+        p.url(url);
+    }
+    p
+}
+
+pub fn fetch_options<'a>(config: &'a GitConfig, session: &'a Session, depth: Option<i32>) -> FetchOptions<'a> {
+    let mut o = FetchOptions::new();
+    o.remote_callbacks(callbacks(config, session));
+    o.proxy_options(proxy(config));
+    o.download_tags(git2::AutotagOption::None);
+    if let Some(d) = depth {
+        o.depth(d);
+    }
+    o
+}
+
+pub fn push_options<'a>(config: &'a GitConfig, session: &'a Session) -> PushOptions<'a> {
+    let mut o = PushOptions::new();
+    o.remote_callbacks(callbacks(config, session));
+    o.proxy_options(proxy(config));
+    o
+}
+
+/// Applies process-wide libgit2 settings from the request: extra trusted CA certificates and
+/// timeouts. libgit2 keeps one TLS context per process and adds CA files to it, so trust is
+/// cumulative across runs in one JVM (as plugin-git's JVM-wide trust is); each distinct CA bundle
+/// is loaded once.
+pub fn configure_process(config: &GitConfig) -> Result<(), CoreError> {
+    static LOADED: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+    let mut bundle = String::new();
+    if let Some(pem) = &config.trusted_ca_pem {
+        bundle.push_str(pem);
+        bundle.push('\n');
+    }
+    if let Some(path) = &config.trusted_ca_pem_path {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            CoreError::invalid("trustedCaPemPath", format!("cannot read `{}`: {e}; give the path of a PEM file on the worker", path.display()))
+        })?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(CoreError::invalid("trustedCaPemPath", format!("`{}` holds no PEM certificate", path.display())));
+        }
+        bundle.push_str(&pem);
+    }
+    // SAFETY: these libgit2 options only store values read at connection time; concurrent
+    // setters are serialised by the mutex below.
+    let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(config.connect_timeout_ms.min(i32::MAX as u64) as i32);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(config.read_timeout_ms.min(i32::MAX as u64) as i32);
+    }
+    if bundle.trim().is_empty() {
+        return Ok(());
+    }
+    use sha2::Digest;
+    let key = format!("{:x}", sha2::Sha256::digest(bundle.as_bytes()));
+    if loaded.contains(&key) {
+        return Ok(());
+    }
+    let path = std::env::temp_dir().join(format!("kestra-git-backup-ca-{key}.pem"));
+    std::fs::write(&path, &bundle)?;
+    // SAFETY: as above; libgit2 adds the file to its TLS context's trust store.
+    unsafe { git2::opts::set_ssl_cert_file(&path) }
+        .map_err(|e| CoreError::new(ErrorCode::Tls, format!("cannot load the trusted CA certificates: {}", e.message())))?;
+    loaded.insert(key);
+    Ok(())
+}
+
+/// Maps a libgit2 failure during a network operation to a core error naming what was tried.
+pub fn network_error(e: &git2::Error, session: &Session, what: &str, url: &str, config: &GitConfig) -> CoreError {
+    if let Some(msg) = session.host_key_refused.borrow().clone() {
+        return CoreError::new(ErrorCode::Tls, format!("{what} {url}: {msg}; check the server or update the pin"));
+    }
+    let tried = session.tried.borrow().iter().filter(|t| *t != "username").cloned().collect::<Vec<_>>();
+    let text = e.message().to_lowercase();
+    let is_auth = e.code() == git2::ErrorCode::Auth
+        || text.contains("authentication")
+        || text.contains("401")
+        || text.contains("no further credentials")
+        || text.contains("unauthorized")
+        || text.contains("permission denied")
+        || text.contains("unable to extract public key")
+        || text.contains("callback returned error");
+    if e.code() == git2::ErrorCode::Certificate || e.class() == git2::ErrorClass::Ssl || text.contains("certificate") {
+        return CoreError::new(
+            ErrorCode::Tls,
+            format!(
+                "{what} {url}: the server's TLS certificate is not trusted ({}); set `trustedCaPemPath` to the PEM file of its CA \
+                 (or add the CA to the worker's JVM trust store)",
+                e.message()
+            ),
+        );
+    }
+    if is_auth {
+        let detail = if tried.is_empty() {
+            let hint = if url.starts_with("http") { "set `username` and `password` (a token)" } else { "set `privateKey` (and `passphrase`)" };
+            format!("the server asked for credentials but none are configured; {hint}")
+        } else {
+            let passphrase_hint = if config.private_key.is_some() && tried.iter().any(|t| t.starts_with("SSH")) {
+                " (a key with a passphrase needs `passphrase`)"
+            } else {
+                ""
+            };
+            format!("tried {}; check the credentials and their rights on the repository{passphrase_hint}", tried.join(", then "))
+        };
+        return CoreError::new(ErrorCode::Auth, format!("authentication failed for {url}: {detail}"));
+    }
+    let network = matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Os | git2::ErrorClass::Http | git2::ErrorClass::Ssh)
+        || text.contains("timed out")
+        || text.contains("failed to connect")
+        || text.contains("failed to resolve");
+    let code = if network { ErrorCode::Network } else { ErrorCode::Git };
+    CoreError::new(code, format!("{what} {url} failed: {}", e.message()))
+}
