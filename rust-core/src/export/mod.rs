@@ -1,11 +1,15 @@
 //! Export: read flows and namespace files from Kestra's REST API (or from files the caller
-//! provides) and hand them over one item at a time.
-//!
-//! OWNER: export helper. Interface used by `backup.rs` (keep these signatures):
+//! provides) and hand them over one item at a time. Endpoints and formats: `docs/kestra-api.md`.
 
-use crate::error::CoreError;
+mod archive;
+mod client;
+mod flow_header;
+
+pub use client::KestraClient;
+
+use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
-use crate::request::{KestraConfig, Source};
+use crate::request::{NamespaceSelector, Source, SourceKind};
 
 /// One exported item, before any path mapping.
 #[derive(Debug)]
@@ -16,26 +20,108 @@ pub enum ExportedItem {
     File { namespace: String, path: String, bytes: Vec<u8> },
 }
 
-/// HTTP client for one Kestra server (base URL, tenant, auth, timeouts, retry policy).
-pub struct KestraClient {
-    _config: KestraConfig,
-}
+type OnItem<'a> = &'a mut dyn FnMut(ExportedItem) -> Result<(), CoreError>;
 
-impl KestraClient {
-    pub fn new(config: &KestraConfig) -> Result<Self, CoreError> {
-        let _ = config;
-        todo!("export helper")
+/// Exports one source, calling `on_item` for every item of its namespace selection (siblings a
+/// prefix query lets through, globs and ignore rules are dealt with by `snapshot`).
+pub fn export_source(client: Option<&KestraClient>, source: &Source, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    if let Some(files) = &source.provided_files {
+        return provided_files(source, files, log, on_item);
+    }
+    let client = client.ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to export from"))?;
+    match source.kind {
+        SourceKind::Flows => flows(client, source, log, on_item),
+        SourceKind::NamespaceFiles => {
+            for namespace in file_namespaces(client, &source.namespaces, log)? {
+                namespace_files(client, &namespace, log, on_item)?;
+            }
+            Ok(())
+        }
     }
 }
 
-/// Exports one source, calling `on_item` for every item that passes the source's namespace
-/// selection (globs and ignore rules are applied later by `snapshot`).
-pub fn export_source(
-    client: Option<&KestraClient>,
-    source: &Source,
-    log: &mut Log,
-    on_item: &mut dyn FnMut(ExportedItem) -> Result<(), CoreError>,
-) -> Result<(), CoreError> {
-    let _ = (client, source, log, on_item);
-    todo!("export helper")
+/// One ZIP export for the whole selection: `EQUALS` for one namespace, `STARTS_WITH` for a
+/// namespace with children or a discovered prefix, nothing for the whole instance.
+fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    let (operator, value) = match &source.namespaces {
+        NamespaceSelector::One { namespace, include_children: false } => ("EQUALS", namespace.as_str()),
+        NamespaceSelector::One { namespace, include_children: true } => ("STARTS_WITH", namespace.as_str()),
+        NamespaceSelector::Discover { prefix } => ("STARTS_WITH", prefix.as_str()),
+    };
+    let key = format!("filters[namespace][{operator}]");
+    let query: Vec<(&str, &str)> = if value.is_empty() { vec![] } else { vec![(key.as_str(), value)] };
+    let (mut count, mut drafts) = (0usize, 0usize);
+    let bytes = archive::for_each_entry(client, "flows/export/by-query", &query, log, &mut |name, content, log| {
+        if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
+            return Ok(());
+        }
+        let Ok(text) = String::from_utf8(content) else {
+            log.warn(format!("skipped `{name}` from the flow export: not UTF-8"));
+            return Ok(());
+        };
+        let header = flow_header::read(&text);
+        let (Some(id), Some(namespace)) = (header.id, header.namespace) else {
+            log.warn(format!("skipped `{name}` from the flow export: no top-level `id` or `namespace`"));
+            return Ok(());
+        };
+        if header.draft {
+            drafts += 1;
+            return Ok(());
+        }
+        count += 1;
+        on_item(ExportedItem::Flow { namespace, id, source: text })
+    })?;
+    let what = if value.is_empty() { "all namespaces".to_string() } else { format!("namespace `{value}`") };
+    log.info(format!("Exported {count} flow(s) from {what} ({bytes} bytes{})", if drafts > 0 { format!(", {drafts} draft(s) skipped") } else { String::new() }));
+    Ok(())
+}
+
+/// Namespaces whose files a source covers; discovery uses the namespaces that hold flows.
+fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, log: &mut Log) -> Result<Vec<String>, CoreError> {
+    let prefix = match selector {
+        NamespaceSelector::One { namespace, .. } => return Ok(vec![namespace.clone()]),
+        NamespaceSelector::Discover { prefix } => prefix,
+    };
+    let body = client
+        .get("flows/distinct-namespaces", &[], log)?
+        .text()
+        .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API flows/distinct-namespaces: {e}")))?;
+    let all: Vec<String> = serde_json::from_str(&body)
+        .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API flows/distinct-namespaces: unexpected answer: {e}")))?;
+    let chosen: Vec<String> = all
+        .into_iter()
+        .filter(|ns| prefix.is_empty() || ns == prefix || ns.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('.')))
+        .collect();
+    log.info(format!("Discovered {} namespace(s){}", chosen.len(), if prefix.is_empty() { String::new() } else { format!(" under `{prefix}`") }));
+    Ok(chosen)
+}
+
+fn namespace_files(client: &KestraClient, namespace: &str, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    let path = format!("namespaces/{}/files/export", percent_encoding::utf8_percent_encode(namespace, percent_encoding::NON_ALPHANUMERIC));
+    let mut count = 0usize;
+    let bytes = archive::for_each_entry(client, &path, &[], log, &mut |name, bytes, _| {
+        count += 1;
+        on_item(ExportedItem::File { namespace: namespace.to_string(), path: name.trim_start_matches('/').to_string(), bytes })
+    })?;
+    log.info(format!("Exported {count} namespace file(s) from `{namespace}` ({bytes} bytes)"));
+    Ok(())
+}
+
+/// Files the caller already read (the Java task reads Kestra's namespace storage in the worker).
+fn provided_files(source: &Source, files: &[crate::request::ProvidedFile], log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    let namespace = match &source.namespaces {
+        NamespaceSelector::One { namespace, .. } => namespace.clone(),
+        NamespaceSelector::Discover { .. } => {
+            return Err(CoreError::invalid("providedFiles", "needs a single namespace (`namespaces.one`), not discovery"));
+        }
+    };
+    let mut bytes_total = 0u64;
+    for file in files {
+        let bytes = std::fs::read(&file.local_path)
+            .map_err(|e| CoreError::new(ErrorCode::Io, format!("cannot read the namespace file `{}` handed over by the task: {e}", file.path)))?;
+        bytes_total += bytes.len() as u64;
+        on_item(ExportedItem::File { namespace: namespace.clone(), path: file.path.trim_start_matches('/').to_string(), bytes })?;
+    }
+    log.info(format!("Read {} namespace file(s) of `{namespace}` ({bytes_total} bytes)", files.len()));
+    Ok(())
 }

@@ -1,0 +1,46 @@
+//! ZIP answers (flow export, namespace files export), streamed to a temporary file so memory
+//! never holds the whole archive, then read one entry at a time.
+
+use super::client::KestraClient;
+use crate::error::{CoreError, ErrorCode};
+use crate::progress::Log;
+use std::io::{Read, Seek};
+
+/// Downloads `path` to a temp file and calls `each(name, bytes)` for every file entry.
+pub fn for_each_entry(
+    client: &KestraClient,
+    path: &str,
+    query: &[(&str, &str)],
+    log: &mut Log,
+    each: &mut dyn FnMut(&str, Vec<u8>, &mut Log) -> Result<(), CoreError>,
+) -> Result<u64, CoreError> {
+    let mut response = client.get(path, query, log)?;
+    let mut file = tempfile::tempfile()?;
+    let bytes = response
+        .copy_to(&mut file)
+        .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API {path}: the download broke off: {e}")))?;
+    file.rewind()?;
+    if bytes == 0 {
+        return Ok(0);
+    }
+    let mut zip = zip::ZipArchive::new(file)
+        .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path} did not return a ZIP archive: {e}")))?;
+    for i in 0..zip.len() {
+        let mut entry = zip
+            .by_index(i)
+            .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path}: unreadable ZIP entry #{i}: {e}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = entry
+            .name()
+            .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path}: ZIP entry #{i} has an unreadable name: {e}")))?
+            .to_string();
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        entry
+            .read_to_end(&mut content)
+            .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path}: cannot read `{name}` from the ZIP: {e}")))?;
+        each(&name, content, log)?;
+    }
+    Ok(bytes)
+}

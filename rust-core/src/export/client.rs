@@ -1,0 +1,188 @@
+//! The HTTP client for one Kestra server: base URL and tenant, basic or bearer auth, timeouts,
+//! and the retry policy. Only transient failures are retried (connect errors, timeouts, HTTP 5xx
+//! and 429, honouring `Retry-After`), with jittered, capped exponential backoff; a log line says
+//! how many tries are left. Auth failures and other 4xx are never retried.
+
+use crate::error::{CoreError, ErrorCode};
+use crate::progress::Log;
+use crate::request::{KestraAuth, KestraConfig};
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use std::time::Duration;
+
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_CAP: Duration = Duration::from_secs(8);
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
+
+pub struct KestraClient {
+    http: Client,
+    base: String,
+    tenant: String,
+    auth: Option<KestraAuth>,
+    max_retries: u32,
+    /// Injectable so tests do not wait.
+    pub(crate) sleep: fn(Duration),
+}
+
+impl KestraClient {
+    pub fn new(config: &KestraConfig) -> Result<Self, CoreError> {
+        let base = config.url.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(CoreError::invalid("kestraUrl", format!("`{base}` is not an http(s) URL; use e.g. http://localhost:8080")));
+        }
+        let mut builder = Client::builder()
+            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(Duration::from_millis(config.read_timeout_ms))
+            // The environment's proxy variables must not silently reroute the API calls.
+            .no_proxy()
+            .user_agent(concat!("kestra-git-backup/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = config.trusted_ca_pem.as_deref().filter(|p| !p.trim().is_empty()) {
+            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+                .map_err(|e| CoreError::invalid("kestra.trustedCaPem", format!("not a PEM bundle: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| CoreError::new(ErrorCode::Internal, format!("cannot build the HTTP client: {e}")))?;
+        Ok(KestraClient {
+            http,
+            base,
+            tenant: config.tenant.clone(),
+            auth: config.auth.clone(),
+            max_retries: config.max_retries,
+            sleep: std::thread::sleep,
+        })
+    }
+
+    /// `<base>/api/v1/<tenant>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/{}/{}", self.base, self.tenant, path.trim_start_matches('/'))
+    }
+
+    /// GET with the retry policy; the response is a success (2xx) or an error naming the cause.
+    pub fn get(&self, path: &str, query: &[(&str, &str)], log: &mut Log) -> Result<Response, CoreError> {
+        let url = self.url(path);
+        let mut attempt = 0;
+        loop {
+            let mut request = self.http.get(&url).query(query);
+            request = match &self.auth {
+                Some(KestraAuth::Basic { username, password }) => request.basic_auth(username, Some(password.expose())),
+                Some(KestraAuth::Bearer { token }) => request.bearer_auth(token.expose()),
+                None => request,
+            };
+            let outcome = request.send();
+            let (retry_after, why) = match outcome {
+                Ok(resp) if resp.status().is_success() => return Ok(resp),
+                Ok(resp) if is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
+                Ok(resp) => return Err(self.http_error(path, resp)),
+                Err(e) if e.is_connect() || e.is_timeout() => (None, describe(&e)),
+                Err(e) => return Err(self.transport_error(path, &e)),
+            };
+            if attempt >= self.max_retries {
+                return Err(CoreError::new(
+                    ErrorCode::Network,
+                    format!("Kestra API {path} failed after {} tries: {why}; check that `kestraUrl` ({}) is reachable from the worker", attempt + 1, self.base),
+                ));
+            }
+            let delay = retry_after.unwrap_or_else(|| backoff(attempt));
+            attempt += 1;
+            log.warn(format!("Kestra API {path}: {why}; retrying in {} ms ({} tries left)", delay.as_millis(), self.max_retries - attempt + 1));
+            (self.sleep)(delay);
+        }
+    }
+
+    fn http_error(&self, path: &str, resp: Response) -> CoreError {
+        let status = resp.status();
+        let message = kestra_message(resp);
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let tried = match &self.auth {
+                Some(KestraAuth::Basic { username, .. }) => format!("tried HTTP basic as `{username}`"),
+                Some(KestraAuth::Bearer { .. }) => "tried a bearer token (`auth.apiToken`)".to_string(),
+                None => "no credentials were configured".to_string(),
+            };
+            return CoreError::new(
+                ErrorCode::Auth,
+                format!(
+                    "Kestra API {path} answered {} ({tried}){message}; set `auth.username`/`auth.password` or `auth.apiToken`, \
+                     or configure kestra.tasks.sdk.authentication for `auth.auto`",
+                    status.as_u16()
+                ),
+            );
+        }
+        let hint = if status == StatusCode::NOT_FOUND { "; check `kestraUrl` (a reverse proxy or base path?) and the tenant" } else { "" };
+        CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path} answered {}{message}{hint}", status.as_u16()))
+    }
+
+    fn transport_error(&self, path: &str, e: &reqwest::Error) -> CoreError {
+        let text = describe(e);
+        let code = if text.to_lowercase().contains("certificate") || text.contains("tls") || text.contains("TLS") { ErrorCode::Tls } else { ErrorCode::Network };
+        CoreError::new(code, format!("Kestra API {path} at {}: {text}", self.base))
+    }
+}
+
+fn is_transient(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// `Retry-After` in seconds (HTTP dates are rare on APIs and fall back to backoff), capped.
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let secs: u64 = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(RETRY_AFTER_CAP))
+}
+
+/// Full-jitter exponential backoff: a random delay up to min(cap, base × 2^attempt).
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(10)).min(BACKOFF_CAP);
+    ceiling.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// Kestra's own error text (`{"message": ...}`), as `: <text>`, or nothing.
+fn kestra_message(resp: Response) -> String {
+    let body = resp.text().unwrap_or_default();
+    let text = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(300).collect());
+    if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) }
+}
+
+/// The error and its sources in one line (reqwest hides the root cause otherwise).
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        for attempt in 0..20 {
+            let d = backoff(attempt);
+            assert!(d <= BACKOFF_CAP && d >= BACKOFF_BASE.mul_f64(0.5).min(BACKOFF_CAP.mul_f64(0.5)), "{d:?}");
+        }
+        assert!(backoff(0) <= BACKOFF_BASE);
+    }
+
+    #[test]
+    fn transient_statuses() {
+        assert!(is_transient(StatusCode::SERVICE_UNAVAILABLE) && is_transient(StatusCode::TOO_MANY_REQUESTS));
+        assert!(!is_transient(StatusCode::UNAUTHORIZED) && !is_transient(StatusCode::BAD_REQUEST) && !is_transient(StatusCode::NOT_FOUND));
+    }
+
+    #[test]
+    fn urls_and_config_checks() {
+        let cfg: KestraConfig = serde_json::from_value(serde_json::json!({"url": "http://k:8080/"})).unwrap();
+        let c = KestraClient::new(&cfg).unwrap();
+        assert_eq!(c.url("/flows/export/by-query"), "http://k:8080/api/v1/main/flows/export/by-query");
+        let bad: KestraConfig = serde_json::from_value(serde_json::json!({"url": "ftp://k"})).unwrap();
+        assert!(KestraClient::new(&bad).err().unwrap().message.contains("kestraUrl"));
+    }
+}
