@@ -14,6 +14,19 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// The name Kestra's loggers and the CLI print (`INFO`, `WARN`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEvent {
     pub level: Level,

@@ -43,7 +43,7 @@ fn read_request(file: &str) -> std::io::Result<String> {
 }
 
 fn run(json: &str) -> ExitCode {
-    let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{:?} {}", e.level, e.message);
+    let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{} {}", e.level.as_str(), e.message);
     let answer = kestra_git_backup::run_json(json, &mut print);
     let value: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
     if let Some(report) = value.get("report") {

@@ -30,8 +30,6 @@ pub struct Workspace {
     _temp: Option<tempfile::TempDir>,
     tip: Option<Oid>,
     branch_missing: bool,
-    /// The remote branch to start from when ours is missing (the remote's default branch).
-    start_branch: Option<String>,
 }
 
 const TRACKING_PREFIX: &str = "refs/remotes/origin/";
@@ -45,18 +43,12 @@ impl Workspace {
         }
         let (repo, temp) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, start_branch: None };
+        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
-        let heads = ws.list_remote_heads()?;
-        let wanted = format!("refs/heads/{}", config.branch);
-        if heads.iter().any(|(name, _)| *name == wanted) {
-            ws.start_branch = Some(config.branch.clone());
-        } else {
-            ws.branch_missing = true;
+        ws.branch_missing = !ws.sync(log)?;
+        if ws.branch_missing {
             log.info(format!("Branch {} does not exist, creating it", config.branch));
-            ws.start_branch = heads.first().map(|(name, _)| name.trim_start_matches("refs/heads/").to_string());
         }
-        ws.refresh(log)?;
         Ok(ws)
     }
 
@@ -135,15 +127,27 @@ impl Workspace {
         Ok(PushOutcome::Pushed { bytes })
     }
 
-    /// Fetches the branch again (at `open`, and after a lost race); the next `files_under` and
-    /// `commit` use the new tip.
+    /// Fetches the branch again after a lost race; the next `files_under` and `commit` use the
+    /// new tip.
     pub fn refresh(&mut self, log: &mut Log) -> Result<(), CoreError> {
-        let Some(branch) = self.start_branch.clone() else {
+        self.sync(log).map(|_| ())
+    }
+
+    /// Lists the remote's branches and fetches the tip to build on: our branch when it exists
+    /// (returns true), else the remote's default branch (plugin-git starts a missing branch from
+    /// it), else nothing (empty remote).
+    fn sync(&mut self, log: &mut Log) -> Result<bool, CoreError> {
+        let heads = self.list_remote_heads()?;
+        let wanted = format!("refs/heads/{}", self.config.branch);
+        let exists = heads.iter().any(|(name, _)| *name == wanted);
+        let start = if exists { Some(wanted.as_str()) } else { heads.first().map(|(name, _)| name.as_str()) };
+        let Some(start) = start else {
             self.tip = None;
-            return Ok(());
+            return Ok(false);
         };
+        let branch = start.trim_start_matches("refs/heads/");
         let tracking = format!("{TRACKING_PREFIX}{branch}");
-        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        let refspec = format!("+{start}:{tracking}");
         let session = Session::default();
         let url = self.display_url();
         {
@@ -158,13 +162,8 @@ impl Workspace {
         }
         let tip = self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched branch is missing", &e))?;
         self.tip = Some(tip);
-        if self.branch_missing && branch != self.config.branch {
-            // Our branch was created on top of the default branch's tip; once it exists remotely,
-            // later races are against our own branch.
-            self.start_branch = Some(self.config.branch.clone());
-        }
         log.debug(format!("Tip of {branch} is {tip}"));
-        Ok(())
+        Ok(exists)
     }
 
     /// Web URL of a commit (plugin-git rules, `plugin-git-compat.md` §11).

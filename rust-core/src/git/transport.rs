@@ -150,10 +150,11 @@ pub fn configure_process(config: &GitConfig) -> Result<(), CoreError> {
     if loaded.contains(&key) {
         return Ok(());
     }
-    let path = std::env::temp_dir().join(format!("kestra-git-backup-ca-{key}.pem"));
-    std::fs::write(&path, &bundle)?;
-    // SAFETY: as above; libgit2 adds the file to its TLS context's trust store.
-    unsafe { git2::opts::set_ssl_cert_file(&path) }
+    // A private file per load: another process may be loading the same bundle at the same time.
+    let mut file = tempfile::Builder::new().prefix("kestra-git-backup-ca-").suffix(".pem").tempfile()?;
+    std::io::Write::write_all(&mut file, bundle.as_bytes())?;
+    // SAFETY: as above; libgit2 reads the file into its TLS context's trust store at once.
+    unsafe { git2::opts::set_ssl_cert_file(file.path()) }
         .map_err(|e| CoreError::new(ErrorCode::Tls, format!("cannot load the trusted CA certificates: {}", e.message())))?;
     loaded.insert(key);
     Ok(())

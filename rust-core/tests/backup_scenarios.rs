@@ -1,0 +1,292 @@
+//! The whole job against real servers: a Kestra API stub in Kestra 2.0's formats and a real Git
+//! server (HTTPS with basic auth and a private CA, SSH with keys). Assertions read the server's
+//! bare repository with the git CLI.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::process::Command;
+use support::git_server::{GitServer, ServerRepo};
+use support::kestra_stub::KestraStub;
+
+fn run(request: &Value) -> Value {
+    let mut sink = |_: &kestra_git_backup::LogEvent| {};
+    serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap()
+}
+
+/// Same request through the CLI, in its own process (libgit2's TLS trust is per process).
+fn run_cli(request: &Value) -> (bool, String, String) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), request.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kestra-git-backup")).arg("run").arg(file.path()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn kestra(stub: &KestraStub) -> Value {
+    json!({"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}})
+}
+
+fn https(server: &GitServer, repo: &str) -> Value {
+    json!({
+        "url": server.https_url(repo), "branch": "main", "username": server.user(), "password": server.token(),
+        "trustedCaPemPath": server.ca_pem_path(), "authorName": "Backup Bot", "authorEmail": "bot@example.com",
+        "commitMessage": "Add flows from ansible namespace"
+    })
+}
+
+fn flows_source(ns: &str) -> Value {
+    json!({"kind": "flows", "namespaces": {"one": {"namespace": ns}}, "gitDirectory": format!("flows/{ns}")})
+}
+
+fn files_source(ns: &str) -> Value {
+    json!({"kind": "namespaceFiles", "namespaces": {"one": {"namespace": ns}}, "gitDirectory": format!("scripts/{ns}")})
+}
+
+fn flow_text(id: &str, ns: &str, extra: &str) -> String {
+    format!("id: {id}\nnamespace: {ns}\n\n# a comment kept verbatim\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"Hi {extra}\"\n")
+}
+
+fn report(v: &Value) -> &Value {
+    v.get("report").unwrap_or_else(|| panic!("expected a report, got {v}"))
+}
+
+fn error_code(v: &Value) -> &str {
+    v.pointer("/error/code").and_then(Value::as_str).unwrap_or_else(|| panic!("expected an error, got {v}"))
+}
+
+#[test]
+fn lifecycle_first_push_no_change_one_change_deletion() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("backup"));
+    // A file outside the sources' directories, committed before the first backup.
+    let seed = tempfile::tempdir().unwrap();
+    let sh = |args: &[&str]| assert!(Command::new("git").current_dir(seed.path()).args(args).status().unwrap().success());
+    sh(&["init", "-q", "-b", "main"]);
+    std::fs::write(seed.path().join("README.md"), "kept\n").unwrap();
+    sh(&["add", "."]);
+    sh(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed"]);
+    sh(&["push", "-q", repo.0.to_str().unwrap(), "main"]);
+
+    let stub = KestraStub::start();
+    for id in ["alpha", "beta", "gamma"] {
+        stub.set_flow("ansible", id, &flow_text(id, "ansible", id));
+    }
+    stub.set_flow("ansible.roles", "child", &flow_text("child", "ansible.roles", "c"));
+    stub.set_flow("ansiblex", "sibling", &flow_text("sibling", "ansiblex", "s"));
+    stub.set_draft("ansible", "wip", &flow_text("wip", "ansible", "draft"));
+    stub.put_file("ansible", "lib/util.py", b"print('x')\n");
+    stub.put_file("ansible", "dir with space/ünï.txt", "é\n".as_bytes());
+    stub.put_file("ansible", "bin/blob.bin", &[0u8, 159, 146, 150, 0, 1]);
+    stub.put_file("ansible", "empty.txt", b"");
+
+    let request = json!({"kestra": kestra(&stub), "git": https(&server, "backup"),
+        "sources": [flows_source("ansible"), files_source("ansible")]});
+
+    // 1. first backup: one commit with every flow and file, revision lines stripped
+    let r = run(&request);
+    let rep = report(&r);
+    assert_eq!(repo.commit_count("main"), 2);
+    assert_eq!(rep["commitId"].as_str().unwrap(), repo.git(&["rev-parse", "main"]).trim());
+    assert_eq!(
+        repo.files("main"),
+        [
+            "README.md",
+            "flows/ansible/alpha.yml",
+            "flows/ansible/beta.yml",
+            "flows/ansible/gamma.yml",
+            "scripts/ansible/bin/blob.bin",
+            "scripts/ansible/dir with space/ünï.txt",
+            "scripts/ansible/empty.txt",
+            "scripts/ansible/lib/util.py",
+        ]
+    );
+    assert_eq!(repo.show("main", "flows/ansible/alpha.yml"), flow_text("alpha", "ansible", "alpha").as_bytes());
+    assert_eq!(repo.show("main", "scripts/ansible/bin/blob.bin"), [0u8, 159, 146, 150, 0, 1]);
+    assert_eq!(repo.git(&["log", "-1", "--format=%an <%ae>|%cn <%ce>|%s", "main"]).trim(), "Backup Bot <bot@example.com>|Backup Bot <bot@example.com>|Add flows from ansible namespace");
+    assert_eq!(rep["sources"][0]["added"], 3);
+    assert_eq!(rep["diff"][0], json!({"file": "flows/ansible/alpha.yml", "additions": 8, "deletions": 0, "changes": 0}));
+    assert!(rep["commitUrl"].as_str().unwrap().ends_with(&format!("/git/backup/commit/{}", rep["commitId"].as_str().unwrap())));
+
+    // 2. nothing changed: no commit, no push
+    let r = run(&request);
+    assert!(report(&r)["commitId"].is_null(), "{r}");
+    assert_eq!(report(&r)["pushAttempts"], 0);
+    assert_eq!(repo.commit_count("main"), 2);
+
+    // 3. one flow edited: one commit touching one file, counted as one changed line
+    stub.set_flow("ansible", "beta", &flow_text("beta", "ansible", "edited"));
+    let r = run(&request);
+    assert_eq!(repo.commit_count("main"), 3);
+    assert_eq!(repo.last_commit_paths("main"), ["flows/ansible/beta.yml"]);
+    assert_eq!(report(&r)["diff"], json!([{"file": "flows/ansible/beta.yml", "additions": 0, "deletions": 0, "changes": 1}]));
+
+    // 4. a flow and a file removed in Kestra are removed from Git; README.md stays
+    stub.delete_flow("ansible", "gamma");
+    stub.delete_file("ansible", "empty.txt");
+    let r = run(&request);
+    assert_eq!(repo.last_commit_paths("main"), ["flows/ansible/gamma.yml", "scripts/ansible/empty.txt"]);
+    assert_eq!(report(&r)["sources"][0]["deleted"], 1);
+    assert_eq!(repo.show("main", "README.md"), b"kept\n");
+
+    // 5. Kestra suddenly returns no flows: the guard refuses, the repository is untouched
+    for id in ["alpha", "beta"] {
+        stub.delete_flow("ansible", id);
+    }
+    let before = repo.git(&["rev-parse", "main"]);
+    let r = run(&request);
+    assert_eq!(error_code(&r), "DeletionGuard");
+    assert!(r.pointer("/error/message").unwrap().as_str().unwrap().contains("allowEmptyExport"));
+    assert_eq!(repo.git(&["rev-parse", "main"]), before);
+
+    // ... unless the request allows it
+    let mut allowed = request.clone();
+    allowed["guard"] = json!({"allowEmptyExport": true});
+    report(&run(&allowed));
+    assert!(!repo.files("main").iter().any(|f| f.starts_with("flows/")));
+}
+
+#[test]
+fn dry_run_pushes_nothing_and_reports_the_diff() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("dry"));
+    let stub = KestraStub::start();
+    stub.set_flow("outputs", "one", &flow_text("one", "outputs", "1"));
+    let mut request = json!({"kestra": kestra(&stub), "git": https(&server, "dry"), "sources": [flows_source("outputs")]});
+    request["dryRun"] = json!(true);
+    let r = run(&request);
+    assert!(report(&r)["commitId"].is_null());
+    assert_eq!(report(&r)["diff"][0]["file"], "flows/outputs/one.yml");
+    assert_eq!(repo.commit_count("main"), 0);
+}
+
+#[test]
+fn concurrent_runs_on_one_branch_both_land_without_force() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("race"));
+    let stub = KestraStub::start();
+    for i in 0..20 {
+        stub.set_flow("posting", &format!("p{i}"), &flow_text(&format!("p{i}"), "posting", "p"));
+        stub.set_flow("proxmox", &format!("x{i}"), &flow_text(&format!("x{i}"), "proxmox", "x"));
+    }
+    // Seed the branch so both runs start from the same tip.
+    stub.set_flow("outputs", "seed", &flow_text("seed", "outputs", "s"));
+    report(&run(&json!({"kestra": kestra(&stub), "git": https(&server, "race"), "sources": [flows_source("outputs")]})));
+    let a = json!({"kestra": kestra(&stub), "git": https(&server, "race"), "sources": [flows_source("posting")]});
+    let b = json!({"kestra": kestra(&stub), "git": https(&server, "race"), "sources": [flows_source("proxmox")]});
+    for round in 0..3 {
+        if round > 0 {
+            stub.set_flow("posting", "p0", &flow_text("p0", "posting", &format!("round {round}")));
+            stub.set_flow("proxmox", "x0", &flow_text("x0", "proxmox", &format!("round {round}")));
+        }
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| run_cli(&a));
+            let hb = s.spawn(|| run_cli(&b));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert!(ra.0 && rb.0, "round {round}: a: {}\nb: {}", ra.2, rb.2);
+    }
+    let files = repo.files("main");
+    assert_eq!(files.iter().filter(|f| f.starts_with("flows/posting/")).count(), 20);
+    assert_eq!(files.iter().filter(|f| f.starts_with("flows/proxmox/")).count(), 20);
+    assert!(String::from_utf8(repo.show("main", "flows/posting/p0.yml")).unwrap().contains("round 2"));
+    assert!(String::from_utf8(repo.show("main", "flows/proxmox/x0.yml")).unwrap().contains("round 2"));
+    // Linear history (no merge), every run's commit on it: seed, then 2 per round.
+    assert_eq!(repo.git(&["rev-list", "--merges", "--count", "main"]).trim(), "0");
+    assert_eq!(repo.commit_count("main"), 7);
+}
+
+#[test]
+fn wrong_token_fails_with_auth_error_without_the_secret() {
+    let server = GitServer::start();
+    server.repo("auth");
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    let mut git = https(&server, "auth");
+    git["password"] = json!("wrong-token-value-123");
+    let before = server.http_requests();
+    let r = run(&json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]}));
+    assert_eq!(error_code(&r), "Auth");
+    let text = r.to_string();
+    assert!(text.contains("tried HTTP basic as `tester`"), "{text}");
+    assert!(!text.contains("wrong-token-value-123"));
+    // The credentials were offered once: a handful of requests, not a replay loop.
+    assert!(server.http_requests() - before <= 4, "{} requests", server.http_requests() - before);
+
+    // A wrong Kestra password: Auth error naming the method, not the value.
+    let mut k = kestra(&stub);
+    k["auth"]["basic"]["password"] = json!("bad-kestra-password");
+    let r = run(&json!({"kestra": k, "git": https(&server, "auth"), "sources": [flows_source("ansible")]}));
+    assert_eq!(error_code(&r), "Auth");
+    assert!(!r.to_string().contains("bad-kestra-password"));
+}
+
+#[test]
+fn untrusted_certificate_is_refused_and_accepted_with_the_ca_file() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("tls"));
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    let mut git = https(&server, "tls");
+    git.as_object_mut().unwrap().remove("trustedCaPemPath");
+    let (ok, _, err) = run_cli(&json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]}));
+    assert!(!ok);
+    assert!(err.contains("error[Tls]") && err.contains("trustedCaPemPath"), "{err}");
+    assert!(!err.contains(server.token()));
+    let (ok, _, err) = run_cli(&json!({"kestra": kestra(&stub), "git": https(&server, "tls"), "sources": [flows_source("ansible")]}));
+    assert!(ok, "{err}");
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
+}
+
+#[test]
+fn ssh_keys_with_and_without_passphrase_and_host_key_pin() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("ssh"));
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    let ssh = |key: &str, passphrase: Option<&str>, pin: Option<&str>| {
+        let mut git = json!({"url": server.ssh_url("ssh"), "privateKey": server.key(key), "hostKeyFingerprint": pin});
+        if let Some(p) = passphrase {
+            git["passphrase"] = json!(p);
+        }
+        json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]})
+    };
+    let pin = server.get("SSH_HOST_FINGERPRINT").to_string();
+    // passphrase-protected OpenSSH ed25519 key, host key pinned
+    report(&run(&ssh("KEY_ED25519_PASS", Some(server.get("SSH_PASSPHRASE")), Some(&pin))));
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
+    // PEM RSA key
+    stub.set_flow("ansible", "b", &flow_text("b", "ansible", "b"));
+    report(&run(&ssh("KEY_RSA_PEM", None, None)));
+    assert_eq!(repo.files("main").len(), 2);
+    // the passphrase key without its passphrase: Auth, no key material in the message
+    let r = run(&ssh("KEY_ED25519_PASS", None, None));
+    assert_eq!(error_code(&r), "Auth", "{r}");
+    assert!(!r.to_string().contains("PRIVATE KEY"));
+    // a wrong pin is refused
+    let r = run(&ssh("KEY_ED25519", None, Some("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")));
+    assert_eq!(error_code(&r), "Tls", "{r}");
+    assert!(r.to_string().contains(&pin));
+}
+
+#[test]
+fn unsafe_names_retries_and_drafts() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("misc"));
+    let stub = KestraStub::start();
+    stub.put_file("ansible", "../../outside.txt", b"x");
+    let r = run(&json!({"kestra": kestra(&stub), "git": https(&server, "misc"), "sources": [files_source("ansible")]}));
+    assert_eq!(error_code(&r), "UnsafePath");
+    assert!(r.to_string().contains("../../outside.txt"));
+    assert_eq!(repo.commit_count("main"), 0);
+
+    // Two 503s, then success: retried (the core's backoff is short for the first tries).
+    stub.delete_file("ansible", "../../outside.txt");
+    stub.set_flow("ansible", "ok", &flow_text("ok", "ansible", "ok"));
+    stub.set_draft("ansible", "draft", &flow_text("draft", "ansible", "d"));
+    stub.fail_next(2, 503);
+    let before = stub.request_count();
+    let r = run(&json!({"kestra": kestra(&stub), "git": https(&server, "misc"), "sources": [flows_source("ansible")]}));
+    report(&r);
+    assert_eq!(stub.request_count() - before, 3);
+    assert_eq!(repo.files("main"), ["flows/ansible/ok.yml"]);
+}
