@@ -1,0 +1,56 @@
+package io.kestra.plugin.git.backup.internal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.kestra.plugin.git.backup.BackupException;
+import org.slf4j.Logger;
+
+import java.util.Map;
+
+/** One native call: request map → JSON → core → report, or a {@link BackupException}. */
+public final class CoreClient {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private CoreClient() {
+    }
+
+    public static CoreReport run(Map<String, Object> request, Logger logger) {
+        String requestJson;
+        try {
+            requestJson = JSON.writeValueAsString(request);
+        } catch (Exception e) {
+            throw new BackupException(BackupException.Code.Internal, "cannot serialise the request: " + e.getMessage(), null);
+        }
+        return parse(NativeCore.call(requestJson, (level, message) -> log(logger, level, message)));
+    }
+
+    /** Reads the core's envelope; public for tests of the mapping. */
+    public static CoreReport parse(String envelope) {
+        try {
+            JsonNode answer = JSON.readTree(envelope);
+            JsonNode error = answer.get("error");
+            if (error != null) {
+                throw new BackupException(
+                    BackupException.Code.parse(error.path("code").asText("Internal")),
+                    error.path("message").asText("unknown error"),
+                    error.hasNonNull("localCommit") ? error.get("localCommit").asText() : null
+                );
+            }
+            return JSON.treeToValue(answer.get("report"), CoreReport.class);
+        } catch (BackupException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new BackupException(BackupException.Code.Internal, "unreadable answer from the native core: " + e.getMessage(), null);
+        }
+    }
+
+    private static void log(Logger logger, String level, String message) {
+        switch (level) {
+            case "ERROR" -> logger.error(message);
+            case "WARN" -> logger.warn(message);
+            case "INFO" -> logger.info(message);
+            case "DEBUG" -> logger.debug(message);
+            default -> logger.trace(message);
+        }
+    }
+}

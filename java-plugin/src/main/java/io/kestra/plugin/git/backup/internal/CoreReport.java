@@ -1,0 +1,52 @@
+package io.kestra.plugin.git.backup.internal;
+
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+
+import java.util.List;
+
+/** The core's report (see docs/request-report.md), as the Java tasks read it. */
+@JsonIgnoreProperties(ignoreUnknown = true)
+public class CoreReport {
+    public String commitId;
+    public String commitUrl;
+    public boolean dryRun;
+    public boolean branchCreated;
+    public List<SourceCounts> sources = List.of();
+    public List<DiffRow> diff = List.of();
+    public long bytesPushed;
+    public int pushAttempts;
+    public Timings timingsMs = new Timings();
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class SourceCounts {
+        public String gitDirectory;
+        public long exported;
+        public long added;
+        public long modified;
+        public long deleted;
+        public long unchanged;
+        public long ignored;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class DiffRow {
+        public String file;
+        public long additions;
+        public long deletions;
+        public long changes;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Timings {
+        public long fetch;
+        public long export;
+        public long snapshot;
+        public long commit;
+        public long push;
+        public long total;
+    }
+
+    public long exported() {
+        return sources.stream().mapToLong(s -> s.exported).sum();
+    }
+}
