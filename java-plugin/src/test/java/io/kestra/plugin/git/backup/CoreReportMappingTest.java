@@ -1,0 +1,61 @@
+package io.kestra.plugin.git.backup;
+
+import io.kestra.plugin.git.backup.internal.CoreClient;
+import io.kestra.plugin.git.backup.internal.CoreReport;
+import io.kestra.plugin.git.backup.internal.DiffFile;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The core's envelope → report, errors → BackupException, report → plugin-git's diff file. */
+class CoreReportMappingTest {
+    private static final String REPORT = """
+        {"report":{"commitId":"0123456789abcdef0123456789abcdef01234567","commitUrl":"https://git.local/a/b/commit/0123",
+          "dryRun":false,"branchCreated":false,"bytesPushed":1234,"pushAttempts":1,
+          "sources":[{"gitDirectory":"flows/ansible","exported":3,"added":1,"modified":1,"deleted":1,"unchanged":1,"ignored":0}],
+          "diff":[{"file":"flows/ansible/z.yml","additions":0,"deletions":10,"changes":0},
+                  {"file":"flows/ansible/a \\"q\\".yml","additions":12,"deletions":0,"changes":3}],
+          "timingsMs":{"fetch":1,"export":2,"snapshot":3,"commit":4,"push":5,"total":15},"futureField":true}}""";
+
+    @Test
+    void reportFieldsAreRead() {
+        CoreReport r = CoreClient.parse(REPORT);
+        assertEquals("0123456789abcdef0123456789abcdef01234567", r.commitId);
+        assertEquals("https://git.local/a/b/commit/0123", r.commitUrl);
+        assertEquals(1234, r.bytesPushed);
+        assertEquals(3, r.exported());
+        assertEquals(2, r.diff.size());
+        assertEquals(15, r.timingsMs.total);
+    }
+
+    @Test
+    void errorsBecomeOneExceptionWithTheCode() {
+        BackupException e = assertThrows(BackupException.class, () -> CoreClient.parse(
+            "{\"error\":{\"code\":\"PushRejected\",\"message\":\"the remote rejected the push\",\"localCommit\":\"abc\"}}"));
+        assertEquals(BackupException.Code.PushRejected, e.getCode());
+        assertEquals("abc", e.getLocalCommit());
+        assertTrue(e.getMessage().contains("the remote rejected the push"));
+
+        BackupException unknown = assertThrows(BackupException.class, () -> CoreClient.parse("{\"error\":{\"code\":\"Whatever\",\"message\":\"m\"}}"));
+        assertEquals(BackupException.Code.Internal, unknown.getCode());
+        assertEquals(BackupException.Code.Internal, assertThrows(BackupException.class, () -> CoreClient.parse("not json")).getCode());
+    }
+
+    @Test
+    void diffFileUsesPluginGitRowsSortedByFile(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("diff.ion");
+        DiffFile.write(CoreClient.parse(REPORT).diff, file);
+        assertEquals(List.of(
+            "{changes:\"3\",file:\"flows/ansible/a \\\"q\\\".yml\",deletions:\"-0\",additions:\"+12\"}",
+            "{changes:\"0\",file:\"flows/ansible/z.yml\",deletions:\"-10\",additions:\"+0\"}"
+        ), Files.readAllLines(file));
+
+        DiffFile.write(List.of(), file);
+        assertEquals(0, Files.size(file));
+    }
+}
