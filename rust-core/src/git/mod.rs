@@ -58,6 +58,13 @@ impl Workspace {
     }
 
     pub fn write_blob(&mut self, bytes: &[u8]) -> Result<Oid, CoreError> {
+        // Most blobs of a backup are already in the fetched pack: hash in memory and skip the
+        // write (libgit2's write path re-stats and "freshens" the pack for every existing object).
+        let oid = Oid::hash_object(git2::ObjectType::Blob, bytes).map_err(|e| git_error("cannot hash a blob", &e))?;
+        let known = self.repo.odb().map(|odb| odb.exists(oid)).unwrap_or(false);
+        if known {
+            return Ok(oid);
+        }
         self.repo.blob(bytes).map_err(|e| git_error("cannot write a blob", &e))
     }
 

@@ -127,9 +127,8 @@ fn answer(target: &str, authorized: bool, model: &Mutex<Model>) -> (u16, &'stati
             (200, "application/octet-stream", zip(entries))
         }
         ["api", "v1", _tenant, "flows", "distinct-namespaces"] => {
-            let mut names: Vec<&String> = m.flows.keys().map(|(ns, _)| ns).chain(m.files.keys().map(|(ns, _)| ns)).collect();
-            names.dedup();
-            names.sort();
+            // Like Kestra: the namespaces that hold flows.
+            let mut names: Vec<&String> = m.flows.keys().map(|(ns, _)| ns).collect();
             names.dedup();
             (200, "application/json", serde_json::to_vec(&names).unwrap())
         }

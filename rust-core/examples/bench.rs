@@ -1,0 +1,84 @@
+//! Benchmark (prints figures; not a test): a synthetic instance of 50 namespaces × 200 flows and
+//! 5,000 namespace files (some binary) behind the Kestra API stub, backed up in ONE commit to a
+//! real Git server over HTTPS. Cases: first backup, no-change run, one-change run; each without
+//! and with a cache directory.
+//!
+//!     cargo run --release -p kestra-git-backup --example bench
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Instant;
+use support::git_server::{GitServer, ServerRepo};
+use support::kestra_stub::KestraStub;
+
+const NAMESPACES: usize = 50;
+const FLOWS_PER_NAMESPACE: usize = 200;
+const FILES_PER_NAMESPACE: usize = 100;
+
+fn main() {
+    let server = GitServer::start();
+    let stub = KestraStub::start();
+    for n in 0..NAMESPACES {
+        let ns = format!("company.team{n:02}");
+        for f in 0..FLOWS_PER_NAMESPACE {
+            let id = format!("flow_{f:03}");
+            stub.set_flow(&ns, &id, &format!(
+                "id: {id}\nnamespace: {ns}\ndescription: synthetic flow {f} of {ns}\n\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"{{{{ flow.id }}}} says hello {f}\"\n  - id: wait\n    type: io.kestra.plugin.core.flow.Sleep\n    duration: PT1S\n"
+            ));
+        }
+        for f in 0..FILES_PER_NAMESPACE {
+            let (path, bytes) = if f % 10 == 0 {
+                (format!("bin/blob_{f:03}.bin"), (0..4096u32).map(|i| (i.wrapping_mul(2654435761).wrapping_add(f as u32) >> 13) as u8).collect::<Vec<u8>>())
+            } else {
+                (format!("scripts/s_{f:03}.py"), format!("# script {f} of {ns}\n").repeat(20).into_bytes())
+            };
+            stub.put_file(&ns, &path, &bytes);
+        }
+    }
+    println!("synthetic instance: {NAMESPACES} namespaces x {FLOWS_PER_NAMESPACE} flows = {} flows, {} namespace files", NAMESPACES * FLOWS_PER_NAMESPACE, NAMESPACES * FILES_PER_NAMESPACE);
+    println!("{:<10} {:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7}", "cache", "case", "total ms", "fetch", "export", "plan", "commit", "push", "bytes pushed", "changed");
+
+    for (label, cache) in [("none", None), ("cacheDir", Some(tempfile::tempdir().unwrap()))] {
+        let repo_name = format!("bench_{label}");
+        let repo = ServerRepo(server.repo(&repo_name));
+        let request = json!({
+            "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
+            "git": {"url": server.https_url(&repo_name), "username": server.user(), "password": server.token(),
+                    "trustedCaPemPath": server.ca_pem_path(), "cacheDir": cache.as_ref().map(|c| c.path()),
+                    "authorName": "bench", "authorEmail": "bench@example.com", "commitMessage": "Instance backup"},
+            "sources": [
+                {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
+                {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
+            ]
+        });
+        case(label, "first backup", &request);
+        case(label, "no change", &request);
+        stub.set_flow("company.team07", "flow_042", &format!("id: flow_042\nnamespace: company.team07\ndescription: changed for {label}\ntasks: []\n"));
+        case(label, "one flow changed", &request);
+        println!("{:<10} repository: {} commits, {} files", "", repo.commit_count("main"), repo.files("main").len());
+    }
+}
+
+fn case(label: &str, name: &str, request: &Value) {
+    let started = Instant::now();
+    let mut sink = |_: &kestra_git_backup::LogEvent| {};
+    let answer: Value = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
+    let elapsed = started.elapsed().as_millis();
+    let report = answer.get("report").unwrap_or_else(|| panic!("{name} failed: {answer}"));
+    let t = &report["timingsMs"];
+    println!(
+        "{:<10} {:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7}",
+        label,
+        name,
+        elapsed,
+        t["fetch"].to_string(),
+        t["export"].to_string(),
+        t["snapshot"].to_string(),
+        t["commit"].to_string(),
+        t["push"].to_string(),
+        report["bytesPushed"].to_string(),
+        report["diff"].as_array().map_or(0, Vec::len)
+    );
+}
