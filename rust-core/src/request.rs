@@ -122,9 +122,6 @@ pub struct Source {
     /// Flows only: rewrite `namespace:` lines from the source namespace to this one.
     #[serde(default)]
     pub target_namespace: Option<String>,
-    /// Namespace files only: fail when the selection is empty (plugin-git `errorOnMissing`).
-    #[serde(default)]
-    pub error_on_missing: bool,
     /// Namespace files only: the files, already read by the caller (the Java task reads them from
     /// Kestra's namespace storage). When set, the Kestra API is not called for this source.
     #[serde(default)]

@@ -143,7 +143,6 @@ mod tests {
             git_directory: dir.into(),
             globs: globs.iter().map(|g| g.to_string()).collect(),
             target_namespace: None,
-            error_on_missing: false,
             provided_files: None,
         }
     }
