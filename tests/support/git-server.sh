@@ -8,6 +8,7 @@
 #   git-server.sh stop <dir>         stop the servers by their recorded PIDs
 #
 # server.env holds ports, PIDs, the user, the token and the paths of the CA and client keys.
+# GIT_SERVER_USER / GIT_SERVER_TOKEN fix the credentials (a Kestra secret must know them up front).
 # Packages: git lighttpd lighttpd-mod-openssl openssh-server openssh-client openssl.
 set -euo pipefail
 
@@ -54,8 +55,8 @@ make_keys() {
 
 start() {
   rm -rf "$T"; mkdir -p "$T"
-  GIT_USER=tester
-  GIT_TOKEN="tok-$(openssl rand -hex 12)"
+  GIT_USER=${GIT_SERVER_USER:-tester}
+  GIT_TOKEN=${GIT_SERVER_TOKEN:-"tok-$(openssl rand -hex 12)"}
   SSH_PASSPHRASE="pass-$(openssl rand -hex 6)"
   make_keys
   printf '%s:%s\n' "$GIT_USER" "$(openssl passwd -apr1 "$GIT_TOKEN")" > "$T/htpasswd"
