@@ -30,7 +30,8 @@ import java.util.Map;
 @Plugin(
     examples = {
         @Example(
-            title = "Nightly backup of four namespaces' flows and scripts; only the `type:` lines differ from plugin-git.",
+            title = "Nightly backup of four namespaces' flows and scripts; only the `type:` lines differ from plugin-git. "
+                + "On Kestra 2.0, `ForEach` became `io.kestra.plugin.core.flow.Loop` (`{{ item.value }}`), whose iterations a flow-level `concurrency: FAIL` would fail: list the tasks per namespace instead.",
             full = true,
             code = """
                 id: git_push

@@ -16,12 +16,8 @@ import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -49,47 +45,23 @@ class KestraRuntimeTest {
     @Inject
     NamespaceFactory namespaceFactory;
 
-    private static Path serverDir;
-    private static Map<String, String> server;
+    private static TestGitServer server;
 
     @BeforeAll
     static void startGitServer() throws Exception {
         assertNotNull(TOKEN, "run through `gradle javaTest` (it sets the secrets)");
-        serverDir = Files.createTempDirectory("kestra-runtime-git").resolve("srv");
-        sh(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "start", serverDir.toString());
-        sh(Map.of(), "repo", serverDir.toString(), "backup");
-        server = new HashMap<>();
-        for (String line : Files.readAllLines(serverDir.resolve("server.env"))) {
-            server.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
-        }
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup");
     }
 
     @AfterAll
     static void stopGitServer() throws Exception {
-        if (serverDir != null) {
-            sh(Map.of(), "stop", serverDir.toString());
+        if (server != null) {
+            server.close();
         }
     }
 
-    private static String sh(Map<String, String> env, String... args) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of("bash",
-            Path.of(System.getProperty("user.dir")).resolve("../tests/support/git-server.sh").normalize().toString()));
-        command.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        pb.environment().putAll(env);
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0, command + ": " + out);
-        return out;
-    }
-
     private static String git(String... args) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of("git", "-C", server.get("REPOS") + "/backup.git"));
-        command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes()).trim();
-        assertEquals(0, p.waitFor(), command + ": " + out);
-        return out;
+        return server.git("backup", args);
     }
 
     private void putFile(String namespace, String path, String content) throws Exception {
@@ -102,7 +74,7 @@ class KestraRuntimeTest {
         putFile("ansible", "/playbooks/site.yml", "- hosts: all\n");
         putFile("ansible", "/dir with space/ünï.txt", "é\n");
         putFile("outputs", "/report.sql", "select 1;\n");
-        String url = "https://127.0.0.1:" + server.get("HTTPS_PORT") + "/git/backup.git";
+        String url = server.httpsUrl("backup");
         String connection = """
                 url: %s
                 username: "{{ secret('GITLAB_USERNAME') }}"
@@ -131,7 +103,7 @@ class KestraRuntimeTest {
         Execution first = runnerUtils.runOne("main", "system", "git_push");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), first.toString());
         assertEquals("- hosts: all", git("show", "main:scripts/ansible/playbooks/site.yml"));
-        assertEquals("é", git("-c", "core.quotepath=off", "show", "main:scripts/ansible/dir with space/ünï.txt"));
+        assertEquals("é", git("show", "main:scripts/ansible/dir with space/ünï.txt"));
         assertEquals("select 1;", git("show", "main:scripts/outputs/report.sql"));
         assertEquals("Add files from outputs namespace\nAdd files from ansible namespace", git("log", "--format=%s", "main"));
         String commit = git("rev-parse", "main");

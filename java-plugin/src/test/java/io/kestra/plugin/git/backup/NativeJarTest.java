@@ -17,7 +17,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -31,8 +30,7 @@ class NativeJarTest {
     private static URLClassLoader loader;
     private static Method call;
     private static Class<?> sinkType;
-    private static Path serverDir;
-    private static Map<String, String> server;
+    private static TestGitServer server;
 
     @BeforeAll
     static void loadJarAndStartGitServer() throws Exception {
@@ -43,32 +41,18 @@ class NativeJarTest {
         assertSame(loader, nativeCore.getClassLoader(), "NativeCore must come from the jar");
         sinkType = loader.loadClass("io.kestra.plugin.git.backup.internal.LogSink");
         call = nativeCore.getMethod("call", String.class, sinkType);
-        serverDir = Files.createTempDirectory("jni-git-server").resolve("srv");
-        sh(List.of("bash", script(), "start", serverDir.toString()));
-        sh(List.of("bash", script(), "repo", serverDir.toString(), "jni"));
-        server = new java.util.HashMap<>();
-        for (String line : Files.readAllLines(serverDir.resolve("server.env"))) {
-            int eq = line.indexOf('=');
-            server.put(line.substring(0, eq), line.substring(eq + 1));
-        }
+        server = new TestGitServer(Map.of(), "jni");
     }
 
     @AfterAll
     static void stop() throws Exception {
-        if (serverDir != null) {
-            sh(List.of("bash", script(), "stop", serverDir.toString()));
+        if (server != null) {
+            server.close();
         }
     }
 
-    private static String script() {
-        return Path.of(System.getProperty("user.dir")).resolve("../tests/support/git-server.sh").normalize().toString();
-    }
-
-    private static String sh(List<String> command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertTrue(p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0, command + ": " + out);
-        return out;
+    private static String sh(List<String> command) throws Exception {
+        return TestGitServer.run(Map.of(), command);
     }
 
     /** Calls the core through the jar's class, collecting log lines. */
@@ -122,7 +106,7 @@ class NativeJarTest {
     @Test
     void wrongTokenGivesAuthErrorWithoutTheTokenAndABadUrlAClearOne(@TempDir Path dir) throws Exception {
         Path file = Files.writeString(dir.resolve("util.py"), "x\n");
-        String url = "https://127.0.0.1:" + server.get("HTTPS_PORT") + "/git/jni.git";
+        String url = server.httpsUrl("jni");
         Map<String, Object> request = JSON.readValue(fileRequest(null, file, false, url), Map.class);
         @SuppressWarnings("unchecked") Map<String, Object> git = new java.util.HashMap<>((Map<String, Object>) request.get("git"));
         git.put("username", server.get("GIT_USER"));

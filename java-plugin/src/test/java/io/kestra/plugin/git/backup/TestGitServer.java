@@ -1,0 +1,62 @@
+package io.kestra.plugin.git.backup;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The real Git server of `tests/support/git-server.sh` (HTTPS + SSH on 127.0.0.1) for Java tests. */
+final class TestGitServer implements AutoCloseable {
+    private final Path dir;
+    private final Map<String, String> env = new HashMap<>();
+
+    /** Starts the servers; {@code environment} can fix the credentials (GIT_SERVER_USER/TOKEN). */
+    TestGitServer(Map<String, String> environment, String... repositories) throws Exception {
+        dir = Files.createTempDirectory("java-git-server").resolve("srv");
+        run(environment, List.of("bash", script(), "start", dir.toString()));
+        for (String repo : repositories) {
+            run(Map.of(), List.of("bash", script(), "repo", dir.toString(), repo));
+        }
+        for (String line : Files.readAllLines(dir.resolve("server.env"))) {
+            env.put(line.substring(0, line.indexOf('=')), line.substring(line.indexOf('=') + 1));
+        }
+    }
+
+    String get(String key) {
+        return env.get(key);
+    }
+
+    String httpsUrl(String repo) {
+        return "https://127.0.0.1:" + get("HTTPS_PORT") + "/git/" + repo + ".git";
+    }
+
+    /** `git -C <bare repo> args...` on the server side; returns trimmed output. */
+    String git(String repo, String... args) throws Exception {
+        List<String> command = new ArrayList<>(List.of("git", "-c", "core.quotepath=off", "-C", get("REPOS") + "/" + repo + ".git"));
+        command.addAll(List.of(args));
+        return run(Map.of(), command).trim();
+    }
+
+    @Override
+    public void close() throws Exception {
+        run(Map.of(), List.of("bash", script(), "stop", dir.toString()));
+    }
+
+    static String run(Map<String, String> environment, List<String> command) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().putAll(environment);
+        Process p = pb.start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0, command + ": " + out);
+        return out;
+    }
+
+    private static String script() {
+        return Path.of(System.getProperty("user.dir")).resolve("../tests/support/git-server.sh").normalize().toString();
+    }
+}
