@@ -290,3 +290,35 @@ fn unsafe_names_retries_and_drafts() {
     assert_eq!(stub.request_count() - before, 3);
     assert_eq!(repo.files("main"), ["flows/ansible/ok.yml"]);
 }
+
+#[test]
+fn a_rejected_push_keeps_the_commit_and_a_broken_cache_is_rebuilt() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("guarded"));
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    let cache = tempfile::tempdir().unwrap();
+    let mut git = https(&server, "guarded");
+    git["cacheDir"] = json!(cache.path());
+    let request = json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]});
+
+    // A protected branch: the server's hook refuses every push.
+    let hook = repo.0.join("hooks/pre-receive");
+    std::fs::write(&hook, "#!/bin/sh\necho 'GitLab: You are not allowed to push code to protected branches on this project.' >&2\nexit 1\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = run(&request);
+    assert_eq!(error_code(&r), "PushRejected", "{r}");
+    assert!(r.to_string().contains("not allowed to push"), "{r}");
+    let kept = r.pointer("/error/localCommit").and_then(Value::as_str).expect("the local commit is reported").to_string();
+    let cached = Command::new("git").arg("-C").arg(cache.path()).args(["cat-file", "-t", &kept]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&cached.stdout).trim(), "commit", "the commit stays in the cache");
+    assert_eq!(repo.commit_count("main"), 0);
+
+    // The branch is unprotected and the cache damaged: the cache is rebuilt once and the push lands.
+    std::fs::remove_file(&hook).unwrap();
+    std::fs::write(cache.path().join("HEAD"), "garbage").unwrap();
+    std::fs::remove_dir_all(cache.path().join("objects")).unwrap();
+    let r = run(&request);
+    assert_eq!(report(&r)["commitId"].as_str().unwrap(), repo.git(&["rev-parse", "main"]).trim());
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
+}

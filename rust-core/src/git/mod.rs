@@ -122,9 +122,11 @@ impl Workspace {
             if is_lost_race(&msg) {
                 return Ok(PushOutcome::BranchMoved { bytes });
             }
+            let said = session.remote_text();
+            let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
             let mut err = CoreError::new(
                 ErrorCode::PushRejected,
-                format!("the remote rejected the push of {refname} to {url}: {msg}; check branch protection and the token's rights"),
+                format!("the remote rejected the push of {refname} to {url}: {msg}{said}; check branch protection and the token's rights"),
             );
             err.local_commit = Some(commit.to_string());
             return Err(err);

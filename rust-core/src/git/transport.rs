@@ -21,9 +21,18 @@ pub struct Session {
     host_key_refused: RefCell<Option<String>>,
     pub rejections: RefCell<Vec<(String, String)>>,
     pub bytes_sent: RefCell<u64>,
+    /// What the server printed (`remote: ...` lines), e.g. a hook's reason for a refusal.
+    remote_text: RefCell<String>,
 }
 
 impl Session {
+    /// The server's own messages, one line, bounded.
+    pub fn remote_text(&self) -> String {
+        let text = self.remote_text.borrow();
+        let line = text.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+        line.chars().take(500).collect()
+    }
+
     /// The SHA256 fingerprint of the SSH host key seen, if any (logged by the caller).
     pub fn host_key(&self) -> Option<String> {
         self.host_key.borrow().clone()
@@ -82,6 +91,13 @@ pub fn callbacks<'a>(config: &'a GitConfig, session: &'a Session) -> RemoteCallb
             session.rejections.borrow_mut().push((refname.to_string(), msg.to_string()));
         }
         Ok(())
+    });
+    cb.sideband_progress(move |data| {
+        let mut text = session.remote_text.borrow_mut();
+        if text.len() < 4096 {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+        true
     });
     cb.push_transfer_progress(move |_current, _total, bytes| {
         *session.bytes_sent.borrow_mut() = bytes as u64;
