@@ -195,12 +195,8 @@ impl Workspace {
         let url = self.display_url();
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
         let callbacks = transport::callbacks(&self.config, &session);
-        let mut proxy = git2::ProxyOptions::new();
-        if let Some(p) = self.config.proxy.as_deref() {
-            proxy.url(p);
-        }
         let conn = remote
-            .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(proxy))
+            .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(&self.config)))
             .map_err(|e| transport::network_error(&e, &session, "connect to", &url, &self.config))?;
         let list = conn.list().map_err(|e| transport::network_error(&e, &session, "list", &url, &self.config))?;
         // The remote's default branch (HEAD's target) first, so a missing branch starts from it.

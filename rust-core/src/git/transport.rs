@@ -105,7 +105,7 @@ pub fn callbacks<'a>(config: &'a GitConfig, session: &'a Session) -> RemoteCallb
     cb
 }
 
-fn proxy(config: &GitConfig) -> ProxyOptions<'_> {
+pub fn proxy(config: &GitConfig) -> ProxyOptions<'_> {
     let mut p = ProxyOptions::new();
     if let Some(url) = config.proxy.as_deref().filter(|u| !u.trim().is_empty()) {
         p.url(url);

@@ -333,6 +333,17 @@ public abstract class AbstractBackupTask extends Task {
         value.filter(v -> !v.isBlank()).ifPresent(v -> map.put(key, v));
     }
 
+    /** Outputs common to both tasks (plugin-git's shape: each task adds its diff file URI). */
+    @SuperBuilder
+    @Getter
+    public abstract static class Output implements io.kestra.core.models.tasks.Output {
+        @Schema(title = "Id of the commit pushed; absent when nothing changed or in dry run")
+        private final String commitId;
+
+        @Schema(title = "Web URL of the commit")
+        private final String commitURL;
+    }
+
     @Builder
     @Getter
     @Jacksonized

@@ -154,15 +154,9 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
         return source;
     }
 
-    @Builder
+    @SuperBuilder
     @Getter
-    public static class Output implements io.kestra.core.models.tasks.Output {
-        @Schema(title = "Id of the commit pushed; absent when nothing changed or in dry run")
-        private final String commitId;
-
-        @Schema(title = "Web URL of the commit")
-        private final String commitURL;
-
+    public static class Output extends AbstractBackupTask.Output {
         @Schema(
             title = "Diff file: one ION row per changed file",
             description = "A row: `{changes:\"3\",file:\"flows/ansible/backup.yml\",deletions:\"-5\",additions:\"+10\"}`"
