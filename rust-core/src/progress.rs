@@ -3,6 +3,8 @@
 //! calling thread only, so a JNI sink never runs on a worker thread.
 
 use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -61,5 +63,55 @@ impl<'a> Log<'a> {
     }
     pub fn warn(&mut self, message: impl AsRef<str>) {
         self.emit(Level::Warn, message)
+    }
+}
+
+/// Live progress of a long transfer. libgit2 reports progress through callbacks that run on the
+/// calling thread while it holds the operation, so the ticker owns the log for that time and
+/// writes at most one line per interval: a big push shows progress, a small one stays quiet.
+pub struct Ticker<'l, 's> {
+    log: RefCell<&'l mut Log<'s>>,
+    interval: Duration,
+    last: Cell<Instant>,
+}
+
+impl<'l, 's> Ticker<'l, 's> {
+    pub fn new(log: &'l mut Log<'s>) -> Self {
+        Self::every(log, Duration::from_secs(2))
+    }
+
+    pub fn every(log: &'l mut Log<'s>, interval: Duration) -> Self {
+        Ticker { log: RefCell::new(log), interval, last: Cell::new(Instant::now()) }
+    }
+
+    /// Logs the message (built only when due) once the interval has passed since the last line.
+    pub fn tick(&self, message: impl FnOnce() -> String) {
+        let now = Instant::now();
+        if now.duration_since(self.last.get()) >= self.interval {
+            self.last.set(now);
+            self.log.borrow_mut().info(message());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticker_writes_at_most_one_line_per_interval_and_builds_no_message_before_due() {
+        let mut lines = Vec::new();
+        let mut sink = |e: &LogEvent| lines.push(e.message.clone());
+        let mut log = Log::new(&mut sink, Vec::new());
+        {
+            let quiet = Ticker::every(&mut log, Duration::from_secs(3600));
+            quiet.tick(|| panic!("a message is built only when it is due"));
+        }
+        {
+            let every = Ticker::every(&mut log, Duration::ZERO);
+            every.tick(|| "one".into());
+            every.tick(|| "two".into());
+        }
+        assert_eq!(lines, ["one", "two"]);
     }
 }

@@ -1,15 +1,20 @@
 //! Command-line front end: runs one backup request through the same entry point as the JNI
 //! bridge (`run_json`), prints log events to stderr as they come and the report to stdout.
 
+use serde_json::Value;
 use std::io::Read;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: kestra-git-backup run <request.json | ->
+const USAGE: &str = "usage: kestra-git-backup run <request.json | request.yaml | -> [--dry-run] [--env <field>=<VAR>]...
        kestra-git-backup --version
 
-Runs one backup request (format: docs/request-report.md). Log events go to stderr,
-the report (JSON) to stdout. Exit codes: 0 success, 2 invalid request, 3 authentication,
-4 TLS, 5 network, 6 refused (deletion guard, unsafe path, push rejected, conflict), 1 other.";
+Runs one backup request (format: docs/request-report.md), given as JSON or YAML.
+  --dry-run              compute and report the diff, commit and push nothing
+  --env <field>=<VAR>    set a request field (dotted path, e.g. git.password) from the
+                         environment variable VAR, so secrets stay out of files and argv
+Log events go to stderr, the report (JSON) to stdout. Exit codes: 0 success, 2 invalid
+request, 3 authentication, 4 TLS, 5 network, 6 refused (deletion guard, unsafe path, push
+rejected, conflict), 1 other.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,10 +23,10 @@ fn main() -> ExitCode {
             println!("kestra-git-backup {}", kestra_git_backup::VERSION);
             ExitCode::SUCCESS
         }
-        ["run", file] => match read_request(file) {
-            Ok(json) => run(&json),
+        ["run", file, options @ ..] => match load_request(file, options, |name| std::env::var(name).ok()) {
+            Ok(request) => run(&request.to_string()),
             Err(e) => {
-                eprintln!("error: cannot read `{file}`: {e}");
+                eprintln!("error[InvalidConfig]: {e}");
                 ExitCode::from(2)
             }
         },
@@ -32,7 +37,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn read_request(file: &str) -> std::io::Result<String> {
+/// Reads the request file (JSON when it starts with `{`, else YAML) and applies the options.
+fn load_request(file: &str, options: &[&str], env: impl Fn(&str) -> Option<String>) -> Result<Value, String> {
+    let text = read(file).map_err(|e| format!("cannot read `{file}`: {e}"))?;
+    let mut request: Value = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| format!("`{file}` is not valid JSON: {e}"))?
+    } else {
+        serde_yaml_ng::from_str(&text).map_err(|e| format!("`{file}` is not valid YAML: {e}"))?
+    };
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        match *option {
+            "--dry-run" => set(&mut request, "dryRun", Value::Bool(true))?,
+            "--env" => {
+                let spec = options.next().ok_or("`--env` needs <field>=<VAR>, e.g. --env git.password=GIT_TOKEN")?;
+                let (field, var) = spec.split_once('=').filter(|(f, v)| !f.is_empty() && !v.is_empty()).ok_or_else(|| {
+                    format!("`--env {spec}`: expected <field>=<VAR>, e.g. --env git.password=GIT_TOKEN")
+                })?;
+                let value = env(var).ok_or_else(|| format!("`--env {spec}`: the environment variable {var} is not set"))?;
+                set(&mut request, field, Value::String(value))?;
+            }
+            other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
+        }
+    }
+    Ok(request)
+}
+
+fn read(file: &str) -> std::io::Result<String> {
     if file == "-" {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s)?;
@@ -42,10 +73,25 @@ fn read_request(file: &str) -> std::io::Result<String> {
     }
 }
 
+/// Sets `a.b.c` in the request, creating objects on the way.
+fn set(request: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let mut node = request;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let object = node.as_object_mut().ok_or_else(|| format!("`{path}`: `{part}` is not inside an object"))?;
+        if parts.peek().is_none() {
+            object.insert(part.to_string(), value);
+            return Ok(());
+        }
+        node = object.entry(part).or_insert_with(|| Value::Object(Default::default()));
+    }
+    Err(format!("`{path}`: empty field name"))
+}
+
 fn run(json: &str) -> ExitCode {
     let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{} {}", e.level.as_str(), e.message);
     let answer = kestra_git_backup::run_json(json, &mut print);
-    let value: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    let value: Value = serde_json::from_str(&answer).unwrap_or_default();
     if let Some(report) = value.get("report") {
         println!("{}", serde_json::to_string_pretty(report).unwrap_or_default());
         return ExitCode::SUCCESS;
@@ -64,4 +110,55 @@ fn run(json: &str) -> ExitCode {
         "DeletionGuard" | "UnsafePath" | "PushRejected" | "Conflict" => 6,
         _ => 1,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(content: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), content).unwrap();
+        f
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn yaml_and_json_requests_read_the_same() {
+        let yaml = file("git:\n  url: https://git.example/backup.git\nsources:\n  - kind: flows\n    namespaces: {exact: dev}\n");
+        let json = file(r#"{"git":{"url":"https://git.example/backup.git"},"sources":[{"kind":"flows","namespaces":{"exact":"dev"}}]}"#);
+        let a = load_request(yaml.path().to_str().unwrap(), &[], no_env).unwrap();
+        let b = load_request(json.path().to_str().unwrap(), &[], no_env).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn options_set_dry_run_and_fields_from_the_environment() {
+        let f = file("git:\n  url: https://git.example/backup.git\n");
+        let env = |name: &str| (name == "GIT_TOKEN").then(|| "tok-123".to_string());
+        let request = load_request(f.path().to_str().unwrap(), &["--dry-run", "--env", "git.password=GIT_TOKEN", "--env", "kestra.auth.bearer.token=GIT_TOKEN"], env).unwrap();
+        assert_eq!(request["dryRun"], true);
+        assert_eq!(request["git"]["password"], "tok-123");
+        assert_eq!(request["git"]["url"], "https://git.example/backup.git");
+        assert_eq!(request["kestra"]["auth"]["bearer"]["token"], "tok-123");
+    }
+
+    #[test]
+    fn bad_options_name_the_option_and_the_fix() {
+        let f = file("git: {url: x}\n");
+        let path = f.path().to_str().unwrap();
+        let unset = load_request(path, &["--env", "git.password=NOPE"], no_env).unwrap_err();
+        assert!(unset.contains("NOPE is not set"), "{unset}");
+        let malformed = load_request(path, &["--env", "git.password"], no_env).unwrap_err();
+        assert!(malformed.contains("expected <field>=<VAR>"), "{malformed}");
+        let unknown = load_request(path, &["--force"], no_env).unwrap_err();
+        assert!(unknown.contains("unknown option `--force`"), "{unknown}");
+        let not_object = load_request(path, &["--env", "git.url.x=HOME"], |_| Some("v".into())).unwrap_err();
+        assert!(not_object.contains("`git.url.x`"), "{not_object}");
+        let bad_yaml = load_request(file("git: [\n").path().to_str().unwrap(), &[], no_env).unwrap_err();
+        assert!(bad_yaml.contains("not valid YAML"), "{bad_yaml}");
+    }
 }

@@ -7,7 +7,7 @@ mod identity;
 mod transport;
 
 use crate::error::{CoreError, ErrorCode};
-use crate::progress::Log;
+use crate::progress::{Log, Ticker};
 use crate::request::GitConfig;
 use crate::snapshot::{Change, TipFile, TipTree};
 use git2::build::TreeUpdateBuilder;
@@ -106,7 +106,8 @@ impl Workspace {
         let refspec = format!("refs/heads/{0}:refs/heads/{0}", self.config.branch);
         let result = {
             let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
-            let mut options = transport::push_options(&self.config, &session);
+            let ticker = Ticker::new(log);
+            let mut options = transport::push_options(&self.config, &session, &ticker);
             remote.push(&[refspec.as_str()], Some(&mut options))
         };
         let bytes = *session.bytes_sent.borrow();
@@ -161,7 +162,8 @@ impl Workspace {
         let url = self.display_url();
         {
             let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
-            let mut options = transport::fetch_options(&self.config, &session, shallow_depth(&self.config.url));
+            let ticker = Ticker::new(log);
+            let mut options = transport::fetch_options(&self.config, &session, &ticker, shallow_depth(&self.config.url));
             remote
                 .fetch(&[refspec.as_str()], Some(&mut options), None)
                 .map_err(|e| transport::network_error(&e, &session, "fetch from", &url, &self.config))?;
@@ -194,7 +196,7 @@ impl Workspace {
         let session = Session::default();
         let url = self.display_url();
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
-        let callbacks = transport::callbacks(&self.config, &session);
+        let callbacks = transport::callbacks(&self.config, &session, None);
         let conn = remote
             .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(&self.config)))
             .map_err(|e| transport::network_error(&e, &session, "connect to", &url, &self.config))?;

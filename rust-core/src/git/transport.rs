@@ -6,6 +6,7 @@
 //! instead of looping (libgit2 asks again after every rejection).
 
 use crate::error::{CoreError, ErrorCode};
+use crate::progress::Ticker;
 use crate::request::GitConfig;
 use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOptions, PushOptions, RemoteCallbacks};
 use once_cell::sync::Lazy;
@@ -39,7 +40,12 @@ impl Session {
     }
 }
 
-pub fn callbacks<'a>(config: &'a GitConfig, session: &'a Session) -> RemoteCallbacks<'a> {
+/// The callbacks of one network operation; `ticker`, when given, logs transfer progress live.
+pub fn callbacks<'a, 'l: 'a, 's: 'a>(
+    config: &'a GitConfig,
+    session: &'a Session,
+    ticker: Option<&'a Ticker<'l, 's>>,
+) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     cb.credentials(move |url, user_from_url, allowed| {
         let ssh_user = user_from_url.unwrap_or("git");
@@ -99,8 +105,24 @@ pub fn callbacks<'a>(config: &'a GitConfig, session: &'a Session) -> RemoteCallb
         }
         true
     });
-    cb.push_transfer_progress(move |_current, _total, bytes| {
+    cb.push_transfer_progress(move |current, total, bytes| {
         *session.bytes_sent.borrow_mut() = bytes as u64;
+        if let Some(t) = ticker {
+            t.tick(|| format!("Pushing: sent {current}/{total} objects, {} KiB", bytes / 1024));
+        }
+    });
+    cb.pack_progress(move |_stage, current, total| {
+        if let Some(t) = ticker {
+            t.tick(|| format!("Pushing: packed {current}/{total} objects"));
+        }
+    });
+    cb.transfer_progress(move |stats| {
+        if let Some(t) = ticker {
+            t.tick(|| {
+                format!("Fetching: received {}/{} objects, {} KiB", stats.received_objects(), stats.total_objects(), stats.received_bytes() / 1024)
+            });
+        }
+        true
     });
     cb
 }
@@ -113,9 +135,14 @@ pub fn proxy(config: &GitConfig) -> ProxyOptions<'_> {
     p
 }
 
-pub fn fetch_options<'a>(config: &'a GitConfig, session: &'a Session, depth: Option<i32>) -> FetchOptions<'a> {
+pub fn fetch_options<'a, 'l: 'a, 's: 'a>(
+    config: &'a GitConfig,
+    session: &'a Session,
+    ticker: &'a Ticker<'l, 's>,
+    depth: Option<i32>,
+) -> FetchOptions<'a> {
     let mut o = FetchOptions::new();
-    o.remote_callbacks(callbacks(config, session));
+    o.remote_callbacks(callbacks(config, session, Some(ticker)));
     o.proxy_options(proxy(config));
     o.download_tags(git2::AutotagOption::None);
     if let Some(d) = depth {
@@ -124,9 +151,9 @@ pub fn fetch_options<'a>(config: &'a GitConfig, session: &'a Session, depth: Opt
     o
 }
 
-pub fn push_options<'a>(config: &'a GitConfig, session: &'a Session) -> PushOptions<'a> {
+pub fn push_options<'a, 'l: 'a, 's: 'a>(config: &'a GitConfig, session: &'a Session, ticker: &'a Ticker<'l, 's>) -> PushOptions<'a> {
     let mut o = PushOptions::new();
-    o.remote_callbacks(callbacks(config, session));
+    o.remote_callbacks(callbacks(config, session, Some(ticker)));
     o.proxy_options(proxy(config));
     o
 }

@@ -2,10 +2,16 @@ package io.kestra.plugin.git.backup;
 
 import io.kestra.core.junit.annotations.KestraTest;
 import io.kestra.core.models.executions.Execution;
+import io.kestra.core.models.executions.LogEntry;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.flows.State;
+import io.kestra.core.plugins.DefaultPluginRegistry;
+import io.kestra.core.plugins.PluginRegistry;
 import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.repositories.LogDataStoreInterface;
+import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
+import io.kestra.core.services.FlowParsingService;
 import io.kestra.core.storages.Namespace;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
@@ -13,44 +19,65 @@ import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.slf4j.event.Level;
 
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * Our task inside Kestra's own runtime (executor + worker in process, memory repository, local
- * storage) with our jar's classes on the classpath: the seed flow's PushNamespaceFiles part,
- * credentials from `secret()`, pushing to a real HTTPS Git server, then a no-change run. The test
- * JVM gets SECRET_GITLAB_* from the build (Kestra OSS secrets).
- * Differences from the seed, found here (README, Limits): Kestra 2.0 has no `ForEach` and its `Loop`
- * runs iterations as sub-executions of the same flow, which `concurrency: FAIL` then fails; so the
- * loop is unrolled. Flow-level `pluginDefaults` were not applied to any task in this in-process
- * runtime (explicit properties were), so the connection is given on each task.
+ * Our jar inside Kestra 2.0's own runtime (executor, worker and scheduler in process, memory
+ * repository, local storage), loaded the way a Kestra server loads it: from a plugins folder
+ * through Kestra's plugin registry, in its own class loader. This JVM's classpath does not hold
+ * our classes (the build runs this class alone, without them). Credentials come from Kestra OSS
+ * secrets (SECRET_GITLAB_* set by the build); the Git server is the real HTTPS one.
+ *
+ * Kestra 2.0 findings pinned here (README, Limits): no `ForEach` (its `Loop` runs iterations as
+ * sub-executions of the same flow, which `concurrency: FAIL` then fails, so the loop is unrolled)
+ * and no flow-level `pluginDefaults` (checked below), so the connection is given on each task.
  */
-@KestraTest(startRunner = true)
+@KestraTest(startRunner = true, startScheduler = true)
 class KestraRuntimeTest {
     static final String USER = "kestra-ci";
     static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
+    static final String PUSH_NAMESPACE_FILES = "io.kestra.plugin.git.backup.PushNamespaceFiles";
+
+    static {
+        // What `kestra server --plugins <dir>` does at start-up.
+        String dir = System.getProperty("kestra.plugins.dir");
+        assertNotNull(dir, "run through `gradle kestraRuntimeTest` (it builds the plugins folder)");
+        DefaultPluginRegistry.getOrCreate().registerIfAbsent(Path.of(dir));
+    }
 
     @Inject
     TestRunnerUtils runnerUtils;
     @Inject
     FlowRepositoryInterface flowRepository;
     @Inject
+    FlowParsingService flowParsingService;
+    @Inject
+    TriggerRepositoryInterface triggerRepository;
+    @Inject
+    LogDataStoreInterface logs;
+    @Inject
     StorageInterface storage;
     @Inject
     NamespaceFactory namespaceFactory;
+    @Inject
+    PluginRegistry pluginRegistry;
 
     private static TestGitServer server;
 
     @BeforeAll
     static void startGitServer() throws Exception {
-        assertNotNull(TOKEN, "run through `gradle javaTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup");
+        assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial");
     }
 
     @AfterAll
@@ -60,27 +87,27 @@ class KestraRuntimeTest {
         }
     }
 
-    private static String git(String... args) throws Exception {
-        return server.git("backup", args);
-    }
-
-    private void putFile(String namespace, String path, String content) throws Exception {
-        Namespace ns = namespaceFactory.of("main", namespace, storage);
-        ns.putFile(Path.of(path), new ByteArrayInputStream(content.getBytes(StandardCharsets.UTF_8)), Namespace.Conflicts.OVERWRITE);
+    @Test
+    void tasksComeFromThePluginsFolderInTheirOwnClassLoader() {
+        assertThrows(ClassNotFoundException.class, () -> Class.forName(PUSH_NAMESPACE_FILES),
+            "our classes must not be on the test classpath, or this test proves nothing");
+        for (String type : List.of(PUSH_NAMESPACE_FILES, "io.kestra.plugin.git.backup.PushFlows")) {
+            Class<?> task = pluginRegistry.findClassByIdentifier(type);
+            assertNotNull(task, type + " is not registered from the plugins folder");
+            assertNotSame(getClass().getClassLoader(), task.getClassLoader());
+            assertTrue(task.getClassLoader().getClass().getName().endsWith("PluginClassLoader"), task.getClassLoader().toString());
+        }
     }
 
     @Test
-    void seedFlowPushesNamespaceFilesThroughKestra() throws Exception {
+    void seedFlowLifecycle() throws Exception {
         putFile("ansible", "/playbooks/site.yml", "- hosts: all\n");
         putFile("ansible", "/dir with space/ünï.txt", "é\n");
+        putFile("ansible", "/empty.txt", "");
+        putFile("ansible", "/bin/blob.dat", new byte[] {0, 1, 2, (byte) 0xff, 0, 10});
+        putFile("ansible", "/.kestraignore", "*.tmp\n");
+        putFile("ansible", "/scratch.tmp", "ignored\n");
         putFile("outputs", "/report.sql", "select 1;\n");
-        String url = server.httpsUrl("backup");
-        String connection = """
-                url: %s
-                username: "{{ secret('GITLAB_USERNAME') }}"
-                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
-                trustedCaPemPath: %s
-            """.formatted(url, server.get("CA_PEM"));
         flowRepository.create(GenericFlow.fromYaml("main", """
             id: git_push
             namespace: system
@@ -95,22 +122,188 @@ class KestraRuntimeTest {
                 namespace: outputs
                 gitDirectory: scripts/outputs
             %s
+            triggers:
+              - id: schedule_push_to_git
+                type: io.kestra.plugin.core.trigger.Schedule
+                cron: 0 20 * * *
             concurrency:
               limit: 1
               behavior: FAIL
-            """.formatted(connection, connection)));
+            """.formatted(connection("backup"), connection("backup"))));
 
-        Execution first = runnerUtils.runOne("main", "system", "git_push");
-        assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), first.toString());
-        assertEquals("- hosts: all", git("show", "main:scripts/ansible/playbooks/site.yml"));
-        assertEquals("é", git("show", "main:scripts/ansible/dir with space/ünï.txt"));
-        assertEquals("select 1;", git("show", "main:scripts/outputs/report.sql"));
-        assertEquals("Add files from outputs namespace\nAdd files from ansible namespace", git("log", "--format=%s", "main"));
-        String commit = git("rev-parse", "main");
-        assertFalse(first.toString().contains(TOKEN), "the token must not reach the execution");
+        Execution first = run("git_push");
+        assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
+        assertEquals("- hosts: all", git("backup", "show", "main:scripts/ansible/playbooks/site.yml"));
+        assertEquals("é", git("backup", "show", "main:scripts/ansible/dir with space/ünï.txt"));
+        assertEquals("", git("backup", "show", "main:scripts/ansible/empty.txt"));
+        assertEquals("000102ff000a", hex("backup", "main:scripts/ansible/bin/blob.dat"));
+        assertEquals("select 1;", git("backup", "show", "main:scripts/outputs/report.sql"));
+        assertEquals("""
+            scripts/ansible/.kestraignore
+            scripts/ansible/bin/blob.dat
+            scripts/ansible/dir with space/ünï.txt
+            scripts/ansible/empty.txt
+            scripts/ansible/playbooks/site.yml
+            scripts/outputs/report.sql""", git("backup", "ls-tree", "-r", "--name-only", "main"));
+        assertEquals("Add files from outputs namespace\nAdd files from ansible namespace", git("backup", "log", "--format=%s", "main"));
+        assertTrue(logText(first).contains("Pushed to"), "the core's log events reach the task log:\n" + logText(first));
 
-        Execution second = runnerUtils.runOne("main", "system", "git_push");
-        assertEquals(State.Type.SUCCESS, second.getState().getCurrent());
-        assertEquals(commit, git("rev-parse", "main"), "no change, no commit");
+        String unchanged = git("backup", "rev-parse", "main");
+        assertEquals(State.Type.SUCCESS, run("git_push").getState().getCurrent());
+        assertEquals(unchanged, git("backup", "rev-parse", "main"), "no change, no commit");
+
+        putFile("ansible", "/playbooks/site.yml", "- hosts: web\n");
+        deleteFile("ansible", "/empty.txt");
+        putFile("ansible", "/roles/new.yml", "- name: new\n");
+        Execution third = run("git_push");
+        assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
+        assertEquals(unchanged, git("backup", "rev-parse", "main~1"), "exactly one new commit");
+        assertEquals("""
+            M\tscripts/ansible/playbooks/site.yml
+            A\tscripts/ansible/roles/new.yml
+            D\tscripts/ansible/empty.txt""".lines().sorted().collect(Collectors.joining("\n")),
+            git("backup", "diff", "--name-status", "main~1", "main").lines().sorted().collect(Collectors.joining("\n")));
+
+        assertTrue(triggerRepository.findAll("main").stream().anyMatch(t -> "schedule_push_to_git".equals(t.getTriggerId())),
+            "the Schedule trigger is registered by the scheduler");
+        for (Execution e : List.of(first, third)) {
+            assertFalse(logText(e).contains(TOKEN) || e.toString().contains(TOKEN), "the token must reach no log and no execution");
+        }
+    }
+
+    @Test
+    void deletionGuardFailsTheTaskAndLeavesTheRepository() throws Exception {
+        putFile("posting", "/a.txt", "a\n");
+        putFile("posting", "/b.txt", "b\n");
+        flowRepository.create(GenericFlow.fromYaml("main", """
+            id: guarded
+            namespace: system
+            tasks:
+              - id: scripts
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: posting
+                gitDirectory: scripts/posting
+            %s
+            """.formatted(connection("guarded"))));
+        assertEquals(State.Type.SUCCESS, run("guarded").getState().getCurrent());
+        String before = git("guarded", "rev-parse", "main");
+
+        deleteFile("posting", "/a.txt");
+        deleteFile("posting", "/b.txt");
+        Execution refused = run("guarded");
+        assertEquals(State.Type.FAILED, refused.getState().getCurrent());
+        String log = logText(refused);
+        assertTrue(log.contains("allowEmptyExport"), "the error names the property that allows it:\n" + log);
+        assertEquals(before, git("guarded", "rev-parse", "main"), "the backup is untouched");
+    }
+
+    @Test
+    void concurrencyFailRejectsASecondExecutionWhileTheFirstRuns() throws Exception {
+        putFile("proxmox", "/vm.conf", "cores: 2\n");
+        flowRepository.create(GenericFlow.fromYaml("main", """
+            id: serial
+            namespace: system
+            tasks:
+              - id: wait
+                type: io.kestra.plugin.core.flow.Sleep
+                duration: PT3S
+              - id: scripts
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: proxmox
+                gitDirectory: scripts/proxmox
+            %s
+            concurrency:
+              limit: 1
+              behavior: FAIL
+            """.formatted(connection("serial"))));
+        Execution running = runnerUtils.runOneUntilRunning("main", "system", "serial");
+        Execution second = run("serial");
+        assertEquals(State.Type.FAILED, second.getState().getCurrent(), "concurrency FAIL refuses the second execution");
+        Execution first = runnerUtils.awaitExecution(e -> e.getState().isTerminated(), running, Duration.ofSeconds(60));
+        assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
+        assertEquals("Add files from proxmox namespace", git("serial", "log", "--format=%s", "main"), "one commit, from the first execution");
+    }
+
+    @Test
+    void pushFlowsFailsWithTheUnreachableApiNamedAndNoSecret() throws Exception {
+        flowRepository.create(GenericFlow.fromYaml("main", """
+            id: flows_no_api
+            namespace: system
+            tasks:
+              - id: flows
+                type: io.kestra.plugin.git.backup.PushFlows
+                sourceNamespace: ansible
+                kestraUrl: http://127.0.0.1:9
+                auth:
+                  username: admin@kestra.io
+                  password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            %s
+            """.formatted(connection("backup"))));
+        Execution failed = run("flows_no_api");
+        assertEquals(State.Type.FAILED, failed.getState().getCurrent());
+        String log = logText(failed);
+        assertTrue(log.contains("http://127.0.0.1:9"), "the error names the Kestra URL:\n" + log);
+        assertFalse(log.contains(TOKEN), "no secret in the log");
+    }
+
+    @Test
+    void kestraTwoHasNoFlowLevelPluginDefaults() {
+        String source = """
+            id: with_defaults
+            namespace: system
+            tasks:
+              - id: scripts
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: ansible
+            pluginDefaults:
+              - type: io.kestra.plugin.git.backup
+                values:
+                  url: https://example.invalid/backup.git
+            """;
+        Exception refused = assertThrows(Exception.class, () -> flowParsingService.parse("main", source, true));
+        assertTrue(refused.getMessage().contains("pluginDefaults"), refused.getMessage());
+    }
+
+    private Execution run(String flowId) throws Exception {
+        return runnerUtils.runOne("main", "system", flowId, Duration.ofSeconds(120));
+    }
+
+    private static String connection(String repo) {
+        return """
+                url: %s
+                username: "{{ secret('GITLAB_USERNAME') }}"
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                trustedCaPemPath: %s
+            """.formatted(server.httpsUrl(repo), server.get("CA_PEM"));
+    }
+
+    private String logText(Execution execution) {
+        return logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
+            .map(LogEntry::getMessage).collect(Collectors.joining("\n"));
+    }
+
+    private static String git(String repo, String... args) throws Exception {
+        return server.git(repo, args);
+    }
+
+    private static String hex(String repo, String object) throws Exception {
+        return TestGitServer.run(Map.of(), List.of("bash", "-c",
+            "git -C \"$0\" cat-file blob \"$1\" | od -An -tx1 | tr -d ' \\n'", server.get("REPOS") + "/" + repo + ".git", object)).trim();
+    }
+
+    private Namespace namespace(String name) {
+        return namespaceFactory.of("main", name, storage);
+    }
+
+    private void putFile(String namespace, String path, String content) throws Exception {
+        putFile(namespace, path, content.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private void putFile(String namespace, String path, byte[] content) throws Exception {
+        namespace(namespace).putFile(Path.of(path), new ByteArrayInputStream(content), Namespace.Conflicts.OVERWRITE);
+    }
+
+    private void deleteFile(String namespace, String path) throws Exception {
+        namespace(namespace).delete(Path.of(path));
     }
 }
