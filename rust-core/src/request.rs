@@ -137,7 +137,7 @@ pub enum SourceKind {
 
 /// Which namespaces a source covers, and so how its directory is laid out.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 pub enum NamespaceSelector {
     /// One namespace, its items directly under the directory; with `includeChildren`, children
     /// go to sub-directories (`a.b.c` under source `a` → `b/c/`). PushFlows/PushNamespaceFiles.
@@ -256,5 +256,38 @@ impl Request {
             Some(m) if !m.trim().is_empty() => m.clone(),
             _ => format!("Backup of {} source(s) from Kestra", self.sources.len()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The request examples of docs/request-report.md (the JSON blocks before "## Report").
+    fn documented_examples() -> Vec<String> {
+        let doc = include_str!("../../docs/request-report.md");
+        let requests = doc.split("## Report").next().unwrap();
+        requests.split("```json").skip(1).map(|block| block.split("```").next().unwrap().to_string()).collect()
+    }
+
+    #[test]
+    fn documented_examples_parse_with_camel_case_names() {
+        let examples = documented_examples();
+        assert_eq!(examples.len(), 3);
+        for json in &examples {
+            serde_json::from_str::<Request>(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+        }
+        let flows: Request = serde_json::from_str(&examples[0]).unwrap();
+        assert!(matches!(
+            &flows.sources[0].namespaces,
+            NamespaceSelector::One { namespace, include_children: true } if namespace == "ansible"
+        ));
+    }
+
+    #[test]
+    fn snake_case_field_names_are_refused() {
+        let json = r#"{"git": {"url": "x"}, "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "a", "include_children": true}}, "gitDirectory": "f"}]}"#;
+        let err = serde_json::from_str::<Request>(json).unwrap_err().to_string();
+        assert!(err.contains("include_children") && err.contains("includeChildren"), "{err}");
     }
 }
