@@ -156,6 +156,13 @@ public abstract class AbstractBackupTask extends Task {
     protected abstract boolean needsKestraApi();
 
     protected CoreReport backup(RunContext runContext) throws Exception {
+        CoreReport report = CoreClient.run(request(runContext), runContext.logger());
+        metrics(runContext, report);
+        return report;
+    }
+
+    /** The core's request with every property rendered (docs/request-report.md). */
+    Map<String, Object> request(RunContext runContext) throws Exception {
         String namespace = renderedNamespace(runContext);
         if (namespace != null && !namespace.isBlank()) {
             runContext.acl().allowNamespaces(List.of(namespace)).check();
@@ -172,9 +179,7 @@ public abstract class AbstractBackupTask extends Task {
             "allowEmptyExport", runContext.render(allowEmptyExport).as(Boolean.class).orElse(false),
             "maxDeletionRatio", runContext.render(maxDeletionRatio).as(Double.class).orElse(0.5)
         ));
-        CoreReport report = CoreClient.run(request, runContext.logger());
-        metrics(runContext, report);
-        return report;
+        return request;
     }
 
     private Map<String, Object> git(RunContext runContext, String namespace) throws IllegalVariableEvaluationException {

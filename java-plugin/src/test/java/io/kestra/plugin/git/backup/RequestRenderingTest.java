@@ -1,0 +1,197 @@
+package io.kestra.plugin.git.backup;
+
+import io.kestra.core.context.TestRunContextFactory;
+import io.kestra.core.junit.annotations.KestraTest;
+import io.kestra.core.models.tasks.Task;
+import io.kestra.core.serializers.JacksonMapper;
+import jakarta.inject.Inject;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Task YAML, read by Kestra's own mapper as in a flow, rendered in a Kestra run context, gives
+ * the core's request: plugin-git's defaults, expressions, secrets from `secret()` (the build sets
+ * SECRET_GITLAB_*), glob forms, and errors that name the property.
+ */
+@KestraTest
+class RequestRenderingTest {
+    static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
+
+    @Inject
+    TestRunContextFactory runContextFactory;
+
+    private Map<String, Object> request(String taskYaml) throws Exception {
+        Task task = JacksonMapper.ofYaml().readValue(taskYaml, Task.class);
+        return ((AbstractBackupTask) task).request(runContextFactory.of("system", Map.of("inputs", Map.of("repo", "backup"))));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> map(Object value) {
+        return (Map<String, Object>) value;
+    }
+
+    @Test
+    void pushFlowsDefaultsExpressionsAndSecrets() throws Exception {
+        Map<String, Object> request = request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: "https://gitlab-01.local/me/{{ inputs.repo }}"
+            username: "{{ secret('GITLAB_USERNAME') }}"
+            password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            auth:
+              username: admin@kestra.io
+              password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            """);
+        Map<String, Object> git = map(request.get("git"));
+        assertEquals("https://gitlab-01.local/me/backup", git.get("url"));
+        assertEquals("kestra-ci", git.get("username"));
+        assertEquals(TOKEN, git.get("password"));
+        assertEquals("main", git.get("branch"));
+        assertEquals("Add flows from system namespace", git.get("commitMessage"));
+        assertEquals(10000, git.get("connectTimeoutMs"));
+        assertEquals(60000, git.get("readTimeoutMs"));
+        assertEquals(5, git.get("maxPushAttempts"));
+        assertFalse(git.containsKey("authorName"), "unset: the core applies plugin-git's identity fallback");
+
+        Map<String, Object> kestra = map(request.get("kestra"));
+        assertEquals("http://localhost:8080", kestra.get("url"));
+        assertEquals("main", kestra.get("tenant"));
+        assertEquals(Map.of("basic", Map.of("username", "admin@kestra.io", "password", TOKEN)), kestra.get("auth"));
+
+        Map<String, Object> source = map(((List<?>) request.get("sources")).getFirst());
+        assertEquals("flows", source.get("kind"));
+        assertEquals(Map.of("one", Map.of("namespace", "system", "includeChildren", false)), source.get("namespaces"));
+        assertEquals("_flows", source.get("gitDirectory"));
+        assertEquals(List.of(), source.get("globs"));
+        assertEquals(true, request.get("delete"));
+        assertEquals(false, request.get("dryRun"));
+        assertEquals(Map.of("allowEmptyExport", false, "maxDeletionRatio", 0.5), request.get("guard"));
+    }
+
+    @Test
+    void everyPropertyReachesTheRequest() throws Exception {
+        Map<String, Object> request = request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: git@gitlab-01.local:me/backup.git
+            privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----"
+            passphrase: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            hostKeyFingerprint: SHA256:abc
+            branch: "{{ 'nightly' }}"
+            sourceNamespace: ansible
+            targetNamespace: prod.ansible
+            includeChildNamespaces: true
+            gitDirectory: "{{ 'flows/' ~ 'ansible' }}"
+            flows: '["etl_*", "report"]'
+            commitMessage: Nightly
+            authorName: Backup Bot
+            authorEmail: bot@example.com
+            dryRun: true
+            delete: false
+            cacheDirectory: /var/cache/kestra-backup
+            allowEmptyExport: true
+            maxDeletionRatio: 0.1
+            maxPushAttempts: 2
+            kestraUrl: "http://kestra:8080/"
+            auth:
+              apiToken: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            """);
+        Map<String, Object> git = map(request.get("git"));
+        assertEquals("-----BEGIN OPENSSH PRIVATE KEY-----", git.get("privateKey"));
+        assertEquals(TOKEN, git.get("passphrase"));
+        assertEquals("SHA256:abc", git.get("hostKeyFingerprint"));
+        assertEquals("nightly", git.get("branch"));
+        assertEquals("Nightly", git.get("commitMessage"));
+        assertEquals("Backup Bot", git.get("authorName"));
+        assertEquals("bot@example.com", git.get("authorEmail"));
+        assertEquals("/var/cache/kestra-backup", git.get("cacheDir"));
+        assertEquals(2, git.get("maxPushAttempts"));
+        Map<String, Object> kestra = map(request.get("kestra"));
+        assertEquals("http://kestra:8080", kestra.get("url"));
+        assertEquals(Map.of("bearer", Map.of("token", TOKEN)), kestra.get("auth"));
+        Map<String, Object> source = map(((List<?>) request.get("sources")).getFirst());
+        assertEquals(Map.of("one", Map.of("namespace", "ansible", "includeChildren", true)), source.get("namespaces"));
+        assertEquals("flows/ansible", source.get("gitDirectory"));
+        assertEquals(List.of("etl_*", "report"), source.get("globs"));
+        assertEquals("prod.ansible", source.get("targetNamespace"));
+        assertEquals(true, request.get("dryRun"));
+        assertEquals(false, request.get("delete"));
+        assertEquals(Map.of("allowEmptyExport", true, "maxDeletionRatio", 0.1), request.get("guard"));
+    }
+
+    @Test
+    void globsAcceptAListOrOneGlob() throws Exception {
+        String task = """
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            flows: %s
+            """;
+        assertEquals(List.of("a*", "b"), map(((List<?>) request(task.formatted("[\"a*\", \"b\"]")).get("sources")).getFirst()).get("globs"));
+        assertEquals(List.of("etl_*"), map(((List<?>) request(task.formatted("etl_*")).get("sources")).getFirst()).get("globs"));
+    }
+
+    @Test
+    void badConfigurationNamesThePropertyAndTheFix() {
+        BackupException noUrl = assertThrows(BackupException.class, () -> request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            auth: {apiToken: t}
+            """));
+        assertEquals(BackupException.Code.InvalidConfig, noUrl.getCode());
+        assertTrue(noUrl.getMessage().contains("`url`"), noUrl.getMessage());
+
+        BackupException both = assertThrows(BackupException.class, () -> request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            auth: {apiToken: t, username: u, password: p}
+            """));
+        assertTrue(both.getMessage().contains("either `apiToken` or `username`/`password`"), both.getMessage());
+
+        BackupException half = assertThrows(BackupException.class, () -> request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            auth: {username: u}
+            """));
+        assertTrue(half.getMessage().contains("both `username` and `password`"), half.getMessage());
+
+        BackupException none = assertThrows(BackupException.class, () -> request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            """));
+        assertTrue(none.getMessage().contains("kestra.tasks.sdk.authentication"), none.getMessage());
+
+        BackupException badGlobs = assertThrows(BackupException.class, () -> request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            flows: '["unclosed'
+            """));
+        assertTrue(badGlobs.getMessage().contains("not a JSON array"), badGlobs.getMessage());
+    }
+
+    @Test
+    void pushNamespaceFilesNeedsNoKestraApi() throws Exception {
+        Map<String, Object> request = request("""
+            id: files
+            type: io.kestra.plugin.git.backup.PushNamespaceFiles
+            url: /srv/git/backup.git
+            namespace: "{{ flow.namespace }}"
+            """);
+        assertFalse(request.containsKey("kestra"));
+        Map<String, Object> source = map(((List<?>) request.get("sources")).getFirst());
+        assertEquals("namespaceFiles", source.get("kind"));
+        assertEquals("_files", source.get("gitDirectory"));
+        assertEquals(List.of(), source.get("providedFiles"));
+        assertEquals("Add files from system namespace", map(request.get("git")).get("commitMessage"));
+    }
+}
