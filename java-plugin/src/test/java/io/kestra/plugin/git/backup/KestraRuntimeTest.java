@@ -3,10 +3,12 @@ package io.kestra.plugin.git.backup;
 import io.kestra.core.junit.annotations.KestraTest;
 import io.kestra.core.models.executions.Execution;
 import io.kestra.core.models.executions.LogEntry;
+import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.flows.State;
 import io.kestra.core.plugins.DefaultPluginRegistry;
 import io.kestra.core.plugins.PluginRegistry;
+import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.LogDataStoreInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
@@ -19,6 +21,7 @@ import io.kestra.core.utils.Await;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.event.Level;
 
@@ -48,6 +51,11 @@ class KestraRuntimeTest {
     static final String USER = "kestra-ci";
     static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
     static final String PUSH_NAMESPACE_FILES = "io.kestra.plugin.git.backup.PushNamespaceFiles";
+    static final List<String> SEED_NAMESPACES = List.of("ansible", "outputs", "posting", "proxmox");
+    // How a Kestra server gives tasks its API: kestra.tasks.sdk.authentication (set by the build).
+    static final String API_URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
+    static final String API_USER = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
+    static final String API_PASSWORD = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD");
 
     static {
         // What `kestra server --plugins <dir>` does at start-up.
@@ -60,6 +68,8 @@ class KestraRuntimeTest {
     TestRunnerUtils runnerUtils;
     @Inject
     FlowService flowService;
+    @Inject
+    FlowRepositoryInterface flowRepository;
     @Inject
     FlowParsingService flowParsingService;
     @Inject
@@ -74,15 +84,27 @@ class KestraRuntimeTest {
     PluginRegistry pluginRegistry;
 
     private static TestGitServer server;
+    private static KestraApiStandIn api;
+    private static volatile FlowRepositoryInterface flows;
 
     @BeforeAll
-    static void startGitServer() throws Exception {
+    static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
+        assertNotNull(API_URL, "run through `gradle kestraRuntimeTest` (it sets kestra.tasks.sdk.authentication)");
         server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial");
+        api = new KestraApiStandIn(API_URL, API_USER, API_PASSWORD, () -> flows.findAllWithSource("main"));
+    }
+
+    @BeforeEach
+    void shareTheFlowRepository() {
+        flows = flowRepository;
     }
 
     @AfterAll
-    static void stopGitServer() throws Exception {
+    static void stopServers() throws Exception {
+        if (api != null) {
+            api.close();
+        }
         if (server != null) {
             server.close();
         }
@@ -100,28 +122,28 @@ class KestraRuntimeTest {
         }
     }
 
-    @Test
-    void seedFlowLifecycle() throws Exception {
-        putFile("ansible", "/playbooks/site.yml", "- hosts: all\n");
-        putFile("ansible", "/dir with space/ünï.txt", "é\n");
-        putFile("ansible", "/empty.txt", "");
-        putFile("ansible", "/bin/blob.dat", new byte[] {0, 1, 2, (byte) 0xff, 0, 10});
-        putFile("ansible", "/.kestraignore", "*.tmp\n");
-        putFile("ansible", "/scratch.tmp", "ignored\n");
-        putFile("outputs", "/report.sql", "select 1;\n");
-        flowService.create(GenericFlow.fromYaml("main", """
+    /** The seed flow of the issue with only the types changed (Loop unrolled, connection per task). */
+    private static String seedFlow(String repo) {
+        StringBuilder tasks = new StringBuilder();
+        for (String ns : SEED_NAMESPACES) {
+            tasks.append("""
+                  - id: flows_%1$s
+                    type: io.kestra.plugin.git.backup.PushFlows
+                    sourceNamespace: %1$s
+                    gitDirectory: "{{'flows/' ~ '%1$s'}}"
+                    includeChildNamespaces: false
+                %2$s
+                  - id: scripts_%1$s
+                    type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                    namespace: %1$s
+                    gitDirectory: "{{'scripts/' ~ '%1$s'}}"
+                %2$s
+                """.formatted(ns, connection(repo)));
+        }
+        return """
             id: git_push
             namespace: system
             tasks:
-              - id: scripts_ansible
-                type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: ansible
-                gitDirectory: "{{'scripts/' ~ 'ansible'}}"
-            %s
-              - id: scripts_outputs
-                type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: outputs
-                gitDirectory: scripts/outputs
             %s
             triggers:
               - id: schedule_push_to_git
@@ -130,68 +152,149 @@ class KestraRuntimeTest {
             concurrency:
               limit: 1
               behavior: FAIL
-            """.formatted(connection("backup"), connection("backup"))));
+            """.formatted(tasks.toString().stripTrailing());
+    }
+
+    private void createSeedData() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            # Nightly playbook run — comments and odd   spacing are kept verbatim
+            id: site
+            namespace: ansible
+            labels:
+              team: "ops ✓"
+            tasks:
+              - id: hello
+                type: io.kestra.plugin.core.log.Log
+                message:    "héllo {{ flow.id }}"
+            """));
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: caller
+            namespace: ansible
+            tasks:
+              - id: call
+                type: io.kestra.plugin.core.flow.Subflow
+                namespace: ansible
+                flowId: site
+            """));
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: role
+            namespace: ansible.roles
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: child namespace
+            """));
+        for (String ns : List.of("outputs", "posting", "proxmox")) {
+            flowService.create(GenericFlow.fromYaml("main", """
+                id: main
+                namespace: %s
+                tasks:
+                  - id: log
+                    type: io.kestra.plugin.core.log.Log
+                    message: %s
+                """.formatted(ns, ns)));
+        }
+        putFile("ansible", "/playbooks/site.yml", "- hosts: all\n");
+        putFile("ansible", "/dir with space/ünï.txt", "é\n");
+        putFile("ansible", "/empty.txt", "");
+        putFile("ansible", "/bin/blob.dat", new byte[] {0, 1, 2, (byte) 0xff, 0, 10});
+        putFile("ansible", "/.kestraignore", "*.tmp\n");
+        putFile("ansible", "/scratch.tmp", "ignored\n");
+        putFile("ansible.roles", "/tasks.yml", "- debug: {}\n");
+        putFile("outputs", "/report.sql", "select 1;\n");
+        putFile("posting", "/templates/post.md", "# Post\n");
+        putFile("proxmox", "/vm.conf", "cores: 2\n");
+    }
+
+    @Test
+    void seedFlowLifecycle() throws Exception {
+        createSeedData();
+        flowService.create(GenericFlow.fromYaml("main", seedFlow("backup")));
 
         Execution first = run("git_push");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
-        assertEquals("- hosts: all", git("backup", "show", "main:scripts/ansible/playbooks/site.yml"));
-        assertEquals("é", git("backup", "show", "main:scripts/ansible/dir with space/ünï.txt"));
-        assertEquals("", git("backup", "show", "main:scripts/ansible/empty.txt"));
-        assertEquals("000102ff000a", hex("backup", "main:scripts/ansible/bin/blob.dat"));
-        assertEquals("select 1;", git("backup", "show", "main:scripts/outputs/report.sql"));
         assertEquals("""
+            flows/ansible/caller.yml
+            flows/ansible/site.yml
+            flows/outputs/main.yml
+            flows/posting/main.yml
+            flows/proxmox/main.yml
             scripts/ansible/.kestraignore
             scripts/ansible/bin/blob.dat
             scripts/ansible/dir with space/ünï.txt
             scripts/ansible/empty.txt
             scripts/ansible/playbooks/site.yml
-            scripts/outputs/report.sql""", git("backup", "ls-tree", "-r", "--name-only", "main"));
-        assertEquals("Add files from outputs namespace\nAdd files from ansible namespace", git("backup", "log", "--format=%s", "main"));
+            scripts/outputs/report.sql
+            scripts/posting/templates/post.md
+            scripts/proxmox/vm.conf""", git("backup", "ls-tree", "-r", "--name-only", "main"),
+            "every namespace, children excluded (includeChildNamespaces: false), .kestraignore applied, nothing else");
+        for (String ns : SEED_NAMESPACES) {
+            for (FlowWithSource flow : flowRepository.findByNamespaceWithSource("main", ns)) {
+                assertEquals(flow.getSource(), blob("backup", "main:flows/" + ns + "/" + flow.getId() + ".yml"), "the bytes Kestra holds");
+            }
+        }
+        assertTrue(blob("backup", "main:flows/ansible/site.yml").startsWith("# Nightly playbook run — comments and odd   spacing"));
+        assertEquals("é\n", blob("backup", "main:scripts/ansible/dir with space/ünï.txt"));
+        assertEquals("", blob("backup", "main:scripts/ansible/empty.txt"));
+        assertEquals("000102ff000a", hex("backup", "main:scripts/ansible/bin/blob.dat"));
+        assertEquals(8, git("backup", "log", "--format=%s", "main").lines().count(), "one commit per task, as plugin-git");
         assertTrue(logText(first).contains("Pushed to"), "the core's log events reach the task log:\n" + logText(first));
 
         String unchanged = git("backup", "rev-parse", "main");
         assertEquals(State.Type.SUCCESS, run("git_push").getState().getCurrent());
         assertEquals(unchanged, git("backup", "rev-parse", "main"), "no change, no commit");
 
+        FlowWithSource site = flowRepository.findByIdWithSource("main", "ansible", "site").orElseThrow();
+        flowService.update(GenericFlow.fromYaml("main", site.getSource().replace("héllo", "hello again")), site);
         putFile("ansible", "/playbooks/site.yml", "- hosts: web\n");
         deleteFile("ansible", "/empty.txt");
         putFile("ansible", "/roles/new.yml", "- name: new\n");
         Execution third = run("git_push");
         assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
-        assertEquals(unchanged, git("backup", "rev-parse", "main~1"), "exactly one new commit");
+        assertEquals(unchanged, git("backup", "rev-parse", "main~2"), "one commit for the flows, one for the files");
         assertEquals("""
+            D\tscripts/ansible/empty.txt
+            M\tflows/ansible/site.yml
             M\tscripts/ansible/playbooks/site.yml
-            A\tscripts/ansible/roles/new.yml
-            D\tscripts/ansible/empty.txt""".lines().sorted().collect(Collectors.joining("\n")),
-            git("backup", "diff", "--name-status", "main~1", "main").lines().sorted().collect(Collectors.joining("\n")));
+            A\tscripts/ansible/roles/new.yml""".lines().sorted().collect(Collectors.joining("\n")),
+            git("backup", "diff", "--name-status", "main~2", "main").lines().sorted().collect(Collectors.joining("\n")));
+        assertTrue(blob("backup", "main:flows/ansible/site.yml").contains("hello again"));
+
+        String beforeOutage = git("backup", "rev-parse", "main");
+        flowService.delete(flowRepository.findByIdWithSource("main", "proxmox", "main").orElseThrow());
+        Execution refused = run("git_push");
+        assertEquals(State.Type.FAILED, refused.getState().getCurrent(), "all flows of proxmox gone: the guard refuses");
+        assertTrue(logText(refused).contains("allowEmptyExport"), logText(refused));
+        assertEquals(beforeOutage, git("backup", "rev-parse", "main"), "the backup is untouched");
+        assertEquals("main", git("backup", "show", "main:flows/proxmox/main.yml").lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(4));
 
         Await.until(() -> "the Schedule trigger was not registered: " + triggerRepository.findAll("main"),
             () -> triggerRepository.findAll("main").stream().anyMatch(t -> "schedule_push_to_git".equals(t.getTriggerId())),
             Duration.ofMillis(200), Duration.ofSeconds(30));
-        for (Execution e : List.of(first, third)) {
-            assertNoSecret(e, TOKEN);
+        for (Execution e : List.of(first, third, refused)) {
+            assertNoSecret(e, TOKEN, API_PASSWORD);
         }
     }
 
     @Test
     void deletionGuardFailsTheTaskAndLeavesTheRepository() throws Exception {
-        putFile("posting", "/a.txt", "a\n");
-        putFile("posting", "/b.txt", "b\n");
+        putFile("guarded", "/a.txt", "a\n");
+        putFile("guarded", "/b.txt", "b\n");
         flowService.create(GenericFlow.fromYaml("main", """
             id: guarded
             namespace: system
             tasks:
               - id: scripts
                 type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: posting
-                gitDirectory: scripts/posting
+                namespace: guarded
+                gitDirectory: scripts/guarded
             %s
             """.formatted(connection("guarded"))));
         assertEquals(State.Type.SUCCESS, run("guarded").getState().getCurrent());
         String before = git("guarded", "rev-parse", "main");
 
-        deleteFile("posting", "/a.txt");
-        deleteFile("posting", "/b.txt");
+        deleteFile("guarded", "/a.txt");
+        deleteFile("guarded", "/b.txt");
         Execution refused = run("guarded");
         assertEquals(State.Type.FAILED, refused.getState().getCurrent());
         String log = logText(refused);
@@ -227,7 +330,7 @@ class KestraRuntimeTest {
 
     @Test
     void concurrencyFailRejectsASecondExecutionWhileTheFirstRuns() throws Exception {
-        putFile("proxmox", "/vm.conf", "cores: 2\n");
+        putFile("serial", "/vm.conf", "cores: 2\n");
         flowService.create(GenericFlow.fromYaml("main", """
             id: serial
             namespace: system
@@ -237,8 +340,8 @@ class KestraRuntimeTest {
                 duration: PT3S
               - id: scripts
                 type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: proxmox
-                gitDirectory: scripts/proxmox
+                namespace: serial
+                gitDirectory: scripts/serial
             %s
             concurrency:
               limit: 1
@@ -249,7 +352,7 @@ class KestraRuntimeTest {
         assertEquals(State.Type.FAILED, second.getState().getCurrent(), "concurrency FAIL refuses the second execution");
         Execution first = runnerUtils.awaitExecution(e -> e.getState().isTerminated(), running, Duration.ofSeconds(60));
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
-        assertEquals("Add files from proxmox namespace", git("serial", "log", "--format=%s", "main"), "one commit, from the first execution");
+        assertEquals("Add files from serial namespace", git("serial", "log", "--format=%s", "main"), "one commit, from the first execution");
         assertNoSecret(first, TOKEN);
     }
 
@@ -321,6 +424,14 @@ class KestraRuntimeTest {
 
     private static String git(String repo, String... args) throws Exception {
         return server.git(repo, args);
+    }
+
+    /** A blob's exact text (no trimming). */
+    private static String blob(String repo, String object) throws Exception {
+        Process p = new ProcessBuilder("git", "-C", server.get("REPOS") + "/" + repo + ".git", "cat-file", "blob", object).start();
+        String text = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, p.waitFor(), "no blob " + object);
+        return text;
     }
 
     private static String hex(String repo, String object) throws Exception {
