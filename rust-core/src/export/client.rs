@@ -86,7 +86,7 @@ impl KestraClient {
             }
             let delay = retry_after.unwrap_or_else(|| backoff(attempt));
             attempt += 1;
-            log.warn(format!("Kestra API {path}: {why}; retrying in {} ms ({} tries left)", delay.as_millis(), self.max_retries - attempt + 1));
+            log.warn(format!("Kestra API {path}: {why}; retrying in {} ms (try {} of {})", delay.as_millis(), attempt + 1, self.max_retries + 1));
             (self.sleep)(delay);
         }
     }

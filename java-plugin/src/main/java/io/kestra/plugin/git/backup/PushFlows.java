@@ -30,8 +30,9 @@ import java.util.Map;
 @Plugin(
     examples = {
         @Example(
-            title = "Nightly backup of four namespaces' flows and scripts; only the `type:` lines differ from plugin-git. "
-                + "On Kestra 2.0, `ForEach` became `io.kestra.plugin.core.flow.Loop` (`{{ item.value }}`), whose iterations a flow-level `concurrency: FAIL` would fail: list the tasks per namespace instead.",
+            title = "Nightly backup of four namespaces' flows and scripts (Kestra 1.x); only the `type:` lines differ from plugin-git. "
+                + "Kestra 2.0.0 has neither `ForEach` nor flow-level `pluginDefaults`: list the tasks per namespace with the connection "
+                + "properties on each (its `Loop` runs iterations as sub-executions, which `concurrency: FAIL` would fail).",
             full = true,
             code = """
                 id: git_push

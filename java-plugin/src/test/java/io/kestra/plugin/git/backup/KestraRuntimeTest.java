@@ -393,7 +393,7 @@ class KestraRuntimeTest {
                   url: https://example.invalid/backup.git
             """;
         Exception refused = assertThrows(Exception.class, () -> flowParsingService.parse("main", source, true));
-        assertTrue(refused.getMessage().contains("pluginDefaults"), refused.getMessage());
+        assertTrue(refused.getMessage().contains("Unrecognized field \"pluginDefaults\""), refused.getMessage());
     }
 
     private Execution run(String flowId) throws Exception {
