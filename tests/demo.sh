@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The README's "run the main job" command: builds the core and backs up a small example instance
-# (flows and namespace files of four namespaces) to a local Git server over HTTPS, in one commit,
-# then again after a change; prints the commits and the tree. No account needed.
+# The README's "run the main job" command, no account needed: installs what is missing, builds the
+# plugin (cargo + Gradle), then runs the seed backup flow in Kestra 2.0's in-process runtime with
+# the jar in its plugins folder, against a local Git server (HTTPS, basic auth, its own CA) and the
+# example instance's flows and files. Prints the tasks' log, the commits and the tree, edits a flow,
+# runs again (one commit), and once more (no commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec cargo run --release -q -p kestra-git-backup --example demo
+bash tests/prerequisites.sh
+export JAVA25_HOME=${JAVA25_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+exec gradle --no-daemon -q :java-plugin:kestraDemo

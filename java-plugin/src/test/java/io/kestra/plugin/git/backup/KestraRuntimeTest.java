@@ -6,7 +6,6 @@ import io.kestra.core.models.executions.LogEntry;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.flows.State;
-import io.kestra.core.plugins.DefaultPluginRegistry;
 import io.kestra.core.plugins.PluginRegistry;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.LogDataStoreInterface;
@@ -14,7 +13,6 @@ import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.services.FlowParsingService;
 import io.kestra.core.services.FlowService;
-import io.kestra.core.storages.Namespace;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.Await;
@@ -25,9 +23,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.event.Level;
 
-import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -51,17 +47,13 @@ class KestraRuntimeTest {
     static final String USER = "kestra-ci";
     static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
     static final String PUSH_NAMESPACE_FILES = "io.kestra.plugin.git.backup.PushNamespaceFiles";
-    static final List<String> SEED_NAMESPACES = List.of("ansible", "outputs", "posting", "proxmox");
     // How a Kestra server gives tasks its API: kestra.tasks.sdk.authentication (set by the build).
     static final String API_URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
     static final String API_USER = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
     static final String API_PASSWORD = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD");
 
     static {
-        // What `kestra server --plugins <dir>` does at start-up.
-        String dir = System.getProperty("kestra.plugins.dir");
-        assertNotNull(dir, "run through `gradle kestraRuntimeTest` (it builds the plugins folder)");
-        DefaultPluginRegistry.getOrCreate().registerIfAbsent(Path.of(dir));
+        ExampleInstance.loadPluginsFolder();
     }
 
     @Inject
@@ -95,9 +87,12 @@ class KestraRuntimeTest {
         api = new KestraApiStandIn(API_URL, API_USER, API_PASSWORD, () -> flows.findAllWithSource("main"));
     }
 
+    private ExampleInstance kestra;
+
     @BeforeEach
     void shareTheFlowRepository() {
         flows = flowRepository;
+        kestra = new ExampleInstance(flowService, namespaceFactory, storage);
     }
 
     @AfterAll
@@ -122,94 +117,10 @@ class KestraRuntimeTest {
         }
     }
 
-    /** The seed flow of the issue with only the types changed (Loop unrolled, connection per task). */
-    private static String seedFlow(String repo) {
-        StringBuilder tasks = new StringBuilder();
-        for (String ns : SEED_NAMESPACES) {
-            tasks.append("""
-                  - id: flows_%1$s
-                    type: io.kestra.plugin.git.backup.PushFlows
-                    sourceNamespace: %1$s
-                    gitDirectory: "{{'flows/' ~ '%1$s'}}"
-                    includeChildNamespaces: false
-                %2$s
-                  - id: scripts_%1$s
-                    type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                    namespace: %1$s
-                    gitDirectory: "{{'scripts/' ~ '%1$s'}}"
-                %2$s
-                """.formatted(ns, connection(repo)));
-        }
-        return """
-            id: git_push
-            namespace: system
-            tasks:
-            %s
-            triggers:
-              - id: schedule_push_to_git
-                type: io.kestra.plugin.core.trigger.Schedule
-                cron: 0 20 * * *
-            concurrency:
-              limit: 1
-              behavior: FAIL
-            """.formatted(tasks.toString().stripTrailing());
-    }
-
-    private void createSeedData() throws Exception {
-        flowService.create(GenericFlow.fromYaml("main", """
-            # Nightly playbook run — comments and odd   spacing are kept verbatim
-            id: site
-            namespace: ansible
-            labels:
-              team: "ops ✓"
-            tasks:
-              - id: hello
-                type: io.kestra.plugin.core.log.Log
-                message:    "héllo {{ flow.id }}"
-            """));
-        flowService.create(GenericFlow.fromYaml("main", """
-            id: caller
-            namespace: ansible
-            tasks:
-              - id: call
-                type: io.kestra.plugin.core.flow.Subflow
-                namespace: ansible
-                flowId: site
-            """));
-        flowService.create(GenericFlow.fromYaml("main", """
-            id: role
-            namespace: ansible.roles
-            tasks:
-              - id: log
-                type: io.kestra.plugin.core.log.Log
-                message: child namespace
-            """));
-        for (String ns : List.of("outputs", "posting", "proxmox")) {
-            flowService.create(GenericFlow.fromYaml("main", """
-                id: main
-                namespace: %s
-                tasks:
-                  - id: log
-                    type: io.kestra.plugin.core.log.Log
-                    message: %s
-                """.formatted(ns, ns)));
-        }
-        putFile("ansible", "/playbooks/site.yml", "- hosts: all\n");
-        putFile("ansible", "/dir with space/ünï.txt", "é\n");
-        putFile("ansible", "/empty.txt", "");
-        putFile("ansible", "/bin/blob.dat", new byte[] {0, 1, 2, (byte) 0xff, 0, 10});
-        putFile("ansible", "/.kestraignore", "*.tmp\n");
-        putFile("ansible", "/scratch.tmp", "ignored\n");
-        putFile("ansible.roles", "/tasks.yml", "- debug: {}\n");
-        putFile("outputs", "/report.sql", "select 1;\n");
-        putFile("posting", "/templates/post.md", "# Post\n");
-        putFile("proxmox", "/vm.conf", "cores: 2\n");
-    }
-
     @Test
     void seedFlowLifecycle() throws Exception {
-        createSeedData();
-        flowService.create(GenericFlow.fromYaml("main", seedFlow("backup")));
+        kestra.load();
+        flowService.create(GenericFlow.fromYaml("main", ExampleInstance.backupFlow(connection("backup"))));
 
         Execution first = run("git_push");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
@@ -228,7 +139,7 @@ class KestraRuntimeTest {
             scripts/posting/templates/post.md
             scripts/proxmox/vm.conf""", git("backup", "ls-tree", "-r", "--name-only", "main"),
             "every namespace, children excluded (includeChildNamespaces: false), .kestraignore applied, nothing else");
-        for (String ns : SEED_NAMESPACES) {
+        for (String ns : ExampleInstance.NAMESPACES) {
             for (FlowWithSource flow : flowRepository.findByNamespaceWithSource("main", ns)) {
                 assertEquals(flow.getSource(), blob("backup", "main:flows/" + ns + "/" + flow.getId() + ".yml"), "the bytes Kestra holds");
             }
@@ -246,9 +157,9 @@ class KestraRuntimeTest {
 
         FlowWithSource site = flowRepository.findByIdWithSource("main", "ansible", "site").orElseThrow();
         flowService.update(GenericFlow.fromYaml("main", site.getSource().replace("héllo", "hello again")), site);
-        putFile("ansible", "/playbooks/site.yml", "- hosts: web\n");
-        deleteFile("ansible", "/empty.txt");
-        putFile("ansible", "/roles/new.yml", "- name: new\n");
+        kestra.putFile("ansible", "/playbooks/site.yml", "- hosts: web\n");
+        kestra.deleteFile("ansible", "/empty.txt");
+        kestra.putFile("ansible", "/roles/new.yml", "- name: new\n");
         Execution third = run("git_push");
         assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
         assertEquals(unchanged, git("backup", "rev-parse", "main~2"), "one commit for the flows, one for the files");
@@ -278,8 +189,8 @@ class KestraRuntimeTest {
 
     @Test
     void deletionGuardFailsTheTaskAndLeavesTheRepository() throws Exception {
-        putFile("guarded", "/a.txt", "a\n");
-        putFile("guarded", "/b.txt", "b\n");
+        kestra.putFile("guarded", "/a.txt", "a\n");
+        kestra.putFile("guarded", "/b.txt", "b\n");
         flowService.create(GenericFlow.fromYaml("main", """
             id: guarded
             namespace: system
@@ -293,8 +204,8 @@ class KestraRuntimeTest {
         assertEquals(State.Type.SUCCESS, run("guarded").getState().getCurrent());
         String before = git("guarded", "rev-parse", "main");
 
-        deleteFile("guarded", "/a.txt");
-        deleteFile("guarded", "/b.txt");
+        kestra.deleteFile("guarded", "/a.txt");
+        kestra.deleteFile("guarded", "/b.txt");
         Execution refused = run("guarded");
         assertEquals(State.Type.FAILED, refused.getState().getCurrent());
         String log = logText(refused);
@@ -306,7 +217,7 @@ class KestraRuntimeTest {
     @Test
     void wrongTokenFailsWithAnAuthenticationErrorThatHidesIt() throws Exception {
         String wrong = "wrong-" + TOKEN.substring(4);
-        putFile("company.team", "/c.txt", "c\n");
+        kestra.putFile("company.team", "/c.txt", "c\n");
         flowService.create(GenericFlow.fromYaml("main", """
             id: wrong_token
             namespace: system
@@ -330,7 +241,7 @@ class KestraRuntimeTest {
 
     @Test
     void concurrencyFailRejectsASecondExecutionWhileTheFirstRuns() throws Exception {
-        putFile("serial", "/vm.conf", "cores: 2\n");
+        kestra.putFile("serial", "/vm.conf", "cores: 2\n");
         flowService.create(GenericFlow.fromYaml("main", """
             id: serial
             namespace: system
@@ -401,12 +312,7 @@ class KestraRuntimeTest {
     }
 
     private static String connection(String repo) {
-        return """
-                url: %s
-                username: "{{ secret('GITLAB_USERNAME') }}"
-                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
-                trustedCaPemPath: %s
-            """.formatted(server.httpsUrl(repo), server.get("CA_PEM"));
+        return ExampleInstance.connection(server, repo);
     }
 
     /** The secrets of the test reach neither the execution's logs nor the execution (outputs included). */
@@ -437,21 +343,5 @@ class KestraRuntimeTest {
     private static String hex(String repo, String object) throws Exception {
         return TestGitServer.run(Map.of(), List.of("bash", "-c",
             "git -C \"$0\" cat-file blob \"$1\" | od -An -tx1 | tr -d ' \\n'", server.get("REPOS") + "/" + repo + ".git", object)).trim();
-    }
-
-    private Namespace namespace(String name) {
-        return namespaceFactory.of("main", name, storage);
-    }
-
-    private void putFile(String namespace, String path, String content) throws Exception {
-        putFile(namespace, path, content.getBytes(StandardCharsets.UTF_8));
-    }
-
-    private void putFile(String namespace, String path, byte[] content) throws Exception {
-        namespace(namespace).putFile(Path.of(path), new ByteArrayInputStream(content), Namespace.Conflicts.OVERWRITE);
-    }
-
-    private void deleteFile(String namespace, String path) throws Exception {
-        namespace(namespace).delete(Path.of(path));
     }
 }

@@ -1,0 +1,80 @@
+package io.kestra.plugin.git.backup;
+
+import io.kestra.core.models.executions.Execution;
+import io.kestra.core.models.executions.LogEntry;
+import io.kestra.core.models.flows.FlowWithSource;
+import io.kestra.core.models.flows.GenericFlow;
+import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.repositories.LogDataStoreInterface;
+import io.kestra.core.runners.TestRunner;
+import io.kestra.core.runners.TestRunnerUtils;
+import io.kestra.core.services.FlowService;
+import io.kestra.core.storages.NamespaceFactory;
+import io.kestra.core.storages.StorageInterface;
+import io.micronaut.context.ApplicationContext;
+import org.slf4j.event.Level;
+
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * The main job on an embedded default, no account needed (`bash tests/demo.sh`): Kestra 2.0's
+ * in-process runtime with our jar in its plugins folder, a local Git server (HTTPS, basic auth, its
+ * own CA), the example instance's flows and files, and the seed backup flow. Runs it, prints the
+ * tasks' log, the commits and the tree; edits a flow and runs again; runs once more (no change).
+ */
+public final class KestraDemo {
+    private static final String REPO = "kestra-backup";
+
+    public static void main(String[] args) throws Exception {
+        ExampleInstance.loadPluginsFolder();
+        String token = System.getenv("E2E_GIT_TOKEN");
+        try (TestGitServer server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", token), REPO);
+             ApplicationContext context = ApplicationContext.builder().environments("test").start()) {
+            FlowRepositoryInterface flowRepository = context.getBean(FlowRepositoryInterface.class);
+            try (KestraApiStandIn ignored = new KestraApiStandIn(
+                System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL"),
+                System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME"),
+                System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD"),
+                () -> flowRepository.findAllWithSource("main"))) {
+                TestRunner runner = context.getBean(TestRunner.class);
+                runner.setSchedulerEnabled(false);
+                runner.run();
+
+                FlowService flowService = context.getBean(FlowService.class);
+                new ExampleInstance(flowService, context.getBean(NamespaceFactory.class), context.getBean(StorageInterface.class)).load();
+                String flow = ExampleInstance.backupFlow(ExampleInstance.connection(server, REPO));
+                flowService.create(GenericFlow.fromYaml("main", flow));
+                System.out.println("\n== The backup flow (the seed flow, task types changed):\n" + flow);
+
+                Demo demo = new Demo(context, server);
+                demo.run("First backup: flows and namespace files of " + ExampleInstance.NAMESPACES);
+                System.out.println(server.git(REPO, "ls-tree", "-r", "--name-only", "main"));
+
+                FlowWithSource site = flowRepository.findByIdWithSource("main", "ansible", "site").orElseThrow();
+                flowService.update(GenericFlow.fromYaml("main", site.getSource().replace("héllo", "hello again")), site);
+                demo.run("After editing the flow ansible.site");
+                System.out.println(server.git(REPO, "show", "--stat", "--format=%h %s", "main"));
+
+                demo.run("Again, nothing changed in Kestra");
+                System.out.println(server.git(REPO, "log", "--format=%h %an <%ae> %s", "main"));
+            }
+        }
+        // Kestra's runtime keeps non-daemon threads; the demo is over.
+        System.exit(0);
+    }
+
+    private record Demo(ApplicationContext context, TestGitServer server) {
+        void run(String title) throws Exception {
+            System.out.println("\n== " + title);
+            String before = server.git(REPO, "for-each-ref", "--format=%(objectname)", "refs/heads/main");
+            Execution execution = context.getBean(TestRunnerUtils.class).runOne("main", "system", "git_push", Duration.ofSeconds(120));
+            for (LogEntry entry : context.getBean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)) {
+                System.out.println("  " + entry.getTaskId() + "  " + entry.getMessage());
+            }
+            String after = server.git(REPO, "rev-parse", "main");
+            System.out.println("Execution " + execution.getState().getCurrent() + "; "
+                + (after.equals(before) ? "no new commit" : server.git(REPO, "rev-list", "--count", before.isEmpty() ? "main" : before + "..main") + " new commit(s), tip " + after));
+        }
+    }
+}
