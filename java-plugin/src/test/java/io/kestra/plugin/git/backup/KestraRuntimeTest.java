@@ -20,7 +20,10 @@ import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 import org.slf4j.event.Level;
 
 import java.nio.charset.StandardCharsets;
@@ -43,6 +46,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * and no flow-level `pluginDefaults` (checked below), so the connection is given on each task.
  */
 @KestraTest(startRunner = true, startScheduler = true)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class KestraRuntimeTest {
     static final String USER = "kestra-ci";
     static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
@@ -185,6 +189,32 @@ class KestraRuntimeTest {
         for (Execution e : List.of(first, third, refused)) {
             assertNoSecret(e, TOKEN, API_PASSWORD);
         }
+    }
+
+    /**
+     * First: libgit2 keeps trusted CAs per process, so once a task of this JVM gave the test CA,
+     * the server stays trusted (README, Limits).
+     */
+    @Test
+    @Order(1)
+    void untrustedCertificateFailsNamingTrustedCaPemPath() throws Exception {
+        kestra.putFile("untrusted", "/u.txt", "u\n");
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: untrusted
+            namespace: system
+            tasks:
+              - id: scripts
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: untrusted
+                url: %s
+                username: "{{ secret('GITLAB_USERNAME') }}"
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            """.formatted(server.httpsUrl("guarded"))));
+        Execution failed = run("untrusted");
+        assertEquals(State.Type.FAILED, failed.getState().getCurrent());
+        String log = logText(failed);
+        assertTrue(log.contains("[Tls]") && log.contains("set `trustedCaPemPath`"), "the cause and the fix are named:\n" + log);
+        assertNoSecret(failed, TOKEN);
     }
 
     @Test
