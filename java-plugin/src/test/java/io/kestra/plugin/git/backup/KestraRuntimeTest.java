@@ -199,17 +199,11 @@ class KestraRuntimeTest {
     @Order(1)
     void untrustedCertificateFailsNamingTrustedCaPemPath() throws Exception {
         kestra.putFile("untrusted", "/u.txt", "u\n");
-        flowService.create(GenericFlow.fromYaml("main", """
-            id: untrusted
-            namespace: system
-            tasks:
-              - id: scripts
-                type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: untrusted
+        saveFilesFlow("untrusted", "untrusted", """
                 url: %s
                 username: "{{ secret('GITLAB_USERNAME') }}"
                 password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
-            """.formatted(server.httpsUrl("guarded"))));
+            """.formatted(server.httpsUrl("guarded")));
         Execution failed = run("untrusted");
         assertEquals(State.Type.FAILED, failed.getState().getCurrent());
         String log = logText(failed);
@@ -221,16 +215,7 @@ class KestraRuntimeTest {
     void deletionGuardFailsTheTaskAndLeavesTheRepository() throws Exception {
         kestra.putFile("guarded", "/a.txt", "a\n");
         kestra.putFile("guarded", "/b.txt", "b\n");
-        flowService.create(GenericFlow.fromYaml("main", """
-            id: guarded
-            namespace: system
-            tasks:
-              - id: scripts
-                type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: guarded
-                gitDirectory: scripts/guarded
-            %s
-            """.formatted(connection("guarded"))));
+        saveFilesFlow("guarded", "guarded", connection("guarded"));
         assertEquals(State.Type.SUCCESS, run("guarded").getState().getCurrent());
         String before = git("guarded", "rev-parse", "main");
 
@@ -248,19 +233,12 @@ class KestraRuntimeTest {
     void wrongTokenFailsWithAnAuthenticationErrorThatHidesIt() throws Exception {
         String wrong = "wrong-" + TOKEN.substring(4);
         kestra.putFile("company.team", "/c.txt", "c\n");
-        flowService.create(GenericFlow.fromYaml("main", """
-            id: wrong_token
-            namespace: system
-            tasks:
-              - id: scripts
-                type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                namespace: company.team
-                gitDirectory: scripts/company.team
+        saveFilesFlow("wrong_token", "company.team", """
                 url: %s
                 username: "{{ secret('GITLAB_USERNAME') }}"
                 password: %s
                 trustedCaPemPath: %s
-            """.formatted(server.httpsUrl("guarded"), wrong, server.get("CA_PEM"))));
+            """.formatted(server.httpsUrl("guarded"), wrong, server.get("CA_PEM")));
         Execution failed = run("wrong_token");
         assertEquals(State.Type.FAILED, failed.getState().getCurrent());
         String log = logText(failed);
@@ -335,6 +313,20 @@ class KestraRuntimeTest {
             """;
         Exception refused = assertThrows(Exception.class, () -> flowParsingService.parse("main", source, true));
         assertTrue(refused.getMessage().contains("Unrecognized field \"pluginDefaults\""), refused.getMessage());
+    }
+
+    /** Saves `system.<id>`: one PushNamespaceFiles task of `namespace` into `scripts/<namespace>`, with these connection lines. */
+    private void saveFilesFlow(String id, String namespace, String connectionLines) throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: %s
+            namespace: system
+            tasks:
+              - id: scripts
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: %s
+                gitDirectory: scripts/%s
+            %s
+            """.formatted(id, namespace, namespace, connectionLines)));
     }
 
     private Execution run(String flowId) throws Exception {

@@ -138,45 +138,20 @@ class RequestRenderingTest {
 
     @Test
     void badConfigurationNamesThePropertyAndTheFix() {
-        BackupException noUrl = assertThrows(BackupException.class, () -> request("""
-            id: flows
-            type: io.kestra.plugin.git.backup.PushFlows
-            auth: {apiToken: t}
-            """));
-        assertEquals(BackupException.Code.InvalidConfig, noUrl.getCode());
-        assertTrue(noUrl.getMessage().contains("`url`"), noUrl.getMessage());
-
-        BackupException both = assertThrows(BackupException.class, () -> request("""
-            id: flows
-            type: io.kestra.plugin.git.backup.PushFlows
-            url: /srv/git/backup.git
-            auth: {apiToken: t, username: u, password: p}
-            """));
-        assertTrue(both.getMessage().contains("either `apiToken` or `username`/`password`"), both.getMessage());
-
-        BackupException half = assertThrows(BackupException.class, () -> request("""
-            id: flows
-            type: io.kestra.plugin.git.backup.PushFlows
-            url: /srv/git/backup.git
-            auth: {username: u}
-            """));
-        assertTrue(half.getMessage().contains("both `username` and `password`"), half.getMessage());
-
-        BackupException none = assertThrows(BackupException.class, () -> request("""
-            id: flows
-            type: io.kestra.plugin.git.backup.PushFlows
-            url: /srv/git/backup.git
-            """));
-        assertTrue(none.getMessage().contains("kestra.tasks.sdk.authentication"), none.getMessage());
-
-        BackupException badGlobs = assertThrows(BackupException.class, () -> request("""
-            id: flows
-            type: io.kestra.plugin.git.backup.PushFlows
-            url: /srv/git/backup.git
-            auth: {apiToken: t}
-            flows: '["unclosed'
-            """));
-        assertTrue(badGlobs.getMessage().contains("not a JSON array"), badGlobs.getMessage());
+        // Lines after `type: PushFlows` → what the InvalidConfig message must say.
+        Map<String, String> cases = Map.of(
+            "auth: {apiToken: t}", "`url`",
+            "url: /srv/git/backup.git\nauth: {apiToken: t, username: u, password: p}", "either `apiToken` or `username`/`password`",
+            "url: /srv/git/backup.git\nauth: {username: u}", "both `username` and `password`",
+            "url: /srv/git/backup.git", "kestra.tasks.sdk.authentication",
+            "url: /srv/git/backup.git\nauth: {apiToken: t}\nflows: '[\"unclosed'", "not a JSON array"
+        );
+        cases.forEach((lines, expected) -> {
+            BackupException e = assertThrows(BackupException.class,
+                () -> request("id: flows\ntype: io.kestra.plugin.git.backup.PushFlows\n" + lines + "\n"), lines);
+            assertEquals(BackupException.Code.InvalidConfig, e.getCode(), lines);
+            assertTrue(e.getMessage().contains(expected), lines + " → " + e.getMessage());
+        });
     }
 
     @Test
