@@ -220,7 +220,7 @@ public abstract class AbstractBackupTask extends Task {
         boolean rAuto = auth == null || runContext.render(auth.getAuto()).as(Boolean.class).orElse(true);
         Optional<SDK.Auth> sdkAuth = rAuto ? Optional.ofNullable(runContext.sdk()).flatMap(SDK::defaultAuthentication) : Optional.empty();
         String rUrl = runContext.render(kestraUrl).as(String.class).filter(s -> !s.isBlank())
-            .or(() -> sdkAuth.flatMap(SDK.Auth::url).filter(s -> !s.isBlank()))
+            .or(() -> sdkAuth.flatMap(AbstractBackupTask::sdkUrl).filter(s -> !s.isBlank()))
             .orElseGet(() -> configuredKestraUrl(runContext));
 
         Map<String, Object> kestra = new LinkedHashMap<>();
@@ -254,6 +254,15 @@ public abstract class AbstractBackupTask extends Task {
                     + "or configure `kestra.tasks.sdk.authentication` on the server and keep `auth.auto: true`", null);
         }
         return kestra;
+    }
+
+    /** The SDK's configured API URL; Kestra 1.3's SDK has none (it ends at `kestra.url`). */
+    private static Optional<String> sdkUrl(SDK.Auth auth) {
+        try {
+            return auth.url();
+        } catch (NoSuchMethodError kestra13) {
+            return Optional.empty();
+        }
     }
 
     private static String configuredKestraUrl(RunContext runContext) {
