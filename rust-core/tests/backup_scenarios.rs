@@ -226,14 +226,20 @@ fn untrusted_certificate_is_refused_and_accepted_with_the_ca_file() {
     let repo = ServerRepo(server.repo("tls"));
     let stub = KestraStub::start();
     stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
-    let mut git = https(&server, "tls");
-    git.as_object_mut().unwrap().remove("trustedCaPemPath");
-    let (ok, _, err) = run_cli(&json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]}));
+    let mut without_ca = https(&server, "tls");
+    without_ca.as_object_mut().unwrap().remove("trustedCaPemPath");
+    let (ok, _, err) = run_cli(&json!({"kestra": kestra(&stub), "git": without_ca, "sources": [flows_source("ansible")]}));
     assert!(!ok);
     assert!(err.contains("error[Tls]") && err.contains("trustedCaPemPath"), "{err}");
     assert!(!err.contains(server.token()));
-    let (ok, _, err) = run_cli(&json!({"kestra": kestra(&stub), "git": https(&server, "tls"), "sources": [flows_source("ansible")]}));
-    assert!(ok, "{err}");
+
+    // In one process (a worker JVM): the CA given to one run is not trusted by the next run.
+    let r = run(&json!({"kestra": kestra(&stub), "git": https(&server, "tls"), "sources": [flows_source("ansible")]}));
+    assert!(r.get("report").is_some(), "{r}");
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
+    stub.set_flow("ansible", "b", &flow_text("b", "ansible", "b"));
+    let r = run(&json!({"kestra": kestra(&stub), "git": without_ca, "sources": [flows_source("ansible")]}));
+    assert_eq!(error_code(&r), "Tls", "{r}");
     assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
 }
 

@@ -13,7 +13,8 @@ use crate::snapshot::{Change, TipFile, TipTree};
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository};
 use std::path::PathBuf;
-use transport::Session;
+use std::rc::Rc;
+use transport::{Session, TaskTrust};
 
 pub use commit_url::{commit_url, display_url};
 
@@ -30,6 +31,7 @@ pub struct Workspace {
     _temp: Option<tempfile::TempDir>,
     tip: Option<Oid>,
     branch_missing: bool,
+    trust: Option<Rc<TaskTrust>>,
 }
 
 const TRACKING_PREFIX: &str = "refs/remotes/origin/";
@@ -38,12 +40,13 @@ impl Workspace {
     /// Fetches the branch tip (or notes that the branch / the whole remote is empty).
     pub fn open(config: &GitConfig, log: &mut Log) -> Result<Self, CoreError> {
         transport::configure_process(config)?;
+        let trust = TaskTrust::load(config)?;
         if config.private_key.is_some() && config.url.starts_with("http") {
             log.warn("`privateKey` is ignored for an HTTP(S) URL; use `username` and `password`");
         }
         let (repo, temp) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false };
+        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, trust };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -102,7 +105,7 @@ impl Workspace {
     pub fn push(&mut self, commit: Oid, log: &mut Log) -> Result<PushOutcome, CoreError> {
         let url = self.display_url();
         log.info(format!("Pushing to {url} on branch {}", self.config.branch));
-        let session = Session::default();
+        let session = Session::new(self.trust.clone());
         let refspec = format!("refs/heads/{0}:refs/heads/{0}", self.config.branch);
         let result = {
             let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
@@ -158,7 +161,7 @@ impl Workspace {
         let branch = start.trim_start_matches("refs/heads/");
         let tracking = format!("{TRACKING_PREFIX}{branch}");
         let refspec = format!("+{start}:{tracking}");
-        let session = Session::default();
+        let session = Session::new(self.trust.clone());
         let url = self.display_url();
         {
             let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
@@ -193,7 +196,7 @@ impl Workspace {
     }
 
     fn list_remote_heads(&self) -> Result<Vec<(String, Oid)>, CoreError> {
-        let session = Session::default();
+        let session = Session::new(self.trust.clone());
         let url = self.display_url();
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
         let callbacks = transport::callbacks(&self.config, &session, None);

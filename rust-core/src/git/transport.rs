@@ -12,11 +12,14 @@ use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOpti
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::sync::Mutex;
 
 /// What happened during one network operation, for error messages and logs.
 #[derive(Default)]
 pub struct Session {
+    /// The request's own trusted CAs, checked in the certificate callback.
+    trust: Option<Rc<TaskTrust>>,
     tried: RefCell<Vec<String>>,
     host_key: RefCell<Option<String>>,
     host_key_refused: RefCell<Option<String>>,
@@ -27,6 +30,10 @@ pub struct Session {
 }
 
 impl Session {
+    pub fn new(trust: Option<Rc<TaskTrust>>) -> Self {
+        Session { trust, ..Default::default() }
+    }
+
     /// The server's own messages, one line, bounded.
     pub fn remote_text(&self) -> String {
         let text = self.remote_text.borrow();
@@ -74,8 +81,13 @@ pub fn callbacks<'a, 'l: 'a, 's: 'a>(
     });
     cb.certificate_check(move |cert, host| {
         let Some(hostkey) = cert.as_hostkey() else {
-            // X.509: libgit2 already verified the chain against the trusted roots; keep its verdict.
-            return Ok(CertificateCheckStatus::CertificatePassthrough);
+            // X.509: libgit2 verified the chain against the process's roots (system and JVM CAs);
+            // this request's `trustedCaPemPath` may also vouch for it; otherwise libgit2's verdict.
+            let vouched = match (&session.trust, cert.as_x509()) {
+                (Some(trust), Some(x509)) => trust.accepts(x509.data(), host),
+                _ => false,
+            };
+            return Ok(if vouched { CertificateCheckStatus::CertificateOk } else { CertificateCheckStatus::CertificatePassthrough });
         };
         let Some(sha) = hostkey.hash_sha256() else {
             return Err(git2::Error::from_str("the SSH server offered no SHA-256 host key hash"));
@@ -158,26 +170,62 @@ pub fn push_options<'a, 'l: 'a, 's: 'a>(config: &'a GitConfig, session: &'a Sess
     o
 }
 
-/// Applies process-wide libgit2 settings from the request: extra trusted CA certificates and
-/// timeouts. libgit2 keeps one TLS context per process and adds CA files to it, so trust is
-/// cumulative across runs in one JVM (as plugin-git's JVM-wide trust is); each distinct CA bundle
-/// is loaded once.
-pub fn configure_process(config: &GitConfig) -> Result<(), CoreError> {
-    static LOADED: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
-    let mut bundle = String::new();
-    if let Some(pem) = &config.trusted_ca_pem {
-        bundle.push_str(pem);
-        bundle.push('\n');
-    }
-    if let Some(path) = &config.trusted_ca_pem_path {
-        let pem = std::fs::read_to_string(path).map_err(|e| {
+/// The CA certificates of one request's `trustedCaPemPath`. libgit2 keeps one trust store per
+/// process, so loading them there would make every later task of the worker trust them too;
+/// instead the certificate callback of this request's connections checks the server's
+/// certificate against them (and the host name), and accepts it when they vouch for it.
+pub struct TaskTrust {
+    cas: Vec<openssl::x509::X509>,
+}
+
+impl TaskTrust {
+    pub fn load(config: &GitConfig) -> Result<Option<Rc<TaskTrust>>, CoreError> {
+        let Some(path) = &config.trusted_ca_pem_path else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).map_err(|e| {
             CoreError::invalid("trustedCaPemPath", format!("cannot read `{}`: {e}; give the path of a PEM file on the worker", path.display()))
         })?;
-        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        let cas = openssl::x509::X509::stack_from_pem(&pem).unwrap_or_default();
+        if cas.is_empty() {
             return Err(CoreError::invalid("trustedCaPemPath", format!("`{}` holds no PEM certificate", path.display())));
         }
-        bundle.push_str(&pem);
+        Ok(Some(Rc::new(TaskTrust { cas })))
     }
+
+    /// Whether the server certificate (DER) chains to these CAs (an intermediate in the file is
+    /// enough) and is valid for `host`.
+    fn accepts(&self, der: &[u8], host: &str) -> bool {
+        use openssl::x509::store::X509StoreBuilder;
+        use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
+        use openssl::x509::{X509, X509StoreContext};
+        let check = || -> Result<bool, openssl::error::ErrorStack> {
+            let leaf = X509::from_der(der)?;
+            let mut param = X509VerifyParam::new()?;
+            param.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
+            match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+                Ok(ip) => param.set_ip(ip)?,
+                Err(_) => param.set_host(host)?,
+            }
+            let mut store = X509StoreBuilder::new()?;
+            for ca in &self.cas {
+                store.add_cert(ca.clone())?;
+            }
+            store.set_param(&param)?;
+            let store = store.build();
+            let chain = openssl::stack::Stack::new()?;
+            X509StoreContext::new()?.init(&store, &leaf, &chain, |ctx| ctx.verify_cert())
+        };
+        check().unwrap_or(false)
+    }
+}
+
+/// Applies process-wide libgit2 settings from the request: the worker's trusted CA certificates
+/// (the JVM's, the same for every task of a worker) and timeouts. libgit2 keeps one TLS context
+/// per process and adds CA files to it; each distinct bundle is loaded once.
+pub fn configure_process(config: &GitConfig) -> Result<(), CoreError> {
+    static LOADED: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+    let bundle = config.trusted_ca_pem.clone().unwrap_or_default();
     // SAFETY: these libgit2 options only store values read at connection time; concurrent
     // setters are serialised by the mutex below.
     let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());

@@ -20,10 +20,7 @@ import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestMethodOrder;
 import org.slf4j.event.Level;
 
 import java.nio.charset.StandardCharsets;
@@ -46,7 +43,6 @@ import static org.junit.jupiter.api.Assertions.*;
  * and no flow-level `pluginDefaults` (checked below), so the connection is given on each task.
  */
 @KestraTest(startRunner = true, startScheduler = true)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class KestraRuntimeTest {
     static final String USER = "kestra-ci";
     static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
@@ -87,7 +83,7 @@ class KestraRuntimeTest {
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
         assertNotNull(API_URL, "run through `gradle kestraRuntimeTest` (it sets kestra.tasks.sdk.authentication)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust");
         api = new KestraApiStandIn(API_URL, API_USER, API_PASSWORD, () -> flows.findAllWithSource("main"));
     }
 
@@ -191,23 +187,23 @@ class KestraRuntimeTest {
         }
     }
 
-    /**
-     * First: libgit2 keeps trusted CAs per process, so once a task of this JVM gave the test CA,
-     * the server stays trusted (README, Limits).
-     */
     @Test
-    @Order(1)
-    void untrustedCertificateFailsNamingTrustedCaPemPath() throws Exception {
-        kestra.putFile("untrusted", "/u.txt", "u\n");
-        saveFilesFlow("untrusted", "untrusted", """
+    void aCaGivenToOneTaskIsNotTrustedByTheNext() throws Exception {
+        kestra.putFile("trust", "/u.txt", "u\n");
+        saveFilesFlow("trusted", "trust", connection("trust"));
+        assertEquals(State.Type.SUCCESS, run("trusted").getState().getCurrent());
+
+        kestra.putFile("trust", "/v.txt", "v\n");
+        saveFilesFlow("untrusted", "trust", """
                 url: %s
                 username: "{{ secret('GITLAB_USERNAME') }}"
                 password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
-            """.formatted(server.httpsUrl("guarded")));
+            """.formatted(server.httpsUrl("trust")));
         Execution failed = run("untrusted");
-        assertEquals(State.Type.FAILED, failed.getState().getCurrent());
+        assertEquals(State.Type.FAILED, failed.getState().getCurrent(), "the same worker, no trustedCaPemPath: not trusted");
         String log = logText(failed);
         assertTrue(log.contains("[Tls]") && log.contains("set `trustedCaPemPath`"), "the cause and the fix are named:\n" + log);
+        assertEquals("scripts/trust/u.txt", git("trust", "ls-tree", "-r", "--name-only", "main"));
         assertNoSecret(failed, TOKEN);
     }
 
