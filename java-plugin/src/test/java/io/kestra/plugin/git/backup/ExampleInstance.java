@@ -51,26 +51,36 @@ final class ExampleInstance {
             """.formatted(server.httpsUrl(repo), server.get("CA_PEM"));
     }
 
+    /** Package of our tasks, and of plugin-git's (for side-by-side runs). */
+    static final String OURS = "io.kestra.plugin.git.backup";
+    static final String OFFICIAL = "io.kestra.plugin.git";
+
     /** The seed flow with only the types changed; its loop unrolled (README, Kestra 2.0). */
     static String backupFlow(String connection) {
+        return backupFlow("git_push", OURS, NAMESPACES, connection);
+    }
+
+    /** The seed flow's shape: PushFlows and PushNamespaceFiles of `taskPackage` per namespace. */
+    static String backupFlow(String id, String taskPackage, List<String> namespaces, String connection) {
         StringBuilder tasks = new StringBuilder();
-        for (String ns : NAMESPACES) {
+        for (String ns : namespaces) {
+            String taskId = ns.replace('.', '_');
             tasks.append("""
                   - id: flows_%1$s
-                    type: io.kestra.plugin.git.backup.PushFlows
-                    sourceNamespace: %1$s
-                    gitDirectory: "{{'flows/' ~ '%1$s'}}"
+                    type: %3$s.PushFlows
+                    sourceNamespace: %2$s
+                    gitDirectory: "{{'flows/' ~ '%2$s'}}"
                     includeChildNamespaces: false
-                %2$s
+                %4$s
                   - id: scripts_%1$s
-                    type: io.kestra.plugin.git.backup.PushNamespaceFiles
-                    namespace: %1$s
-                    gitDirectory: "{{'scripts/' ~ '%1$s'}}"
-                %2$s
-                """.formatted(ns, connection.stripTrailing()));
+                    type: %3$s.PushNamespaceFiles
+                    namespace: %2$s
+                    gitDirectory: "{{'scripts/' ~ '%2$s'}}"
+                %4$s
+                """.formatted(taskId, ns, taskPackage, connection.stripTrailing()));
         }
         return """
-            id: git_push
+            id: %s
             namespace: system
             tasks:
             %s
@@ -81,7 +91,7 @@ final class ExampleInstance {
             concurrency:
               limit: 1
               behavior: FAIL
-            """.formatted(tasks.toString().stripTrailing());
+            """.formatted(id, tasks.toString().stripTrailing());
     }
 
     /** Flows of several shapes and namespace files of every kind, saved as through the API. */

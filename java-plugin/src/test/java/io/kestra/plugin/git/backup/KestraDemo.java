@@ -6,12 +6,8 @@ import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.LogDataStoreInterface;
-import io.kestra.core.runners.TestRunner;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.services.FlowService;
-import io.kestra.core.storages.NamespaceFactory;
-import io.kestra.core.storages.StorageInterface;
-import io.micronaut.context.ApplicationContext;
 import org.slf4j.event.Level;
 
 import java.time.Duration;
@@ -26,55 +22,42 @@ import java.util.Map;
 public final class KestraDemo {
     private static final String REPO = "kestra-backup";
 
-    public static void main(String[] args) throws Exception {
-        ExampleInstance.loadPluginsFolder();
-        String token = System.getenv("E2E_GIT_TOKEN");
-        try (TestGitServer server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", token), REPO);
-             ApplicationContext context = ApplicationContext.builder().environments("test").start()) {
-            FlowRepositoryInterface flowRepository = context.getBean(FlowRepositoryInterface.class);
-            try (KestraApiStandIn ignored = new KestraApiStandIn(
-                System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL"),
-                System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME"),
-                System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD"),
-                () -> flowRepository.findAllWithSource("main"))) {
-                TestRunner runner = context.getBean(TestRunner.class);
-                runner.setSchedulerEnabled(false);
-                runner.run();
-
-                FlowService flowService = context.getBean(FlowService.class);
-                new ExampleInstance(flowService, context.getBean(NamespaceFactory.class), context.getBean(StorageInterface.class)).load();
-                String flow = ExampleInstance.backupFlow(ExampleInstance.connection(server, REPO));
-                flowService.create(GenericFlow.fromYaml("main", flow));
-                System.out.println("\n== The backup flow (the seed flow, task types changed):\n" + flow);
-
-                Demo demo = new Demo(context, server);
-                demo.run("First backup: flows and namespace files of " + ExampleInstance.NAMESPACES);
-                System.out.println(server.git(REPO, "ls-tree", "-r", "--name-only", "main"));
-
-                FlowWithSource site = flowRepository.findByIdWithSource("main", "ansible", "site").orElseThrow();
-                flowService.update(GenericFlow.fromYaml("main", site.getSource().replace("héllo", "hello again")), site);
-                demo.run("After editing the flow ansible.site");
-                System.out.println(server.git(REPO, "show", "--stat", "--format=%h %s", "main"));
-
-                demo.run("Again, nothing changed in Kestra");
-                System.out.println(server.git(REPO, "log", "--format=%h %an <%ae> %s", "main"));
-            }
-        }
-        // Kestra's runtime keeps non-daemon threads; the demo is over.
-        System.exit(0);
+    public static void main(String[] args) {
+        EmbeddedKestra.runThenExit(KestraDemo::demo);
     }
 
-    private record Demo(ApplicationContext context, TestGitServer server) {
-        void run(String title) throws Exception {
-            System.out.println("\n== " + title);
-            String before = server.git(REPO, "for-each-ref", "--format=%(objectname)", "refs/heads/main");
-            Execution execution = context.getBean(TestRunnerUtils.class).runOne("main", "system", "git_push", Duration.ofSeconds(120));
-            for (LogEntry entry : context.getBean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)) {
-                System.out.println("  " + entry.getTaskId() + "  " + entry.getMessage());
-            }
-            String after = server.git(REPO, "rev-parse", "main");
-            System.out.println("Execution " + execution.getState().getCurrent() + "; "
-                + (after.equals(before) ? "no new commit" : server.git(REPO, "rev-list", "--count", before.isEmpty() ? "main" : before + "..main") + " new commit(s), tip " + after));
+    private static void demo() throws Exception {
+        String token = System.getenv("E2E_GIT_TOKEN");
+        try (TestGitServer server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", token), REPO);
+             EmbeddedKestra kestra = EmbeddedKestra.start()) {
+            FlowService flowService = kestra.bean(FlowService.class);
+            kestra.exampleInstance().load();
+            String flow = ExampleInstance.backupFlow(ExampleInstance.connection(server, REPO));
+            flowService.create(GenericFlow.fromYaml("main", flow));
+            System.out.println("\n== The backup flow (the seed flow, task types changed):\n" + flow);
+
+            run(kestra, server, "First backup: flows and namespace files of " + ExampleInstance.NAMESPACES);
+            System.out.println(server.git(REPO, "ls-tree", "-r", "--name-only", "main"));
+
+            FlowWithSource site = kestra.bean(FlowRepositoryInterface.class).findByIdWithSource("main", "ansible", "site").orElseThrow();
+            flowService.update(GenericFlow.fromYaml("main", site.getSource().replace("héllo", "hello again")), site);
+            run(kestra, server, "After editing the flow ansible.site");
+            System.out.println(server.git(REPO, "show", "--stat", "--format=%h %s", "main"));
+
+            run(kestra, server, "Again, nothing changed in Kestra");
+            System.out.println(server.git(REPO, "log", "--format=%h %an <%ae> %s", "main"));
         }
+    }
+
+    private static void run(EmbeddedKestra kestra, TestGitServer server, String title) throws Exception {
+        System.out.println("\n== " + title);
+        String before = server.git(REPO, "for-each-ref", "--format=%(objectname)", "refs/heads/main");
+        Execution execution = kestra.bean(TestRunnerUtils.class).runOne("main", "system", "git_push", Duration.ofSeconds(120));
+        for (LogEntry entry : kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)) {
+            System.out.println("  " + entry.getTaskId() + "  " + entry.getMessage());
+        }
+        String after = server.git(REPO, "rev-parse", "main");
+        System.out.println("Execution " + execution.getState().getCurrent() + "; "
+            + (after.equals(before) ? "no new commit" : server.git(REPO, "rev-list", "--count", before.isEmpty() ? "main" : before + "..main") + " new commit(s), tip " + after));
     }
 }

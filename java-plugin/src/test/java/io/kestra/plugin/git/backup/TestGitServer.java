@@ -3,10 +3,12 @@ package io.kestra.plugin.git.backup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -42,9 +44,13 @@ final class TestGitServer implements AutoCloseable {
         return run(Map.of(), command).trim();
     }
 
+    /** Stops the servers and removes their files (repositories, keys, logs). */
     @Override
     public void close() throws Exception {
         run(Map.of(), List.of("bash", script(), "stop", dir.toString()));
+        try (Stream<Path> files = Files.walk(dir.getParent())) {
+            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
     }
 
     static String run(Map<String, String> environment, List<String> command) throws Exception {

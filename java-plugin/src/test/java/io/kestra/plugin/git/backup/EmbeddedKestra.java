@@ -1,0 +1,67 @@
+package io.kestra.plugin.git.backup;
+
+import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.runners.TestRunner;
+import io.kestra.core.services.FlowService;
+import io.kestra.core.storages.NamespaceFactory;
+import io.kestra.core.storages.StorageInterface;
+import io.micronaut.context.ApplicationContext;
+
+/**
+ * Kestra 2.0's in-process runtime (executor and worker, memory repository, local storage) for the
+ * demo and the benchmark: the plugins folder loaded as a server loads it, and the API stand-in
+ * answering PushFlows at the URL the build configured (`kestra.tasks.sdk.authentication`).
+ */
+final class EmbeddedKestra implements AutoCloseable {
+    private final ApplicationContext context;
+    private final KestraApiStandIn api;
+
+    private EmbeddedKestra() throws Exception {
+        ExampleInstance.loadPluginsFolder();
+        context = ApplicationContext.builder().environments("test").start();
+        FlowRepositoryInterface flows = context.getBean(FlowRepositoryInterface.class);
+        api = new KestraApiStandIn(
+            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL"),
+            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME"),
+            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD"),
+            () -> flows.findAllWithSource("main"));
+        TestRunner runner = context.getBean(TestRunner.class);
+        runner.setSchedulerEnabled(false);
+        runner.run();
+    }
+
+    static EmbeddedKestra start() throws Exception {
+        return new EmbeddedKestra();
+    }
+
+    <T> T bean(Class<T> type) {
+        return context.getBean(type);
+    }
+
+    ExampleInstance exampleInstance() {
+        return new ExampleInstance(bean(FlowService.class), bean(NamespaceFactory.class), bean(StorageInterface.class));
+    }
+
+    @Override
+    public void close() {
+        api.close();
+        context.close();
+    }
+
+    interface Program {
+        void run() throws Exception;
+    }
+
+    /** Runs a main program and ends the JVM either way: Kestra's runtime keeps non-daemon threads. */
+    static void runThenExit(Program program) {
+        int status = 1;
+        try {
+            program.run();
+            status = 0;
+        } catch (Throwable e) {
+            e.printStackTrace();
+        } finally {
+            System.exit(status);
+        }
+    }
+}
