@@ -64,10 +64,7 @@ class Kestra13RuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", TOKEN), "backup");
-        api = new KestraApiStandIn(System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL"),
-            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME"),
-            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD"),
-            () -> flows.findAllWithSource("main"));
+        api = KestraApiStandIn.start(() -> flows.findAllWithSource("main"));
     }
 
     @AfterAll

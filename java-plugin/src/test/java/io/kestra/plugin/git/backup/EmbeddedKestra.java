@@ -20,11 +20,7 @@ final class EmbeddedKestra implements AutoCloseable {
         ExampleInstance.loadPluginsFolder();
         context = ApplicationContext.builder().environments("test").start();
         FlowRepositoryInterface flows = context.getBean(FlowRepositoryInterface.class);
-        api = new KestraApiStandIn(
-            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL"),
-            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME"),
-            System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD"),
-            () -> flows.findAllWithSource("main"));
+        api = KestraApiStandIn.start(() -> flows.findAllWithSource("main"));
         TestRunner runner = context.getBean(TestRunner.class);
         runner.setSchedulerEnabled(false);
         runner.run();

@@ -25,12 +25,24 @@ import java.util.zip.ZipOutputStream;
  */
 final class KestraApiStandIn implements AutoCloseable {
     private static final String EXPORT = "/api/v1/main/flows/export/by-query";
+    /** The API URL and credentials the build gives Kestra (`kestra.tasks.sdk.authentication`). */
+    static final String URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
+    static final String USERNAME = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
+    static final String PASSWORD = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD");
 
     private final HttpServer server;
     private final String authorization;
     private final Supplier<List<FlowWithSource>> flows;
 
-    KestraApiStandIn(String url, String username, String password, Supplier<List<FlowWithSource>> flows) throws IOException {
+    /** Serves `flows` at the configured URL with the configured credentials. */
+    static KestraApiStandIn start(Supplier<List<FlowWithSource>> flows) throws IOException {
+        if (URL == null) {
+            throw new IllegalStateException("KESTRA_TASKS_SDK_AUTHENTICATION_* are not set: run through gradle (kestraRuntimeTest, kestraDemo, ...)");
+        }
+        return new KestraApiStandIn(URL, USERNAME, PASSWORD, flows);
+    }
+
+    private KestraApiStandIn(String url, String username, String password, Supplier<List<FlowWithSource>> flows) throws IOException {
         this.authorization = "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
         this.flows = flows;
         int port = Integer.parseInt(url.substring(url.lastIndexOf(':') + 1));

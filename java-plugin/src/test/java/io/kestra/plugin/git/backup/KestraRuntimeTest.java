@@ -47,10 +47,6 @@ class KestraRuntimeTest {
     static final String USER = "kestra-ci";
     static final String TOKEN = System.getenv("E2E_GIT_TOKEN");
     static final String PUSH_NAMESPACE_FILES = "io.kestra.plugin.git.backup.PushNamespaceFiles";
-    // How a Kestra server gives tasks its API: kestra.tasks.sdk.authentication (set by the build).
-    static final String API_URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
-    static final String API_USER = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
-    static final String API_PASSWORD = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD");
 
     static {
         ExampleInstance.loadPluginsFolder();
@@ -82,9 +78,8 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        assertNotNull(API_URL, "run through `gradle kestraRuntimeTest` (it sets kestra.tasks.sdk.authentication)");
         server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust");
-        api = new KestraApiStandIn(API_URL, API_USER, API_PASSWORD, () -> flows.findAllWithSource("main"));
+        api = KestraApiStandIn.start(() -> flows.findAllWithSource("main"));
     }
 
     private ExampleInstance kestra;
@@ -183,7 +178,7 @@ class KestraRuntimeTest {
             () -> triggerRepository.findAll("main").stream().anyMatch(t -> "schedule_push_to_git".equals(t.getTriggerId())),
             Duration.ofMillis(200), Duration.ofSeconds(30));
         for (Execution e : List.of(first, third, refused)) {
-            assertNoSecret(e, TOKEN, API_PASSWORD);
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
         }
     }
 
