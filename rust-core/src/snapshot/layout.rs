@@ -57,6 +57,28 @@ impl SourceState {
     }
 }
 
+/// Two sources of one request may not share a directory or nest one inside the other: each would
+/// see the other's files as its own to delete.
+fn refuse_nested_directories(states: &[SourceState]) -> Result<(), CoreError> {
+    let contains = |outer: &str, inner: &str| outer.is_empty() || inner == outer || inner.starts_with(&format!("{outer}/"));
+    for (i, a) in states.iter().enumerate() {
+        for (j, b) in states.iter().enumerate().skip(i + 1) {
+            if contains(&a.dir, &b.dir) || contains(&b.dir, &a.dir) {
+                let shown = |d: &str| if d.is_empty() { "/".to_string() } else { d.to_string() };
+                return Err(CoreError::invalid(
+                    &format!("sources[{j}].gitDirectory"),
+                    format!(
+                        "`{}` overlaps `sources[{i}].gitDirectory` `{}`; give each source a directory of its own (e.g. `flows` and `files`)",
+                        shown(&b.dir),
+                        shown(&a.dir)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The desired content of every source directory: repository path → blob id. Small (ids only).
 pub struct Snapshot {
     pub(super) sources: Vec<SourceState>,
@@ -86,7 +108,8 @@ impl Snapshot {
                     exported: 0,
                 })
             })
-            .collect::<Result<_, CoreError>>()?;
+            .collect::<Result<Vec<SourceState>, CoreError>>()?;
+        refuse_nested_directories(&states)?;
         Ok(Snapshot { sources: states, owners: HashMap::new() })
     }
 

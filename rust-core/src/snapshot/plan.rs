@@ -10,7 +10,7 @@ use crate::error::CoreError;
 use crate::progress::Log;
 use crate::report::SourceCounts;
 use crate::request::DeletionGuard;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 const MODE_FILE: i32 = 0o100644;
 const MODE_LINK: i32 = 0o120000;
@@ -20,7 +20,6 @@ impl Snapshot {
     /// The changes that turn `tip` into this snapshot, with `.kestraignore`, deletion rules and
     /// the mass-deletion guard applied.
     pub fn plan(&self, tip: &dyn TipTree, delete: bool, guard: &DeletionGuard, log: &mut Log) -> Result<Plan, CoreError> {
-        let exported_anywhere: HashSet<&str> = self.sources.iter().flat_map(|s| s.entries.keys().map(String::as_str)).collect();
         let mut changes = BTreeMap::new();
         let mut counts = Vec::with_capacity(self.sources.len());
         for source in &self.sources {
@@ -56,7 +55,7 @@ impl Snapshot {
                     .filter(|f| !ignores.is_ignored(source, &f.path))
                     .filter(|f| source.selection.scopes_deletion_of(&f.path))
                     .collect();
-                let deleting: Vec<&&TipFile> = candidates.iter().filter(|f| !exported_anywhere.contains(f.path.as_str())).collect();
+                let deleting: Vec<&&TipFile> = candidates.iter().filter(|f| !source.entries.contains_key(&f.path)).collect();
                 guard::check(
                     guard,
                     &SourceDeletions { dir: &source.dir, exported: source.exported, existing: candidates.len(), deleting: deleting.len() },
@@ -300,16 +299,22 @@ mod tests {
         let err = snapshot(&sources, vec![(0, file("a", "../../etc/passwd", b"x"))], &tip).err().unwrap();
         assert_eq!(err.code, ErrorCode::UnsafePath);
         assert!(err.message.contains("../../etc/passwd"), "{}", err.message);
-        let two = [source(SourceKind::Flows, "a", "d", &[]), source(SourceKind::NamespaceFiles, "a", "d", &[])];
-        let err = snapshot(&two, vec![(0, flow("a", "x")), (1, file("a", "x.yml", b"y"))], &tip).err().unwrap();
-        assert!(err.message.contains("flow `a.x`") && err.message.contains("namespace file `x.yml`"), "{}", err.message);
+        let mut children = source(SourceKind::Flows, "a", "f", &[]);
+        children.namespaces = NamespaceSelector::One { namespace: "a".into(), include_children: true };
+        let err = snapshot(&[children], vec![(0, flow("a.b", "x")), (0, flow("a.b", "x"))], &tip).err().unwrap();
+        assert_eq!(err.code, ErrorCode::UnsafePath);
+        assert!(err.message.contains("flow `a.b.x` and flow `a.b.x` both map to `f/b/x.yml`"), "{}", err.message);
     }
 
     #[test]
-    fn a_file_exported_by_another_source_is_not_deleted() {
-        let tip = MemTip::default().with("d/x.txt", b"1", MODE_FILE).with("d/sub/y.txt", b"2", MODE_FILE);
-        let sources = [source(SourceKind::NamespaceFiles, "a", "d", &[]), source(SourceKind::NamespaceFiles, "b", "d/sub", &[])];
-        let snap = snapshot(&sources, vec![(0, file("a", "x.txt", b"1")), (1, file("b", "y.txt", b"2"))], &tip).unwrap();
-        assert!(plan(&snap, &tip, true, &DeletionGuard::default()).unwrap().changes.is_empty());
+    fn sources_sharing_or_nesting_a_directory_are_refused() {
+        for (a, b) in [("d", "d/"), ("d", "d/sub"), ("", "scripts"), ("flows/x", "flows")] {
+            let sources = [source(SourceKind::Flows, "a", a, &[]), source(SourceKind::NamespaceFiles, "a", b, &[])];
+            let err = Snapshot::new(&sources).err().unwrap_or_else(|| panic!("{a} and {b} overlap"));
+            assert_eq!(err.code, ErrorCode::InvalidConfig);
+            assert!(err.message.starts_with("`sources[1].gitDirectory`") && err.message.contains("overlaps"), "{}", err.message);
+        }
+        let apart = [source(SourceKind::Flows, "a", "flows", &[]), source(SourceKind::NamespaceFiles, "a", "flows-files", &[])];
+        Snapshot::new(&apart).unwrap();
     }
 }

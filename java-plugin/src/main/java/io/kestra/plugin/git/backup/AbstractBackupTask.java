@@ -144,15 +144,15 @@ public abstract class AbstractBackupTask extends Task {
     @PluginProperty(group = "reliability")
     protected Property<Integer> maxPushAttempts = Property.ofValue(5);
 
-    /** The namespace the task reads, rendered; checked against the namespace ACL first. */
+    /** The namespace the task reads, rendered and checked against the namespace ACL first; null for the whole instance. */
     protected abstract String renderedNamespace(RunContext runContext) throws IllegalVariableEvaluationException;
 
     protected abstract String defaultCommitMessage(String namespace);
 
-    /** The core's source for this task (kind, namespaces, directory, globs, provided files). */
-    protected abstract Map<String, Object> source(RunContext runContext, String namespace) throws Exception;
+    /** The core's sources for this task (kind, namespaces, directory, globs, provided files), all in one commit. */
+    protected abstract List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception;
 
-    /** Whether the task needs the Kestra API (PushFlows) or reads the worker's storage. */
+    /** Whether the task needs the Kestra API (PushFlows, BackupInstance) or reads the worker's storage. */
     protected abstract boolean needsKestraApi();
 
     protected CoreReport backup(RunContext runContext) throws Exception {
@@ -172,7 +172,7 @@ public abstract class AbstractBackupTask extends Task {
             request.put("kestra", kestra(runContext));
         }
         request.put("git", git(runContext, namespace));
-        request.put("sources", List.of(source(runContext, namespace)));
+        request.put("sources", sources(runContext, namespace));
         request.put("delete", runContext.render(delete).as(Boolean.class).orElse(true));
         request.put("dryRun", runContext.render(dryRun).as(Boolean.class).orElse(false));
         request.put("guard", Map.of(

@@ -14,6 +14,7 @@ import lombok.experimental.SuperBuilder;
 
 import java.net.URI;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 @SuperBuilder(toBuilder = true)
@@ -143,7 +144,7 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
     }
 
     @Override
-    protected Map<String, Object> source(RunContext runContext, String namespace) throws Exception {
+    protected List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception {
         Map<String, Object> source = new LinkedHashMap<>();
         source.put("kind", "flows");
         source.put("namespaces", Map.of("one", Map.of(
@@ -152,7 +153,7 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
         source.put("gitDirectory", runContext.render(gitDirectory).as(String.class).orElse("_flows"));
         source.put("globs", renderGlobs(runContext, flows));
         runContext.render(targetNamespace).as(String.class).filter(s -> !s.isBlank()).ifPresent(t -> source.put("targetNamespace", t));
-        return source;
+        return List.of(source);
     }
 
     @SuperBuilder

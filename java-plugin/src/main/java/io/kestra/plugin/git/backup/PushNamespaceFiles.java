@@ -118,7 +118,7 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
 
     /** Reads the selected files from the worker's namespace storage into temp files for the core. */
     @Override
-    protected Map<String, Object> source(RunContext runContext, String namespace) throws Exception {
+    protected List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception {
         List<String> globs = renderGlobs(runContext, files);
         String folder = runContext.render(namespaceDirectory).as(String.class).orElse("/").replaceAll("^/+|/+$", "");
         Namespace storage = runContext.storage().namespace(namespace);
@@ -149,7 +149,7 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
         source.put("gitDirectory", runContext.render(gitDirectory).as(String.class).orElse("_files"));
         source.put("globs", globs);
         source.put("providedFiles", provided);
-        return source;
+        return List.of(source);
     }
 
     @SuperBuilder

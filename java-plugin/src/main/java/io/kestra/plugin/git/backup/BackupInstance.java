@@ -1,0 +1,164 @@
+package io.kestra.plugin.git.backup;
+
+import io.kestra.core.models.annotations.Example;
+import io.kestra.core.models.annotations.Plugin;
+import io.kestra.core.models.annotations.PluginProperty;
+import io.kestra.core.models.property.Property;
+import io.kestra.core.models.tasks.RunnableTask;
+import io.kestra.core.runners.RunContext;
+import io.kestra.plugin.git.backup.internal.CoreReport;
+import io.swagger.v3.oas.annotations.media.Schema;
+import lombok.*;
+import lombok.experimental.SuperBuilder;
+
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+@SuperBuilder(toBuilder = true)
+@ToString
+@EqualsAndHashCode(callSuper = true)
+@Getter
+@NoArgsConstructor
+@Schema(
+    title = "Back up a whole Kestra instance to Git in one commit.",
+    description = "Discovers the namespaces at run time (all, or one namespace and its children) and pushes every flow to "
+        + "`<flowsDirectory>/<namespace>/<id>.yml` and every namespace file to `<filesDirectory>/<namespace>/<path>`, in ONE commit; "
+        + "no commit when nothing changed. The layout is the one of the usual PushFlows/PushNamespaceFiles loop over namespaces, "
+        + "so this one task can replace that loop on an existing backup repository. Reads everything through the Kestra API "
+        + "(`kestraUrl`, `auth`), so the credentials must be able to read every namespace. Deletions are mirrored under the "
+        + "deletion guard, as for the other tasks."
+)
+@Plugin(
+    examples = {
+        @Example(
+            title = "Nightly backup of every namespace's flows and files in one commit, replacing a PushFlows/PushNamespaceFiles loop "
+                + "(`filesDirectory: scripts` keeps that loop's layout).",
+            full = true,
+            code = """
+                id: git_backup
+                namespace: system
+                tasks:
+                  - id: backup
+                    type: io.kestra.plugin.git.backup.BackupInstance
+                    url: https://gitlab-01.local/backup/kestra
+                    username: "{{ secret('GITLAB_USERNAME') }}"
+                    password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                    branch: main
+                    flowsDirectory: flows
+                    filesDirectory: scripts
+                    cacheDirectory: /var/cache/kestra-backup
+                triggers:
+                  - id: nightly
+                    type: io.kestra.plugin.core.trigger.Schedule
+                    cron: 0 20 * * *
+                concurrency:
+                  limit: 1
+                  behavior: FAIL
+                """
+        ),
+        @Example(
+            title = "Back up the flows of `company` and its child namespaces only, over SSH with a pinned host key.",
+            full = true,
+            code = """
+                id: company_backup
+                namespace: system
+                tasks:
+                  - id: backup
+                    type: io.kestra.plugin.git.backup.BackupInstance
+                    namespacePrefix: company
+                    includeNamespaceFiles: false
+                    url: git@gitlab-01.local:backup/company.git
+                    privateKey: "{{ secret('GIT_SSH_KEY') }}"
+                    hostKeyFingerprint: "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
+                    kestraUrl: http://kestra:8080
+                    auth:
+                      apiToken: "{{ secret('KESTRA_API_TOKEN') }}"
+                triggers:
+                  - id: hourly
+                    type: io.kestra.plugin.core.trigger.Schedule
+                    cron: 0 * * * *
+                """
+        )
+    }
+)
+public class BackupInstance extends AbstractBackupTask implements RunnableTask<BackupInstance.Output> {
+    @Schema(
+        title = "Back up only this namespace and its children",
+        description = "`company` covers `company` and `company.*`, never a sibling such as `companyx`. Default: every namespace."
+    )
+    @PluginProperty(group = "source")
+    private Property<String> namespacePrefix;
+
+    @Schema(title = "Repository directory of the flows: `<flowsDirectory>/<namespace>/<id>.yml`")
+    @Builder.Default
+    @PluginProperty(group = "destination")
+    private Property<String> flowsDirectory = Property.ofValue("flows");
+
+    @Schema(title = "Also back up the namespace files")
+    @Builder.Default
+    @PluginProperty(group = "source")
+    private Property<Boolean> includeNamespaceFiles = Property.ofValue(true);
+
+    @Schema(title = "Repository directory of the namespace files: `<filesDirectory>/<namespace>/<path>`")
+    @Builder.Default
+    @PluginProperty(group = "destination")
+    private Property<String> filesDirectory = Property.ofValue("files");
+
+    @Override
+    public Output run(RunContext runContext) throws Exception {
+        CoreReport report = backup(runContext);
+        return Output.builder()
+            .commitId(report.commitId)
+            .commitURL(report.commitUrl)
+            .diff(diffFile(runContext, report))
+            .build();
+    }
+
+    /** Whole instance: no single namespace to check; the API credentials decide what is readable. */
+    @Override
+    protected String renderedNamespace(RunContext runContext) {
+        return null;
+    }
+
+    @Override
+    protected String defaultCommitMessage(String namespace) {
+        return "Backup of the Kestra instance";
+    }
+
+    @Override
+    protected boolean needsKestraApi() {
+        return true;
+    }
+
+    @Override
+    protected List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception {
+        Map<String, Object> discover = Map.of("discover", Map.of("prefix", runContext.render(namespacePrefix).as(String.class).orElse("").trim()));
+        List<Map<String, Object>> sources = new ArrayList<>();
+        sources.add(source("flows", discover, runContext.render(flowsDirectory).as(String.class).orElse("flows")));
+        if (runContext.render(includeNamespaceFiles).as(Boolean.class).orElse(true)) {
+            sources.add(source("namespaceFiles", discover, runContext.render(filesDirectory).as(String.class).orElse("files")));
+        }
+        return sources;
+    }
+
+    private static Map<String, Object> source(String kind, Map<String, Object> namespaces, String gitDirectory) {
+        Map<String, Object> source = new LinkedHashMap<>();
+        source.put("kind", kind);
+        source.put("namespaces", namespaces);
+        source.put("gitDirectory", gitDirectory);
+        return source;
+    }
+
+    @SuperBuilder
+    @Getter
+    public static class Output extends AbstractBackupTask.Output {
+        @Schema(
+            title = "Diff file: one ION row per changed file",
+            description = "A row: `{changes:\"3\",file:\"flows/ansible/backup.yml\",deletions:\"-5\",additions:\"+10\"}`"
+        )
+        private final URI diff;
+    }
+}
