@@ -147,6 +147,12 @@ pub enum NamespaceSelector {
     Discover { #[serde(default)] prefix: String },
 }
 
+/// Whether `namespace` is `root` or one of its descendants (`root.x`, never a sibling `rootx`);
+/// the empty root covers every namespace.
+pub fn in_namespace_tree(namespace: &str, root: &str) -> bool {
+    root.is_empty() || namespace == root || namespace.strip_prefix(root).is_some_and(|rest| rest.starts_with('.'))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProvidedFile {

@@ -146,6 +146,48 @@ fn lifecycle_first_push_no_change_one_change_deletion() {
 }
 
 #[test]
+fn whole_instance_in_one_commit_with_discovered_namespaces() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("instance"));
+    let stub = KestraStub::start();
+    stub.set_flow("company.team", "etl", &flow_text("etl", "company.team", "etl"));
+    stub.set_flow("company.team.crm", "sync", &flow_text("sync", "company.team.crm", "sync"));
+    stub.set_flow("companyx", "other", &flow_text("other", "companyx", "x"));
+    // `company` holds no flow, only shared files: found as the parent of `company.team`.
+    stub.put_file("company", "shared/lib.py", b"def f(): pass\n");
+    stub.put_file("company.team", "run.sh", b"#!/bin/sh\n");
+    stub.put_file("company.team", ".kestraignore", b"*.tmp\n");
+    stub.put_file("company.team", "scratch.tmp", b"ignored\n");
+    stub.put_file("companyx", "no.txt", b"sibling\n");
+    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "company"}}, "gitDirectory": dir});
+    let mut git = https(&server, "instance");
+    git["commitMessage"] = json!("Backup of the Kestra instance");
+    let request = json!({"kestra": kestra(&stub), "git": git,
+        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+
+    let r = run(&request);
+    assert_eq!(repo.commit_count("main"), 1, "one commit for every namespace: {r}");
+    assert_eq!(
+        repo.files("main"),
+        [
+            "files/company.team/.kestraignore",
+            "files/company.team/run.sh",
+            "files/company/shared/lib.py",
+            "flows/company.team.crm/sync.yml",
+            "flows/company.team/etl.yml",
+        ],
+        "the sibling `companyx` is not under `company`; `.kestraignore` applies per namespace"
+    );
+    assert_eq!(report(&r)["sources"][1]["ignored"], 1);
+
+    // A namespace's last flow removed: its directory goes, in one commit, the rest stays.
+    stub.delete_flow("company.team.crm", "sync");
+    run(&request);
+    assert_eq!(repo.commit_count("main"), 2);
+    assert_eq!(repo.last_commit_paths("main"), ["flows/company.team.crm/sync.yml"]);
+}
+
+#[test]
 fn dry_run_pushes_nothing_and_reports_the_diff() {
     let server = GitServer::start();
     let repo = ServerRepo(server.repo("dry"));

@@ -9,7 +9,8 @@ pub use client::KestraClient;
 
 use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
-use crate::request::{NamespaceSelector, Source, SourceKind};
+use crate::request::{in_namespace_tree, NamespaceSelector, Source, SourceKind};
+use std::collections::BTreeSet;
 
 /// One exported item, before any path mapping.
 #[derive(Debug)]
@@ -76,7 +77,9 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
     Ok(())
 }
 
-/// Namespaces whose files a source covers; discovery uses the namespaces that hold flows.
+/// Namespaces whose files a source covers. Discovery asks for the namespaces that hold flows and
+/// adds their parents, as Kestra's own namespace list does: a parent such as `company` often holds
+/// shared files while its flows live in `company.team`.
 fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, log: &mut Log) -> Result<Vec<String>, CoreError> {
     let prefix = match selector {
         NamespaceSelector::One { namespace, .. } => return Ok(vec![namespace.clone()]),
@@ -86,14 +89,21 @@ fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, log: &mu
         .get("flows/distinct-namespaces", &[], log)?
         .text()
         .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API flows/distinct-namespaces: {e}")))?;
-    let all: Vec<String> = serde_json::from_str(&body)
+    let with_flows: Vec<String> = serde_json::from_str(&body)
         .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API flows/distinct-namespaces: unexpected answer: {e}")))?;
-    let chosen: Vec<String> = all
-        .into_iter()
-        .filter(|ns| prefix.is_empty() || ns == prefix || ns.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('.')))
-        .collect();
+    let chosen = namespace_trees_under(&with_flows, prefix);
     log.info(format!("Discovered {} namespace(s){}", chosen.len(), if prefix.is_empty() { String::new() } else { format!(" under `{prefix}`") }));
     Ok(chosen)
+}
+
+/// Every namespace of `namespaces` and each of their parents, limited to the tree of `prefix`; sorted.
+fn namespace_trees_under(namespaces: &[String], prefix: &str) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for namespace in namespaces {
+        let ends = namespace.match_indices('.').map(|(i, _)| i).chain([namespace.len()]);
+        out.extend(ends.map(|end| &namespace[..end]).filter(|ns| in_namespace_tree(ns, prefix)).map(str::to_string));
+    }
+    out.into_iter().collect()
 }
 
 fn namespace_files(client: &KestraClient, namespace: &str, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
@@ -124,4 +134,20 @@ fn provided_files(source: &Source, files: &[crate::request::ProvidedFile], log: 
     }
     log.info(format!("Read {} namespace file(s) of `{namespace}` ({bytes_total} bytes)", files.len()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::namespace_trees_under;
+
+    #[test]
+    fn discovery_adds_parent_namespaces_within_the_prefix() {
+        let with_flows = ["company.team.crm".to_string(), "company.ops".to_string(), "companyx".to_string(), "system".to_string()];
+        assert_eq!(
+            namespace_trees_under(&with_flows, ""),
+            ["company", "company.ops", "company.team", "company.team.crm", "companyx", "system"]
+        );
+        assert_eq!(namespace_trees_under(&with_flows, "company.team"), ["company.team", "company.team.crm"]);
+        assert_eq!(namespace_trees_under(&with_flows, "company"), ["company", "company.ops", "company.team", "company.team.crm"]);
+    }
 }

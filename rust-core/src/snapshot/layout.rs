@@ -7,7 +7,7 @@ use super::kestraignore::FILE_NAME as IGNORE_FILE;
 use super::safe_path::{self, join};
 use crate::error::{CoreError, ErrorCode};
 use crate::export::ExportedItem;
-use crate::request::{NamespaceSelector, Source, SourceKind};
+use crate::request::{in_namespace_tree, NamespaceSelector, Source, SourceKind};
 use git2::Oid;
 use std::collections::{BTreeMap, HashMap};
 
@@ -50,8 +50,7 @@ impl SourceState {
                 }
             }
             NamespaceSelector::Discover { prefix } => {
-                let covered = prefix.is_empty() || namespace == prefix || namespace.strip_prefix(prefix.as_str()).is_some_and(|r| r.starts_with('.'));
-                covered.then(|| join(&self.dir, namespace))
+                in_namespace_tree(namespace, prefix).then(|| join(&self.dir, namespace))
             }
         }
     }

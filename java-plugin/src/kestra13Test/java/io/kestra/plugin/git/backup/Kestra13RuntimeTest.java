@@ -59,12 +59,12 @@ class Kestra13RuntimeTest {
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
-    private static volatile FlowRepositoryInterface flows;
+    private static volatile KestraApiStandIn.Backing backing;
 
     @BeforeAll
     static void startServers() throws Exception {
         server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", TOKEN), "backup");
-        api = KestraApiStandIn.start(() -> flows.findAllWithSource("main"));
+        api = KestraApiStandIn.start(() -> backing);
     }
 
     @AfterAll
@@ -81,7 +81,7 @@ class Kestra13RuntimeTest {
     void seedFlowWithForEachAndPluginDefaultsRunsUnchangedButForTheTypes() throws Exception {
         assertThrows(ClassNotFoundException.class, () -> Class.forName("io.kestra.plugin.git.backup.PushFlows"),
             "our classes must come from the plugins folder only");
-        flows = flowRepository;
+        backing = new KestraApiStandIn.Backing(flowRepository, namespaceFactory, storage);
         for (String ns : NAMESPACES) {
             flowService.importFlow("main", """
                 # %1$s flow, comments kept

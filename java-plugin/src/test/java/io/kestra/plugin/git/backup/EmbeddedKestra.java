@@ -19,8 +19,9 @@ final class EmbeddedKestra implements AutoCloseable {
     private EmbeddedKestra() throws Exception {
         ExampleInstance.loadPluginsFolder();
         context = ApplicationContext.builder().environments("test").start();
-        FlowRepositoryInterface flows = context.getBean(FlowRepositoryInterface.class);
-        api = KestraApiStandIn.start(() -> flows.findAllWithSource("main"));
+        KestraApiStandIn.Backing backing = new KestraApiStandIn.Backing(
+            context.getBean(FlowRepositoryInterface.class), context.getBean(NamespaceFactory.class), context.getBean(StorageInterface.class));
+        api = KestraApiStandIn.start(() -> backing);
         TestRunner runner = context.getBean(TestRunner.class);
         runner.setSchedulerEnabled(false);
         runner.run();

@@ -3,48 +3,66 @@ package io.kestra.plugin.git.backup;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.kestra.core.models.flows.FlowWithSource;
+import io.kestra.core.models.namespaces.files.NamespaceFileMetadata;
+import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.serializers.JacksonMapper;
+import io.kestra.core.storages.Namespace;
+import io.kestra.core.storages.NamespaceFactory;
+import io.kestra.core.storages.StorageInterface;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.Base64;
-import java.util.List;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 
 /**
- * Stands in for the one Kestra API call PushFlows makes, `GET /api/v1/main/flows/export/by-query`,
- * because Kestra's webserver module is not served on these machines (README, Limits). The flows
- * come from the in-process Kestra's own repository; the answer has the shape of Kestra's: a ZIP
- * with one `<namespace>.<id>.yml` entry per flow holding its stored source. Basic auth is checked
+ * Stands in for the Kestra API calls our tasks make (docs/kestra-api.md), because Kestra's
+ * webserver module is not served on these machines (README, Limits). Answers come from the
+ * in-process Kestra's own flow repository and namespace storage, in the shapes of Kestra's
+ * controllers: `flows/export/by-query` a ZIP with one `<namespace>.<id>.yml` entry per flow holding
+ * its stored source; `flows/distinct-namespaces` a JSON array; `namespaces/{ns}/files/export` a ZIP
+ * of every file's latest revision named by its path without the leading `/`. Basic auth is checked
  * against the credentials the server is configured with (`kestra.tasks.sdk.authentication`).
  */
 final class KestraApiStandIn implements AutoCloseable {
-    private static final String EXPORT = "/api/v1/main/flows/export/by-query";
+    private static final String API = "/api/v1/main/";
+    private static final Pattern FILES_EXPORT = Pattern.compile("namespaces/([^/]+)/files/export");
     /** The API URL and credentials the build gives Kestra (`kestra.tasks.sdk.authentication`). */
     static final String URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
     static final String USERNAME = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
     static final String PASSWORD = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD");
 
+    private static final byte[] NOT_FOUND = "{\"message\":\"Not Found\"}".getBytes(StandardCharsets.UTF_8);
+
     private final HttpServer server;
     private final String authorization;
-    private final Supplier<List<FlowWithSource>> flows;
+    private final Supplier<Backing> kestra;
 
-    /** Serves `flows` at the configured URL with the configured credentials. */
-    static KestraApiStandIn start(Supplier<List<FlowWithSource>> flows) throws IOException {
+    /** What the answers are read from: the in-process Kestra's repository and storage. */
+    record Backing(FlowRepositoryInterface flows, NamespaceFactory namespaces, StorageInterface storage) {
+    }
+
+    /** Serves `kestra` (read at each call) at the configured URL with the configured credentials. */
+    static KestraApiStandIn start(Supplier<Backing> kestra) throws IOException {
         if (URL == null) {
             throw new IllegalStateException("KESTRA_TASKS_SDK_AUTHENTICATION_* are not set: run through gradle (kestraRuntimeTest, kestraDemo, ...)");
         }
-        return new KestraApiStandIn(URL, USERNAME, PASSWORD, flows);
+        return new KestraApiStandIn(URL, USERNAME, PASSWORD, kestra);
     }
 
-    private KestraApiStandIn(String url, String username, String password, Supplier<List<FlowWithSource>> flows) throws IOException {
+    private KestraApiStandIn(String url, String username, String password, Supplier<Backing> kestra) throws IOException {
         this.authorization = "Basic " + Base64.getEncoder().encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
-        this.flows = flows;
+        this.kestra = kestra;
         int port = Integer.parseInt(url.substring(url.lastIndexOf(':') + 1));
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
         server.createContext("/", this::handle);
@@ -53,12 +71,22 @@ final class KestraApiStandIn implements AutoCloseable {
 
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
+            String path = exchange.getRequestURI().getPath();
+            String call = path.startsWith(API) ? path.substring(API.length()) : "";
+            Matcher filesExport = FILES_EXPORT.matcher(call);
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
-            } else if (!"GET".equals(exchange.getRequestMethod()) || !EXPORT.equals(exchange.getRequestURI().getPath())) {
-                reply(exchange, 404, "{\"message\":\"Not Found\"}".getBytes(StandardCharsets.UTF_8));
+            } else if (!"GET".equals(exchange.getRequestMethod())) {
+                reply(exchange, 404, NOT_FOUND);
+            } else if (call.equals("flows/export/by-query")) {
+                reply(exchange, 200, flowsZip(namespaceFilter(exchange.getRequestURI().getRawQuery())));
+            } else if (call.equals("flows/distinct-namespaces")) {
+                reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(
+                    kestra.get().flows().findAllWithSource("main").stream().map(FlowWithSource::getNamespace).distinct().sorted().toList()));
+            } else if (filesExport.matches()) {
+                reply(exchange, 200, filesZip(filesExport.group(1)));
             } else {
-                reply(exchange, 200, zip(namespaceFilter(exchange.getRequestURI().getRawQuery())));
+                reply(exchange, 404, NOT_FOUND);
             }
         }
     }
@@ -78,13 +106,31 @@ final class KestraApiStandIn implements AutoCloseable {
         return filter;
     }
 
-    private byte[] zip(Predicate<String> namespaceFilter) throws IOException {
+    private byte[] flowsZip(Predicate<String> namespaceFilter) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
-            for (FlowWithSource flow : flows.get()) {
+            for (FlowWithSource flow : kestra.get().flows().findAllWithSource("main")) {
                 if (namespaceFilter.test(flow.getNamespace())) {
                     zip.putNextEntry(new ZipEntry(flow.getNamespace() + "." + flow.getId() + ".yml"));
                     zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
+                    zip.closeEntry();
+                }
+            }
+        }
+        return bytes.toByteArray();
+    }
+
+    private byte[] filesZip(String namespaceName) throws IOException {
+        Backing backing = kestra.get();
+        Namespace namespace = backing.namespaces().of("main", namespaceName, backing.storage());
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
+            for (NamespaceFileMetadata file : namespace.children("/", true)) {
+                if (!file.isDirectory()) {
+                    zip.putNextEntry(new ZipEntry(file.getPath().substring(1)));
+                    try (InputStream in = namespace.getFileContent(Path.of(file.getPath()))) {
+                        in.transferTo(zip);
+                    }
                     zip.closeEntry();
                 }
             }

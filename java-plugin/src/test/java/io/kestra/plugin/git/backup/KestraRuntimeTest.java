@@ -73,20 +73,20 @@ class KestraRuntimeTest {
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
-    private static volatile FlowRepositoryInterface flows;
+    private static volatile KestraApiStandIn.Backing backing;
 
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust");
-        api = KestraApiStandIn.start(() -> flows.findAllWithSource("main"));
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance");
+        api = KestraApiStandIn.start(() -> backing);
     }
 
     private ExampleInstance kestra;
 
     @BeforeEach
     void shareTheFlowRepository() {
-        flows = flowRepository;
+        backing = new KestraApiStandIn.Backing(flowRepository, namespaceFactory, storage);
         kestra = new ExampleInstance(flowService, namespaceFactory, storage);
     }
 
@@ -178,6 +178,63 @@ class KestraRuntimeTest {
             () -> triggerRepository.findAll("main").stream().anyMatch(t -> "schedule_push_to_git".equals(t.getTriggerId())),
             Duration.ofMillis(200), Duration.ofSeconds(30));
         for (Execution e : List.of(first, third, refused)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
+    }
+
+    @Test
+    void backupInstancePushesEveryDiscoveredNamespaceInOneCommit() throws Exception {
+        for (String[] flow : new String[][] {{"inst.team", "etl"}, {"inst.team.crm", "sync"}, {"instx", "other"}}) {
+            flowService.create(GenericFlow.fromYaml("main", """
+                # %1$s.%2$s, kept verbatim
+                id: %2$s
+                namespace: %1$s
+                tasks:
+                  - id: log
+                    type: io.kestra.plugin.core.log.Log
+                    message: "{{ flow.id }}"
+                """.formatted(flow[0], flow[1])));
+        }
+        kestra.putFile("inst", "/shared/lib.py", "def f(): pass\n");
+        kestra.putFile("inst.team", "/run.sh", "#!/bin/sh\n");
+        kestra.putFile("instx", "/no.txt", "sibling\n");
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: instance_backup
+            namespace: system
+            tasks:
+              - id: backup
+                type: io.kestra.plugin.git.backup.BackupInstance
+                namespacePrefix: inst
+                filesDirectory: scripts
+            %s
+            concurrency:
+              limit: 1
+              behavior: FAIL
+            """.formatted(connection("instance"))));
+
+        Execution first = run("instance_backup");
+        assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
+        assertEquals("""
+            flows/inst.team.crm/sync.yml
+            flows/inst.team/etl.yml
+            scripts/inst.team/run.sh
+            scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
+            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not), nothing else");
+        assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
+        assertEquals(flowRepository.findByIdWithSource("main", "inst.team", "etl").orElseThrow().getSource(),
+            blob("instance", "main:flows/inst.team/etl.yml"), "the bytes Kestra holds");
+
+        String tip = git("instance", "rev-parse", "main");
+        assertEquals(State.Type.SUCCESS, run("instance_backup").getState().getCurrent());
+        assertEquals(tip, git("instance", "rev-parse", "main"), "no change, no commit");
+
+        kestra.putFile("inst", "/shared/lib.py", "def f(): return 1\n");
+        flowService.delete(flowRepository.findByIdWithSource("main", "inst.team.crm", "sync").orElseThrow());
+        Execution third = run("instance_backup");
+        assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
+        assertEquals(tip, git("instance", "rev-parse", "main~1"), "one commit for both changes");
+        assertEquals("D\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
+        for (Execution e : List.of(first, third)) {
             assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
         }
     }

@@ -169,4 +169,32 @@ class RequestRenderingTest {
         assertEquals(List.of(), source.get("providedFiles"));
         assertEquals("Add files from system namespace", map(request.get("git")).get("commitMessage"));
     }
+
+    @Test
+    void backupInstanceDiscoversNamespacesIntoTwoDirectories() throws Exception {
+        Map<String, Object> request = request("""
+            id: backup
+            type: io.kestra.plugin.git.backup.BackupInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """);
+        assertEquals(List.of(
+            Map.of("kind", "flows", "namespaces", Map.of("discover", Map.of("prefix", "")), "gitDirectory", "flows"),
+            Map.of("kind", "namespaceFiles", "namespaces", Map.of("discover", Map.of("prefix", "")), "gitDirectory", "files")
+        ), request.get("sources"));
+        assertEquals("Backup of the Kestra instance", map(request.get("git")).get("commitMessage"));
+        assertEquals(Map.of("bearer", Map.of("token", "t")), map(request.get("kestra")).get("auth"));
+
+        Map<String, Object> flowsOnly = request("""
+            id: backup
+            type: io.kestra.plugin.git.backup.BackupInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            namespacePrefix: " company "
+            flowsDirectory: "{{ 'backup/flows' }}"
+            includeNamespaceFiles: false
+            """);
+        assertEquals(List.of(Map.of("kind", "flows", "namespaces", Map.of("discover", Map.of("prefix", "company")), "gitDirectory", "backup/flows")),
+            flowsOnly.get("sources"));
+    }
 }
