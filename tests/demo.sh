@@ -3,7 +3,8 @@
 # plugin (cargo + Gradle), then runs the seed backup flow in Kestra 2.0's in-process runtime with
 # the jar in its plugins folder, against a local Git server (HTTPS, basic auth, its own CA) and the
 # example instance's flows and files. Prints the tasks' log, the commits and the tree, edits a flow,
-# runs again (one commit), and once more (no commit).
+# runs again (one commit), and once more (no commit); then the whole instance with one
+# BackupInstance task into a second repository (one commit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/prerequisites.sh

@@ -18,9 +18,11 @@ import java.util.Map;
  * in-process runtime with our jar in its plugins folder, a local Git server (HTTPS, basic auth, its
  * own CA), the example instance's flows and files, and the seed backup flow. Runs it, prints the
  * tasks' log, the commits and the tree; edits a flow and runs again; runs once more (no change).
+ * Then the same instance with one BackupInstance task into a second repository: one commit.
  */
 public final class KestraDemo {
     private static final String REPO = "kestra-backup";
+    private static final String INSTANCE_REPO = "kestra-instance";
 
     public static void main(String[] args) {
         EmbeddedKestra.runThenExit(KestraDemo::demo);
@@ -28,7 +30,7 @@ public final class KestraDemo {
 
     private static void demo() throws Exception {
         String token = System.getenv("E2E_GIT_TOKEN");
-        try (TestGitServer server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", token), REPO);
+        try (TestGitServer server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", token), REPO, INSTANCE_REPO);
              EmbeddedKestra kestra = EmbeddedKestra.start()) {
             FlowService flowService = kestra.bean(FlowService.class);
             kestra.exampleInstance().load();
@@ -36,28 +38,43 @@ public final class KestraDemo {
             flowService.create(GenericFlow.fromYaml("main", flow));
             System.out.println("\n== The backup flow (the seed flow, task types changed):\n" + flow);
 
-            run(kestra, server, "First backup: flows and namespace files of " + ExampleInstance.NAMESPACES);
+            run(kestra, server, REPO, "git_push", "First backup: flows and namespace files of " + ExampleInstance.NAMESPACES);
             System.out.println(server.git(REPO, "ls-tree", "-r", "--name-only", "main"));
 
             FlowWithSource site = kestra.bean(FlowRepositoryInterface.class).findByIdWithSource("main", "ansible", "site").orElseThrow();
             flowService.update(GenericFlow.fromYaml("main", site.getSource().replace("héllo", "hello again")), site);
-            run(kestra, server, "After editing the flow ansible.site");
+            run(kestra, server, REPO, "git_push", "After editing the flow ansible.site");
             System.out.println(server.git(REPO, "show", "--stat", "--format=%h %s", "main"));
 
-            run(kestra, server, "Again, nothing changed in Kestra");
+            run(kestra, server, REPO, "git_push", "Again, nothing changed in Kestra");
             System.out.println(server.git(REPO, "log", "--format=%h %an <%ae> %s", "main"));
+
+            String instanceFlow = """
+                id: instance_backup
+                namespace: system
+                tasks:
+                  - id: backup
+                    type: io.kestra.plugin.git.backup.BackupInstance
+                    filesDirectory: scripts
+                %s
+                """.formatted(ExampleInstance.connection(server, INSTANCE_REPO));
+            flowService.create(GenericFlow.fromYaml("main", instanceFlow));
+            System.out.println("\n== The same instance with one task (every namespace discovered, one commit):\n" + instanceFlow);
+            run(kestra, server, INSTANCE_REPO, "instance_backup", "Whole-instance backup");
+            System.out.println(server.git(INSTANCE_REPO, "log", "--format=%h %s", "main"));
+            System.out.println(server.git(INSTANCE_REPO, "ls-tree", "-r", "--name-only", "main"));
         }
     }
 
-    private static void run(EmbeddedKestra kestra, TestGitServer server, String title) throws Exception {
+    private static void run(EmbeddedKestra kestra, TestGitServer server, String repo, String flowId, String title) throws Exception {
         System.out.println("\n== " + title);
-        String before = server.git(REPO, "for-each-ref", "--format=%(objectname)", "refs/heads/main");
-        Execution execution = kestra.bean(TestRunnerUtils.class).runOne("main", "system", "git_push", Duration.ofSeconds(120));
+        String before = server.git(repo, "for-each-ref", "--format=%(objectname)", "refs/heads/main");
+        Execution execution = kestra.bean(TestRunnerUtils.class).runOne("main", "system", flowId, Duration.ofSeconds(120));
         for (LogEntry entry : kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)) {
             System.out.println("  " + entry.getTaskId() + "  " + entry.getMessage());
         }
-        String after = server.git(REPO, "rev-parse", "main");
+        String after = server.git(repo, "rev-parse", "main");
         System.out.println("Execution " + execution.getState().getCurrent() + "; "
-            + (after.equals(before) ? "no new commit" : server.git(REPO, "rev-list", "--count", before.isEmpty() ? "main" : before + "..main") + " new commit(s), tip " + after));
+            + (after.equals(before) ? "no new commit" : server.git(repo, "rev-list", "--count", before.isEmpty() ? "main" : before + "..main") + " new commit(s), tip " + after));
     }
 }
