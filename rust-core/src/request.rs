@@ -71,6 +71,11 @@ pub struct GitConfig {
     pub private_key: Option<Secret>,
     #[serde(default)]
     pub passphrase: Option<Secret>,
+    /// SSH private key (OpenSSH format, text) that signs every commit (`gpg.format=ssh`).
+    #[serde(default)]
+    pub signing_key: Option<Secret>,
+    #[serde(default)]
+    pub signing_key_passphrase: Option<Secret>,
     /// Path of a PEM file with CA certificates trusted for HTTPS in addition to `trustedCaPem`.
     #[serde(default)]
     pub trusted_ca_pem_path: Option<PathBuf>,
@@ -222,6 +227,8 @@ impl Request {
         out.extend(self.git.password.clone());
         out.extend(self.git.private_key.clone());
         out.extend(self.git.passphrase.clone());
+        out.extend(self.git.signing_key.clone());
+        out.extend(self.git.signing_key_passphrase.clone());
         match self.kestra.as_ref().and_then(|k| k.auth.as_ref()) {
             Some(KestraAuth::Basic { password, .. }) => out.push(password.clone()),
             Some(KestraAuth::Bearer { token }) => out.push(token.clone()),

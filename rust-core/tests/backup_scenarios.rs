@@ -317,6 +317,51 @@ fn ssh_keys_with_and_without_passphrase_and_host_key_pin() {
 }
 
 #[test]
+fn commits_signed_with_an_ssh_key_verify_with_git() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("signed"));
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    let signed = |key: &str, passphrase: Option<&str>| {
+        let mut git = https(&server, "signed");
+        git["signingKey"] = json!(server.key(key));
+        git["signingKeyPassphrase"] = json!(passphrase);
+        json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]})
+    };
+    let passphrase = server.get("SSH_PASSPHRASE").to_string();
+
+    // A bad key or passphrase fails before anything is pushed, naming the property, hiding the values.
+    for (key, pass, field) in [("KEY_ED25519_PASS", Some("wrong-passphrase-42"), "`signingKeyPassphrase`"), ("KEY_ED25519_PASS", None, "`signingKeyPassphrase`"), ("KEY_RSA_PEM", None, "`signingKey`")] {
+        let r = run(&signed(key, pass));
+        assert_eq!(error_code(&r), "InvalidConfig", "{r}");
+        let message = r.pointer("/error/message").unwrap().as_str().unwrap();
+        assert!(message.starts_with(field), "{message}");
+        let key_body = server.key(key).lines().nth(1).unwrap().to_string();
+        assert!(!message.contains("wrong-passphrase-42") && !message.contains(&key_body), "{message}");
+    }
+    assert_eq!(repo.commit_count("main"), 0);
+
+    report(&run(&signed("KEY_ED25519_PASS", Some(&passphrase))));
+    let verify = |signer_key: &str| {
+        let allowed = tempfile::NamedTempFile::new().unwrap();
+        let public = std::fs::read_to_string(format!("{}.pub", server.get(signer_key))).unwrap();
+        std::fs::write(allowed.path(), format!("bot@example.com {public}")).unwrap();
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&repo.0)
+            .args(["-c", "gpg.format=ssh", "-c", &format!("gpg.ssh.allowedSignersFile={}", allowed.path().display()), "verify-commit", "main"])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (ok, said) = verify("KEY_ED25519_PASS");
+    assert!(ok && said.contains("Good \"git\" signature for bot@example.com"), "{said}");
+    let (ok, said) = verify("KEY_ED25519");
+    assert!(!ok, "another key must not verify the commit: {said}");
+    assert!(repo.git(&["cat-file", "commit", "main"]).contains("gpgsig -----BEGIN SSH SIGNATURE-----"));
+}
+
+#[test]
 fn unsafe_names_retries_and_drafts() {
     let server = GitServer::start();
     let repo = ServerRepo(server.repo("misc"));

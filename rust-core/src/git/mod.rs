@@ -4,6 +4,7 @@
 
 mod commit_url;
 mod identity;
+mod signing;
 mod transport;
 
 use crate::error::{CoreError, ErrorCode};
@@ -14,6 +15,7 @@ use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository};
 use std::path::PathBuf;
 use std::rc::Rc;
+use signing::CommitSigner;
 use transport::{Session, TaskTrust};
 
 pub use commit_url::{commit_url, display_url};
@@ -32,6 +34,7 @@ pub struct Workspace {
     tip: Option<Oid>,
     branch_missing: bool,
     trust: Option<Rc<TaskTrust>>,
+    signer: Option<CommitSigner>,
 }
 
 const TRACKING_PREFIX: &str = "refs/remotes/origin/";
@@ -41,12 +44,13 @@ impl Workspace {
     pub fn open(config: &GitConfig, log: &mut Log) -> Result<Self, CoreError> {
         transport::configure_process(config)?;
         let trust = TaskTrust::load(config)?;
+        let signer = config.signing_key.as_ref().map(|key| CommitSigner::load(key, config.signing_key_passphrase.as_ref())).transpose()?;
         if config.private_key.is_some() && config.url.starts_with("http") {
             log.warn("`privateKey` is ignored for an HTTP(S) URL; use `username` and `password`");
         }
         let (repo, temp) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, trust };
+        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, trust, signer };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -90,10 +94,21 @@ impl Workspace {
         let tree = self.repo.find_tree(tree_id).map_err(|e| git_error("cannot read the new tree", &e))?;
         let signature = identity::signature(&self.repo, &self.config).map_err(|e| git_error("cannot build the author", &e))?;
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let commit = self
-            .repo
-            .commit(None, &signature, &signature, message, &tree, &parents)
-            .map_err(|e| git_error("cannot create the commit", &e))?;
+        let commit = match &self.signer {
+            None => self.repo.commit(None, &signature, &signature, message, &tree, &parents),
+            Some(signer) => {
+                let content = self
+                    .repo
+                    .commit_create_buffer(&signature, &signature, message, &tree, &parents)
+                    .map_err(|e| git_error("cannot create the commit", &e))?;
+                let armored = signer.sign(&content)?;
+                log.info(format!("Signed the commit with the SSH key {}", signer.fingerprint()));
+                let content = std::str::from_utf8(&content)
+                    .map_err(|e| CoreError::new(ErrorCode::Internal, format!("the commit to sign is not UTF-8: {e}")))?;
+                self.repo.commit_signed(content, &armored, None)
+            }
+        }
+        .map_err(|e| git_error("cannot create the commit", &e))?;
         // A local branch ref keeps the commit reachable (and in the cache) whatever the push does.
         self.repo
             .reference(&format!("refs/heads/{}", self.config.branch), commit, true, "kestra-git-backup commit")

@@ -60,6 +60,18 @@ public abstract class AbstractBackupTask extends Task {
     @PluginProperty(secret = true, group = "connection")
     protected Property<String> passphrase;
 
+    @Schema(
+        title = "SSH private key (OpenSSH format, the key text) that signs every commit",
+        description = "Commits carry an SSH signature as `git commit -S` makes with `gpg.format=ssh`; register the public key as a "
+            + "signing key on GitHub/GitLab to see them verified. Unset: commits are not signed."
+    )
+    @PluginProperty(secret = true, group = "signing")
+    protected Property<String> signingKey;
+
+    @Schema(title = "Passphrase of `signingKey`")
+    @PluginProperty(secret = true, group = "signing")
+    protected Property<String> signingKeyPassphrase;
+
     @Schema(title = "Path, on the worker, of a PEM file with extra trusted CA certificates", description = "Trusted in addition to the JVM trust store.")
     @PluginProperty(group = "connection")
     protected Property<String> trustedCaPemPath;
@@ -192,6 +204,8 @@ public abstract class AbstractBackupTask extends Task {
         putIfPresent(git, "password", runContext.render(password).as(String.class));
         putIfPresent(git, "privateKey", runContext.render(privateKey).as(String.class));
         putIfPresent(git, "passphrase", runContext.render(passphrase).as(String.class));
+        putIfPresent(git, "signingKey", runContext.render(signingKey).as(String.class));
+        putIfPresent(git, "signingKeyPassphrase", runContext.render(signingKeyPassphrase).as(String.class));
         putIfPresent(git, "trustedCaPemPath", runContext.render(trustedCaPemPath).as(String.class));
         git.put("trustedCaPem", TrustedIssuers.pem());
         putIfPresent(git, "hostKeyFingerprint", runContext.render(hostKeyFingerprint).as(String.class));

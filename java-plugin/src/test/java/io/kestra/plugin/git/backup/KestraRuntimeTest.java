@@ -24,6 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.slf4j.event.Level;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -206,11 +208,13 @@ class KestraRuntimeTest {
                 type: io.kestra.plugin.git.backup.BackupInstance
                 namespacePrefix: inst
                 filesDirectory: scripts
+                signingKey: |
+            %s
             %s
             concurrency:
               limit: 1
               behavior: FAIL
-            """.formatted(connection("instance"))));
+            """.formatted(Files.readString(Path.of(server.get("KEY_ED25519"))).strip().indent(6).stripTrailing(), connection("instance"))));
 
         Execution first = run("instance_backup");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
@@ -221,6 +225,10 @@ class KestraRuntimeTest {
             scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
             "every namespace under `inst` (a parent holding only files included, the sibling `instx` not), nothing else");
         assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
+        Path allowedSigners = Files.createTempFile("allowed-signers", "");
+        Files.writeString(allowedSigners, "backup@example.com " + Files.readString(Path.of(server.get("KEY_ED25519") + ".pub")));
+        assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-commit", "-v", "main")
+            .contains("Good \"git\" signature for backup@example.com"), "the commit is signed with `signingKey`");
         assertEquals(flowRepository.findByIdWithSource("main", "inst.team", "etl").orElseThrow().getSource(),
             blob("instance", "main:flows/inst.team/etl.yml"), "the bytes Kestra holds");
 

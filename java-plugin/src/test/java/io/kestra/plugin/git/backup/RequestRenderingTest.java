@@ -81,6 +81,8 @@ class RequestRenderingTest {
             privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----"
             passphrase: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
             hostKeyFingerprint: SHA256:abc
+            signingKey: "-----BEGIN OPENSSH PRIVATE KEY----- signing"
+            signingKeyPassphrase: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
             branch: "{{ 'nightly' }}"
             sourceNamespace: ansible
             targetNamespace: prod.ansible
@@ -104,6 +106,8 @@ class RequestRenderingTest {
         assertEquals("-----BEGIN OPENSSH PRIVATE KEY-----", git.get("privateKey"));
         assertEquals(TOKEN, git.get("passphrase"));
         assertEquals("SHA256:abc", git.get("hostKeyFingerprint"));
+        assertEquals("-----BEGIN OPENSSH PRIVATE KEY----- signing", git.get("signingKey"));
+        assertEquals(TOKEN, git.get("signingKeyPassphrase"));
         assertEquals("nightly", git.get("branch"));
         assertEquals("Nightly", git.get("commitMessage"));
         assertEquals("Backup Bot", git.get("authorName"));
