@@ -229,7 +229,7 @@ impl Workspace {
 
     fn log_host_key(&self, fingerprint: &str, log: &mut Log) {
         if self.config.host_key_fingerprint.is_some() {
-            log.debug(format!("SSH host key {fingerprint} matches `hostKeyFingerprint`"));
+            log.info(format!("SSH host key {fingerprint} matches `hostKeyFingerprint`"));
         } else {
             log.warn(format!("SSH host key {fingerprint} accepted without check; pin it with `hostKeyFingerprint`"));
         }

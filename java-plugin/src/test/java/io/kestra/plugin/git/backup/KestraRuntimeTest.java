@@ -80,7 +80,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "ssh");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -211,6 +211,9 @@ class KestraRuntimeTest {
                 signingKey: |
             %s
             %s
+              - id: outputs
+                type: io.kestra.plugin.core.log.Log
+                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
             concurrency:
               limit: 1
               behavior: FAIL
@@ -225,6 +228,11 @@ class KestraRuntimeTest {
             scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
             "every namespace under `inst` (a parent holding only files included, the sibling `instx` not), nothing else");
         assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
+        String commit = git("instance", "rev-parse", "main");
+        assertTrue(logText(first).contains("commit=" + commit + " url=" + server.httpsUrl("instance").replace(".git", "") + "/commit/" + commit),
+            "commitId and commitURL reach the next task:\n" + logText(first));
+        assertTrue(logText(first).contains("{changes:\"0\",file:\"scripts/inst/shared/lib.py\",deletions:\"-0\",additions:\"+1\"}"),
+            "the diff file is in internal storage, one ION row per file:\n" + logText(first));
         Path allowedSigners = Files.createTempFile("allowed-signers", "");
         Files.writeString(allowedSigners, "backup@example.com " + Files.readString(Path.of(server.get("KEY_ED25519") + ".pub")));
         assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-commit", "-v", "main")
@@ -265,6 +273,36 @@ class KestraRuntimeTest {
         assertTrue(log.contains("[Tls]") && log.contains("set `trustedCaPemPath`"), "the cause and the fix are named:\n" + log);
         assertEquals("scripts/trust/u.txt", git("trust", "ls-tree", "-r", "--name-only", "main"));
         assertNoSecret(failed, TOKEN);
+    }
+
+    @Test
+    void sshWithAPassphraseKeyAndAPinnedHostKey() throws Exception {
+        kestra.putFile("over_ssh", "/deploy.sh", "#!/bin/sh\n");
+        String passphrase = server.get("SSH_PASSPHRASE");
+        String key = Files.readString(Path.of(server.get("KEY_ED25519_PASS")));
+        String sshConnection = """
+                url: ssh://%s@127.0.0.1:%s%s/ssh.git
+                passphrase: %s
+                hostKeyFingerprint: "%%s"
+                privateKey: |
+            %s
+            """.formatted(server.get("SSH_USER"), server.get("SSH_PORT"), server.get("REPOS"), passphrase, key.strip().indent(6).stripTrailing());
+        String realHostKey = server.get("SSH_HOST_FINGERPRINT");
+        saveFilesFlow("over_ssh", "over_ssh", sshConnection.formatted(realHostKey));
+        Execution pushed = run("over_ssh");
+        assertEquals(State.Type.SUCCESS, pushed.getState().getCurrent(), logText(pushed));
+        assertEquals("scripts/over_ssh/deploy.sh", git("ssh", "ls-tree", "-r", "--name-only", "main"));
+
+        kestra.putFile("over_ssh", "/other.sh", "#!/bin/sh\n");
+        saveFilesFlow("over_ssh_wrong_pin", "over_ssh", sshConnection.formatted("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+        Execution refused = run("over_ssh_wrong_pin");
+        assertEquals(State.Type.FAILED, refused.getState().getCurrent());
+        assertTrue(logText(refused).contains("[Tls]") && logText(refused).contains(realHostKey),
+            "a host key that does not match the pin is refused, naming the key seen:\n" + logText(refused));
+        assertEquals("scripts/over_ssh/deploy.sh", git("ssh", "ls-tree", "-r", "--name-only", "main"));
+        String keyBody = key.lines().skip(1).findFirst().orElseThrow();
+        assertNoSecret(pushed, passphrase, keyBody);
+        assertNoSecret(refused, passphrase, keyBody);
     }
 
     @Test
