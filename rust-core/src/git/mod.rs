@@ -165,7 +165,7 @@ impl Workspace {
     /// (returns true), else the remote's default branch (plugin-git starts a missing branch from
     /// it), else nothing (empty remote).
     fn sync(&mut self, log: &mut Log) -> Result<bool, CoreError> {
-        let heads = self.list_remote_heads()?;
+        let heads = self.list_remote_heads(log)?;
         let wanted = format!("refs/heads/{}", self.config.branch);
         let exists = heads.iter().any(|(name, _)| *name == wanted);
         let start = if exists { Some(wanted.as_str()) } else { heads.first().map(|(name, _)| name.as_str()) };
@@ -185,9 +185,6 @@ impl Workspace {
             remote
                 .fetch(&[refspec.as_str()], Some(&mut options), None)
                 .map_err(|e| transport::network_error(&e, &session, "fetch from", &url, &self.config))?;
-        }
-        if let Some(fp) = session.host_key() {
-            self.log_host_key(&fp, log);
         }
         let tip = self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched branch is missing", &e))?;
         self.tip = Some(tip);
@@ -210,7 +207,8 @@ impl Workspace {
         self.config.cache_dir.as_ref().map(|d| format!(" in {} (branch {})", d.display(), self.config.branch)).unwrap_or_default()
     }
 
-    fn list_remote_heads(&self) -> Result<Vec<(String, Oid)>, CoreError> {
+    /// The remote's branches; the first connection of every sync, so it also logs the SSH host key.
+    fn list_remote_heads(&self, log: &mut Log) -> Result<Vec<(String, Oid)>, CoreError> {
         let session = Session::new(self.trust.clone());
         let url = self.display_url();
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
@@ -218,6 +216,9 @@ impl Workspace {
         let conn = remote
             .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(&self.config)))
             .map_err(|e| transport::network_error(&e, &session, "connect to", &url, &self.config))?;
+        if let Some(fp) = session.host_key() {
+            self.log_host_key(&fp, log);
+        }
         let list = conn.list().map_err(|e| transport::network_error(&e, &session, "list", &url, &self.config))?;
         // The remote's default branch (HEAD's target) first, so a missing branch starts from it.
         let default = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));

@@ -148,8 +148,9 @@ class Kestra13RuntimeTest {
         }
     }
 
-    private String logText(Execution execution) {
-        return logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
-            .map(LogEntry::getMessage).collect(Collectors.joining("\n"));
+    /** The execution's whole log, once Kestra has indexed it. */
+    private String logText(Execution execution) throws InterruptedException {
+        return SettledLog.read(() -> logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
+            .map(LogEntry::getMessage).collect(Collectors.joining("\n")));
     }
 }

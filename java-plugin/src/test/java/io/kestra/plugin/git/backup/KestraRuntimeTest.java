@@ -292,6 +292,8 @@ class KestraRuntimeTest {
         Execution pushed = run("over_ssh");
         assertEquals(State.Type.SUCCESS, pushed.getState().getCurrent(), logText(pushed));
         assertEquals("scripts/over_ssh/deploy.sh", git("ssh", "ls-tree", "-r", "--name-only", "main"));
+        assertTrue(logText(pushed).lines().anyMatch(("SSH host key " + realHostKey + " matches `hostKeyFingerprint`")::equals),
+            "the host key is logged as a fingerprint:\n" + logText(pushed));
 
         kestra.putFile("over_ssh", "/other.sh", "#!/bin/sh\n");
         saveFilesFlow("over_ssh_wrong_pin", "over_ssh", sshConnection.formatted("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
@@ -432,16 +434,17 @@ class KestraRuntimeTest {
     }
 
     /** The secrets of the test reach neither the execution's logs nor the execution (outputs included). */
-    private void assertNoSecret(Execution execution, String... secrets) {
+    private void assertNoSecret(Execution execution, String... secrets) throws InterruptedException {
         String everything = logText(execution) + "\n" + execution;
         for (String secret : secrets) {
             assertFalse(everything.contains(secret), "a secret reached execution " + execution.getId());
         }
     }
 
-    private String logText(Execution execution) {
-        return logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
-            .map(LogEntry::getMessage).collect(Collectors.joining("\n"));
+    /** The execution's whole log, once Kestra has indexed it. */
+    private String logText(Execution execution) throws InterruptedException {
+        return SettledLog.read(() -> logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
+            .map(LogEntry::getMessage).collect(Collectors.joining("\n")));
     }
 
     private static String git(String repo, String... args) throws Exception {
