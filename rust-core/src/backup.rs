@@ -21,16 +21,9 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
     report.branch_created = ws.branch_missing();
     report.timings_ms.fetch = elapsed_ms(t);
 
-    // Every exported item is mapped to its path and written as a blob at once, so memory holds
-    // one item at a time, never the whole export.
     let t = Instant::now();
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
-    let mut snapshot = Snapshot::new(&req.sources)?;
-    for (index, source) in req.sources.iter().enumerate() {
-        export::export_source(client.as_ref(), source, &mut log, &mut |item| {
-            snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes))
-        })?;
-    }
+    let snapshot = export_snapshot(req, client.as_ref(), &mut ws, &mut log)?;
     report.timings_ms.export = elapsed_ms(t);
 
     let mut attempts = 0;
@@ -97,6 +90,16 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
     Ok(report)
 }
 
-fn elapsed_ms(t: Instant) -> u64 {
+/// What Kestra holds now, laid out as the repository would hold it. Every exported item is mapped
+/// to its path and written as a blob at once, so memory holds one item at a time, never the export.
+pub(crate) fn export_snapshot(req: &Request, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<Snapshot, CoreError> {
+    let mut snapshot = Snapshot::new(&req.sources)?;
+    for (index, source) in req.sources.iter().enumerate() {
+        export::export_source(client, source, log, &mut |item| snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes)))?;
+    }
+    Ok(snapshot)
+}
+
+pub(crate) fn elapsed_ms(t: Instant) -> u64 {
     t.elapsed().as_millis() as u64
 }

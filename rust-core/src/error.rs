@@ -24,6 +24,10 @@ pub enum ErrorCode {
     PushRejected,
     /// The branch kept moving: every push attempt lost the race.
     Conflict,
+    /// The backup holds flows Kestra refuses to load (restore and drill).
+    InvalidBackup,
+    /// The drill found differences between Kestra and the backup (`failOnDrift`).
+    Drift,
     /// Another local Git failure.
     Git,
     /// Local file system failure.

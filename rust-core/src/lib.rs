@@ -3,7 +3,8 @@
 //! One request in, one report out: `run` exports flows and namespace files from Kestra
 //! (`export`), maps them to repository paths and decides what the repository should contain
 //! (`snapshot`), builds one commit on the branch tip and pushes it (`git`), and reports the
-//! changed files counted like plugin-git (`diff`). The CLI and the JNI bridge (`bridge`) both
+//! changed files counted like plugin-git (`diff`). A restore or drill (`restore`) goes the other
+//! way: the branch tip back into Kestra. The CLI and the JNI bridge (`bridge`) both
 //! call `run_json`; nothing here depends on a JVM.
 
 pub mod backup;
@@ -15,14 +16,22 @@ pub mod git;
 pub mod progress;
 pub mod report;
 pub mod request;
+mod restore;
 pub mod secret;
 pub mod snapshot;
 
-pub use backup::run;
 pub use error::{CoreError, ErrorCode};
 pub use progress::{Level, LogEvent};
 pub use report::Report;
 pub use request::Request;
+
+/// Runs the request's job: a backup (`backup`), or a restore or drill (`restore`).
+pub fn run(request: &Request, sink: progress::Sink) -> Result<Report, CoreError> {
+    match request.job {
+        request::Job::Backup => backup::run(request, sink),
+        request::Job::Restore | request::Job::Drill => restore::run(request, sink),
+    }
+}
 
 /// Version of the core, checked by the Java side when it loads the library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -21,6 +21,37 @@ pub struct Report {
     /// Push attempts made (0 = no push).
     pub push_attempts: u32,
     pub timings_ms: Timings,
+    /// Restore and drill only: how the backup compares with Kestra, and what was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreReport>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreReport {
+    /// Files of the backup that Kestra holds with the same content.
+    pub in_sync: usize,
+    /// Files of the backup that Kestra does not have.
+    pub missing_in_kestra: usize,
+    /// Files of the backup that Kestra holds with other content.
+    pub differing: usize,
+    /// Flows and files Kestra holds that the backup does not (never deleted by a restore).
+    pub only_in_kestra: usize,
+    /// Flows of the backup that were checked with Kestra's validation.
+    pub flows_validated: usize,
+    /// Written to Kestra by a restore.
+    pub restored_flows: usize,
+    pub restored_files: usize,
+    /// Every file that is not in sync, sorted by `file`.
+    pub drift: Vec<DriftRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftRow {
+    pub file: String,
+    /// `missingInKestra`, `differing` or `onlyInKestra`.
+    pub state: &'static str,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -10,6 +10,13 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Request {
+    /// What to do: back up Kestra to Git (default), restore the backup into Kestra, or check that
+    /// it would restore (a drill: nothing is written).
+    #[serde(default)]
+    pub job: Job,
+    /// Options of `restore` and `drill`.
+    #[serde(default)]
+    pub restore: RestoreOptions,
     /// Where to read flows and namespace files from. Needed unless every source provides its files.
     #[serde(default)]
     pub kestra: Option<KestraConfig>,
@@ -24,6 +31,27 @@ pub struct Request {
     pub dry_run: bool,
     #[serde(default)]
     pub guard: DeletionGuard,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Job {
+    #[default]
+    Backup,
+    Restore,
+    Drill,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RestoreOptions {
+    /// Restore: also replace flows and files that Kestra holds with other content. Off: only what
+    /// Kestra is missing is written.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// Drill: fail when Kestra and the backup differ (besides failing on flows Kestra refuses).
+    #[serde(default)]
+    pub fail_on_drift: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +283,16 @@ impl Request {
         }
         if self.git.max_push_attempts == 0 {
             return Err(CoreError::invalid("git.maxPushAttempts", "must be at least 1"));
+        }
+        if self.job != Job::Backup {
+            for (i, source) in self.sources.iter().enumerate() {
+                if !matches!(source.namespaces, NamespaceSelector::Discover { .. }) || source.provided_files.is_some() {
+                    return Err(CoreError::invalid(
+                        &format!("sources[{i}].namespaces"),
+                        "a restore reads the whole-instance layout (`<gitDirectory>/<namespace>/...`): use `discover`",
+                    ));
+                }
+            }
         }
         let needs_api = self.sources.iter().any(|s| s.provided_files.is_none());
         if needs_api && self.kestra.is_none() {

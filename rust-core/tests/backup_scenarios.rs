@@ -188,6 +188,85 @@ fn whole_instance_in_one_commit_with_discovered_namespaces() {
 }
 
 #[test]
+fn restore_and_drill_bring_the_backup_back_into_kestra() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("restore"));
+    let stub = KestraStub::start();
+    stub.set_flow("company", "etl", &flow_text("etl", "company", "etl"));
+    stub.set_flow("company.team", "report", &flow_text("report", "company.team", "report"));
+    stub.put_file("company", "lib/a.py", b"print('a')\n");
+    stub.put_file("company.team", "bin/blob.bin", &[0u8, 159, 146, 150, 0, 1]);
+    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": dir});
+    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "restore"),
+        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    report(&run(&backup));
+    let job = |name: &str, options: Value| {
+        let mut request = backup.clone();
+        request["job"] = json!(name);
+        request["restore"] = options;
+        request
+    };
+    let summary = |r: &Value| report(r)["restore"].clone();
+
+    // An intact instance: the drill validates every flow of the backup and finds no drift.
+    let r = run(&job("drill", json!({})));
+    assert_eq!(summary(&r)["inSync"], 4, "{r}");
+    assert_eq!(summary(&r)["flowsValidated"], 2);
+    assert_eq!(summary(&r)["drift"], json!([]));
+
+    // Disaster: Kestra lost everything. The drill reports it (and fails only when asked to).
+    let lost = {
+        let mut model = stub.model.lock().unwrap();
+        (std::mem::take(&mut model.flows), std::mem::take(&mut model.files))
+    };
+    let r = run(&job("drill", json!({})));
+    assert_eq!(summary(&r)["missingInKestra"], 4);
+    let r = run(&job("drill", json!({"failOnDrift": true})));
+    assert_eq!(error_code(&r), "Drift");
+    assert!(r.to_string().contains("`flows/company/etl.yml` missingInKestra"), "{r}");
+
+    // A dry run restores nothing; the restore brings back every flow and file, byte for byte.
+    let mut dry = job("restore", json!({}));
+    dry["dryRun"] = json!(true);
+    report(&run(&dry));
+    assert!(stub.model.lock().unwrap().flows.is_empty());
+    let r = run(&job("restore", json!({})));
+    assert_eq!((summary(&r)["restoredFlows"].clone(), summary(&r)["restoredFiles"].clone()), (json!(2), json!(2)), "{r}");
+    {
+        let model = stub.model.lock().unwrap();
+        assert_eq!(model.files, lost.1);
+        assert_eq!(model.flows.keys().collect::<Vec<_>>(), lost.0.keys().collect::<Vec<_>>());
+    }
+    let r = run(&backup);
+    assert!(report(&r)["commitId"].is_null(), "backup → restore → backup is exact: {r}");
+
+    // Kestra edits a flow and gains one: a restore keeps both unless `overwrite` is set; never deletes.
+    stub.set_flow("company", "etl", &flow_text("etl", "company", "edited in Kestra"));
+    stub.set_flow("company", "new", &flow_text("new", "company", "new"));
+    let r = run(&job("restore", json!({})));
+    assert_eq!(summary(&r)["differing"], 1);
+    assert_eq!(summary(&r)["onlyInKestra"], 1);
+    assert_eq!(summary(&r)["restoredFlows"], 0);
+    assert!(stub.model.lock().unwrap().flows[&("company".to_string(), "etl".to_string())].0.contains("edited in Kestra"));
+    let r = run(&job("restore", json!({"overwrite": true})));
+    assert_eq!(summary(&r)["restoredFlows"], 1);
+    let model_flows = stub.model.lock().unwrap().flows.clone();
+    assert_eq!(model_flows[&("company".to_string(), "etl".to_string())].0, flow_text("etl", "company", "etl"));
+    assert!(model_flows.contains_key(&("company".to_string(), "new".to_string())), "a restore never deletes");
+
+    // A flow Kestra refuses stops the restore before anything is written, naming the file.
+    stub.set_flow("company", "broken", &flow_text("broken", "company", "INVALID"));
+    report(&run(&backup));
+    stub.model.lock().unwrap().flows.clear();
+    let r = run(&job("restore", json!({})));
+    assert_eq!(error_code(&r), "InvalidBackup");
+    assert!(r.to_string().contains("`flows/company/broken.yml`: tasks[0].type: Invalid type"), "{r}");
+    assert!(stub.model.lock().unwrap().flows.is_empty(), "nothing restored");
+    assert_eq!(error_code(&run(&job("drill", json!({})))), "InvalidBackup");
+    assert_eq!(repo.commit_count("main"), 2, "restores and drills never write to Git");
+}
+
+#[test]
 fn dry_run_pushes_nothing_and_reports_the_diff() {
     let server = GitServer::start();
     let repo = ServerRepo(server.repo("dry"));

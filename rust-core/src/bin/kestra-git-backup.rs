@@ -1,4 +1,4 @@
-//! Command-line front end: runs one backup request through the same entry point as the JNI
+//! Command-line front end: runs one request (backup, restore or drill) through the same entry point as the JNI
 //! bridge (`run_json`), prints log events to stderr as they come and the report to stdout.
 
 use serde_json::Value;
@@ -8,13 +8,14 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: kestra-git-backup run <request.json | request.yaml | -> [--dry-run] [--env <field>=<VAR>]...
        kestra-git-backup --version
 
-Runs one backup request (format: docs/request-report.md), given as JSON or YAML.
-  --dry-run              compute and report the diff, commit and push nothing
+Runs one request (format: docs/request-report.md), given as JSON or YAML: a backup, or with
+\"job\": \"restore\" / \"drill\" a restore of the backup into Kestra / a check that it would restore.
+  --dry-run              compute and report, write nothing (no push, no restore)
   --env <field>=<VAR>    set a request field (dotted path, e.g. git.password) from the
                          environment variable VAR, so secrets stay out of files and argv
 Log events go to stderr, the report (JSON) to stdout. Exit codes: 0 success, 2 invalid
 request, 3 authentication, 4 TLS, 5 network, 6 refused (deletion guard, unsafe path, push
-rejected, conflict), 1 other.";
+rejected, conflict), 7 the backup does not restore (flows Kestra refuses, drift), 1 other.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -108,6 +109,7 @@ fn run(json: &str) -> ExitCode {
         "Tls" => 4,
         "Network" | "KestraApi" => 5,
         "DeletionGuard" | "UnsafePath" | "PushRejected" | "Conflict" => 6,
+        "InvalidBackup" | "Drift" => 7,
         _ => 1,
     })
 }

@@ -1,18 +1,27 @@
 //! The HTTP client for one Kestra server: base URL and tenant, basic or bearer auth, timeouts,
 //! and the retry policy. Only transient failures are retried (connect errors, timeouts, HTTP 5xx
 //! and 429, honouring `Retry-After`), with jittered, capped exponential backoff; a log line says
-//! how many tries are left. Auth failures and other 4xx are never retried.
+//! how many tries are left. Auth failures and other 4xx are never retried; writes (restore) are
+//! retried only when the connection could not be made.
 
 use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
 use crate::request::{KestraAuth, KestraConfig};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use std::time::Duration;
 
 const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
+
+/// Which failures a call may retry: reads retry every transient failure; writes only a failed
+/// connection (a timeout or a 5xx may mean Kestra already applied the write).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Transient,
+    ConnectOnly,
+}
 
 pub struct KestraClient {
     http: Client,
@@ -62,20 +71,35 @@ impl KestraClient {
     /// GET with the retry policy; the response is a success (2xx) or an error naming the cause.
     pub fn get(&self, path: &str, query: &[(&str, &str)], log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
+        self.send(path, Retry::Transient, log, &|| Ok(self.http.get(&url).query(query)))
+    }
+
+    /// POST of a multipart form (built again for each try). A write is retried only when the
+    /// connection could not be made, so Kestra never receives it twice.
+    pub fn post_multipart(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        form: &dyn Fn() -> Result<reqwest::blocking::multipart::Form, CoreError>,
+        log: &mut Log,
+    ) -> Result<Response, CoreError> {
+        let url = self.url(path);
+        self.send(path, Retry::ConnectOnly, log, &|| Ok(self.http.post(&url).query(query).multipart(form()?)))
+    }
+
+    fn send(&self, path: &str, retry: Retry, log: &mut Log, build: &dyn Fn() -> Result<RequestBuilder, CoreError>) -> Result<Response, CoreError> {
         let mut attempt = 0;
         loop {
-            let mut request = self.http.get(&url).query(query);
-            request = match &self.auth {
-                Some(KestraAuth::Basic { username, password }) => request.basic_auth(username, Some(password.expose())),
-                Some(KestraAuth::Bearer { token }) => request.bearer_auth(token.expose()),
-                None => request,
+            let request = match &self.auth {
+                Some(KestraAuth::Basic { username, password }) => build()?.basic_auth(username, Some(password.expose())),
+                Some(KestraAuth::Bearer { token }) => build()?.bearer_auth(token.expose()),
+                None => build()?,
             };
-            let outcome = request.send();
-            let (retry_after, why) = match outcome {
+            let (retry_after, why) = match request.send() {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) if is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
+                Ok(resp) if retry == Retry::Transient && is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
                 Ok(resp) => return Err(self.http_error(path, resp)),
-                Err(e) if e.is_connect() || e.is_timeout() => (None, describe(&e)),
+                Err(e) if e.is_connect() || (retry == Retry::Transient && e.is_timeout()) => (None, describe(&e)),
                 Err(e) => return Err(self.transport_error(path, &e)),
             };
             if attempt >= self.max_retries {

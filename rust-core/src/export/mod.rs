@@ -3,7 +3,7 @@
 
 mod archive;
 mod client;
-mod flow_header;
+pub(crate) mod flow_header;
 
 pub use client::KestraClient;
 

@@ -1,15 +1,20 @@
 //! Snapshot: what the repository should contain. Maps exported items to repository paths
 //! (plugin-git layout rules), applies globs and `.kestraignore`, rejects unsafe paths, and plans
-//! the changes against a branch tip (deletions, mass-deletion guard).
+//! the changes against a branch tip (deletions, mass-deletion guard); for restore, compares the
+//! backup with Kestra and places each backup file back in its namespace.
 
+mod compare;
 mod flow_text;
 mod globs;
 mod guard;
 mod kestraignore;
 mod layout;
+#[cfg(test)]
+mod mem_tip;
 mod plan;
 pub mod safe_path;
 
+pub use compare::{BackupFile, Drift};
 pub use layout::Snapshot;
 
 use git2::Oid;

@@ -103,37 +103,7 @@ mod tests {
     use crate::error::ErrorCode;
     use crate::export::ExportedItem;
     use crate::request::{NamespaceSelector, Source, SourceKind};
-    use git2::{ObjectType, Oid};
-    use std::cell::RefCell;
-
-    /// An in-memory branch tip and object store.
-    #[derive(Default)]
-    struct MemTip {
-        files: Vec<TipFile>,
-        blobs: RefCell<HashMap<Oid, Vec<u8>>>,
-    }
-
-    impl MemTip {
-        fn blob(&self, bytes: &[u8]) -> Oid {
-            let oid = Oid::hash_object(ObjectType::Blob, bytes).unwrap();
-            self.blobs.borrow_mut().insert(oid, bytes.to_vec());
-            oid
-        }
-        fn with(mut self, path: &str, bytes: &[u8], mode: i32) -> Self {
-            let oid = self.blob(bytes);
-            self.files.push(TipFile { path: path.into(), oid, mode });
-            self
-        }
-    }
-
-    impl TipTree for MemTip {
-        fn files_under(&self, dir: &str) -> Result<Vec<TipFile>, CoreError> {
-            Ok(self.files.iter().filter(|f| dir.is_empty() || f.path.starts_with(&format!("{dir}/"))).cloned().collect())
-        }
-        fn read_blob(&self, oid: Oid) -> Result<Vec<u8>, CoreError> {
-            Ok(self.blobs.borrow()[&oid].clone())
-        }
-    }
+    use crate::snapshot::mem_tip::MemTip;
 
     fn source(kind: SourceKind, ns: &str, dir: &str, globs: &[&str]) -> Source {
         Source {

@@ -6,10 +6,16 @@
 //!   ZIP of `<namespace>.<id>.yml` sources, each with the server's `revision:` line.
 //! - `GET /api/v1/{tenant}/flows/distinct-namespaces`: JSON array of namespaces with flows.
 //! - `GET /api/v1/{tenant}/namespaces/{ns}/files/export`: ZIP of the namespace's files.
+//! - `POST /api/v1/{tenant}/flows/validate` (multipart `flows` parts): one verdict per part,
+//!   `constraints` set when the source contains `INVALID` (the stub's stand-in for a bad flow).
+//! - `POST /api/v1/{tenant}/flows/import` (multipart `fileUpload` ZIP): creates or updates each
+//!   flow; answers the entries it refused (sources containing `IMPORTFAIL`).
+//! - `POST /api/v1/{tenant}/namespaces/{ns}/files?path=/` (multipart `fileContent` ZIP): writes
+//!   each entry as a file of the namespace.
 //! Basic auth is required; a wrong one gets 401 `{"message": ...}` like Kestra.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -78,26 +84,96 @@ fn serve(stream: TcpStream, model: &Mutex<Model>, requests: &AtomicUsize, auth: 
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;
-    let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut authorized = false;
+    let mut words = line.split_whitespace();
+    let method = words.next().unwrap_or("GET").to_string();
+    let target = words.next().unwrap_or("/").to_string();
+    let (mut authorized, mut length, mut chunked, mut content_type) = (false, 0usize, false, String::new());
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" {
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
-            authorized |= k.eq_ignore_ascii_case("authorization") && v.trim() == auth;
+            let (k, v) = (k.to_ascii_lowercase(), v.trim());
+            authorized |= k == "authorization" && v == auth;
+            match k.as_str() {
+                "content-length" => length = v.parse().unwrap_or(0),
+                "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
+                "content-type" => content_type = v.to_string(),
+                _ => {}
+            }
         }
     }
+    let body = if chunked { read_chunked(&mut reader)? } else { read_exact(&mut reader, length)? };
     requests.fetch_add(1, Ordering::SeqCst);
-    let (status, content_type, body) = answer(&target, authorized, model);
+    let (status, content_type, body) = answer(&method, &target, authorized, &multipart(&content_type, &body), model);
     let mut out = stream;
     write!(out, "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
     out.write_all(&body)?;
     out.flush()
 }
 
-fn answer(target: &str, authorized: bool, model: &Mutex<Model>) -> (u16, &'static str, Vec<u8>) {
+fn read_exact(reader: &mut impl Read, length: usize) -> std::io::Result<Vec<u8>> {
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(body)
+}
+
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size)?;
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let mut chunk = read_exact(reader, size + 2)?;
+        chunk.truncate(size);
+        body.extend(chunk);
+        if size == 0 {
+            return Ok(body);
+        }
+    }
+}
+
+/// One part of a multipart body: its form name, file name and bytes.
+struct FormPart {
+    name: String,
+    filename: String,
+    bytes: Vec<u8>,
+}
+
+fn multipart(content_type: &str, body: &[u8]) -> Vec<FormPart> {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else { return Vec::new() };
+    let delimiter = format!("--{}", boundary.trim_matches('"'));
+    let mut parts = Vec::new();
+    for raw in split_bytes(body, delimiter.as_bytes()).into_iter().skip(1) {
+        let Some(head_end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+        let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
+        let content = &raw[head_end + 4..];
+        let content = content.strip_suffix(b"\r\n").unwrap_or(content);
+        let attribute = |key: &str| head.split(&format!("{key}=\"")).nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_string();
+        parts.push(FormPart { name: attribute("name"), filename: attribute("filename"), bytes: content.to_vec() });
+    }
+    parts
+}
+
+fn split_bytes<'a>(haystack: &'a [u8], needle: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i + needle.len() <= haystack.len() {
+        if &haystack[i..i + needle.len()] == needle {
+            out.push(&haystack[start..i]);
+            i += needle.len();
+            start = i;
+        } else {
+            i += 1;
+        }
+    }
+    out.push(&haystack[start..]);
+    out
+}
+
+fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], model: &Mutex<Model>) -> (u16, &'static str, Vec<u8>) {
     let mut m = model.lock().unwrap();
     if m.fail_next.0 > 0 {
         m.fail_next.0 -= 1;
@@ -108,8 +184,40 @@ fn answer(target: &str, authorized: bool, model: &Mutex<Model>) -> (u16, &'stati
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match parts.as_slice() {
-        ["api", "v1", _tenant, "flows", "export", "by-query"] => {
+    match (method, parts.as_slice()) {
+        ("POST", ["api", "v1", _tenant, "flows", "validate"]) => {
+            let verdicts: Vec<serde_json::Value> = form
+                .iter()
+                .filter(|p| p.name == "flows")
+                .enumerate()
+                .map(|(index, p)| {
+                    let invalid = String::from_utf8_lossy(&p.bytes).contains("INVALID");
+                    serde_json::json!({"index": index, "filename": p.filename, "constraints": invalid.then_some("tasks[0].type: Invalid type: INVALID")})
+                })
+                .collect();
+            (200, "application/json", serde_json::to_vec(&verdicts).unwrap())
+        }
+        ("POST", ["api", "v1", _tenant, "flows", "import"]) => {
+            let mut refused = Vec::new();
+            for (name, bytes) in form.iter().filter(|p| p.name == "fileUpload").flat_map(|p| unzip(&p.bytes)) {
+                let source = String::from_utf8_lossy(&bytes).to_string();
+                let key = |k: &str| source.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default();
+                if source.contains("IMPORTFAIL") {
+                    refused.push(name);
+                } else {
+                    m.flows.insert((key("namespace:"), key("id:")), (source, false));
+                }
+            }
+            (200, "application/json", serde_json::to_vec(&refused).unwrap())
+        }
+        ("POST", ["api", "v1", _tenant, "namespaces", ns, "files"]) => {
+            let ns = decode(ns);
+            for (name, bytes) in form.iter().filter(|p| p.name == "fileContent" && p.filename.ends_with(".zip")).flat_map(|p| unzip(&p.bytes)) {
+                m.files.insert((ns.clone(), name), bytes);
+            }
+            (200, "application/json", Vec::new())
+        }
+        (_, ["api", "v1", _tenant, "flows", "export", "by-query"]) => {
             let filter = query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).next();
             let selected = m.flows.iter().filter(|((ns, _), (_, _))| match &filter {
                 Some((k, v)) if k.ends_with("[EQUALS]") => ns == v,
@@ -126,13 +234,13 @@ fn answer(target: &str, authorized: bool, model: &Mutex<Model>) -> (u16, &'stati
             });
             (200, "application/octet-stream", zip(entries))
         }
-        ["api", "v1", _tenant, "flows", "distinct-namespaces"] => {
+        (_, ["api", "v1", _tenant, "flows", "distinct-namespaces"]) => {
             // Like Kestra: the namespaces that hold flows.
             let mut names: Vec<&String> = m.flows.keys().map(|(ns, _)| ns).collect();
             names.dedup();
             (200, "application/json", serde_json::to_vec(&names).unwrap())
         }
-        ["api", "v1", _tenant, "namespaces", ns, "files", "export"] => {
+        (_, ["api", "v1", _tenant, "namespaces", ns, "files", "export"]) => {
             let ns = decode(ns);
             let entries = m.files.iter().filter(|((n, _), _)| *n == ns).map(|((_, p), b)| (p.clone(), b.clone()));
             (200, "application/octet-stream", zip(entries))
@@ -149,6 +257,18 @@ fn zip(entries: impl Iterator<Item = (String, Vec<u8>)>) -> Vec<u8> {
         w.write_all(&bytes).unwrap();
     }
     w.finish().unwrap().into_inner()
+}
+
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut content = Vec::new();
+            entry.read_to_end(&mut content).unwrap();
+            (entry.name().unwrap().to_string(), content)
+        })
+        .collect()
 }
 
 fn decode(s: &str) -> String {

@@ -1,0 +1,173 @@
+//! Restore and drill: the backup (the branch tip, whole-instance layout) back into Kestra.
+//!
+//! Both fetch the branch, export what Kestra holds now (as a backup would) and compare file by
+//! file. The flows to restore (a drill: every flow of the backup) go through Kestra's own
+//! validation first; one refused flow stops the job before anything is written. A restore then
+//! writes what Kestra is missing (and, with `overwrite`, what differs): flows in one import call,
+//! namespace files in one upload per namespace. Nothing is ever deleted from Kestra.
+
+mod upload;
+mod validation;
+
+use crate::backup::{elapsed_ms, export_snapshot};
+use crate::error::{CoreError, ErrorCode};
+use crate::export::{flow_header, KestraClient};
+use crate::git::Workspace;
+use crate::progress::{Log, Sink};
+use crate::report::{DriftRow, Report, RestoreReport};
+use crate::request::{Job, Request, SourceKind};
+use crate::snapshot::{BackupFile, Drift, TipTree};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// How many problems an error message lists before "and N more".
+const LISTED: usize = 20;
+
+pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
+    let mut log = Log::new(sink, req.secrets());
+    let started = Instant::now();
+    req.validate()?;
+    let mut report = Report { dry_run: req.dry_run, ..Report::default() };
+
+    let t = Instant::now();
+    let mut ws = Workspace::open(&req.git, &mut log)?;
+    if ws.branch_missing() {
+        return Err(CoreError::invalid("branch", format!("`{}` does not exist on the remote: there is no backup to restore", req.git.branch)));
+    }
+    report.timings_ms.fetch = elapsed_ms(t);
+
+    let t = Instant::now();
+    let kestra = req.kestra.as_ref().ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to restore into"))?;
+    let client = KestraClient::new(kestra)?;
+    let snapshot = export_snapshot(req, Some(&client), &mut ws, &mut log)?;
+    report.timings_ms.export = elapsed_ms(t);
+
+    let t = Instant::now();
+    let files = snapshot.compare(&ws)?;
+    let mut summary = summarise(&files);
+    log.info(format!(
+        "Backup against Kestra: {} in sync, {} missing in Kestra, {} differing, {} only in Kestra",
+        summary.in_sync, summary.missing_in_kestra, summary.differing, summary.only_in_kestra
+    ));
+    let to_write: Vec<&BackupFile> = files
+        .iter()
+        .filter(|f| f.drift == Drift::MissingInKestra || (req.restore.overwrite && f.drift == Drift::Differing))
+        .collect();
+    if req.job == Job::Restore && !req.restore.overwrite && summary.differing > 0 {
+        log.warn(format!("{} file(s) differ between Kestra and the backup and are left as Kestra has them; set `overwrite: true` to restore them", summary.differing));
+    }
+    let checked: Vec<&BackupFile> = match req.job {
+        Job::Drill => files.iter().filter(|f| f.backup.is_some()).collect(),
+        _ => to_write.clone(),
+    };
+    let flows = flow_sources(&checked, &ws)?;
+    let refused = validation::refused_flows(&client, &flows, &mut log)?;
+    summary.flows_validated = flows.len();
+    report.timings_ms.snapshot = elapsed_ms(t);
+    if !refused.is_empty() {
+        return Err(CoreError::new(
+            ErrorCode::InvalidBackup,
+            format!(
+                "Kestra refuses {} of the {} flow(s) checked from the backup, so nothing was restored: {}",
+                refused.len(),
+                flows.len(),
+                listed(refused.iter().map(|(path, problem)| format!("`{path}`: {problem}")))
+            ),
+        ));
+    }
+
+    match req.job {
+        Job::Drill => {
+            let drifted = summary.drift.len();
+            if req.restore.fail_on_drift && drifted > 0 {
+                return Err(CoreError::new(
+                    ErrorCode::Drift,
+                    format!(
+                        "the backup restores, but {drifted} file(s) differ from Kestra (`failOnDrift`): {}",
+                        listed(summary.drift.iter().map(|d| format!("`{}` {}", d.file, d.state)))
+                    ),
+                ));
+            }
+            log.info(format!("Restore drill passed: every one of the {} flow(s) of the backup is accepted by Kestra", flows.len()));
+        }
+        _ if req.dry_run => log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len())),
+        _ => {
+            let t = Instant::now();
+            summary.restored_flows = upload::flows(&client, &flows, &mut log)?;
+            summary.restored_files = restore_files(&client, &to_write, &ws, &mut log)?;
+            report.timings_ms.push = elapsed_ms(t);
+            log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
+        }
+    }
+    report.restore = Some(summary);
+    report.timings_ms.total = elapsed_ms(started);
+    Ok(report)
+}
+
+fn summarise(files: &[BackupFile]) -> RestoreReport {
+    let mut summary = RestoreReport::default();
+    for file in files {
+        match file.drift {
+            Drift::InSync => summary.in_sync += 1,
+            Drift::MissingInKestra => summary.missing_in_kestra += 1,
+            Drift::Differing => summary.differing += 1,
+            Drift::OnlyInKestra => summary.only_in_kestra += 1,
+        }
+        if file.drift != Drift::InSync {
+            summary.drift.push(DriftRow { file: file.path.clone(), state: file.drift.as_str() });
+        }
+    }
+    summary
+}
+
+/// The backup's flow files among `files`: (repository path, source). A file whose `id` or
+/// `namespace` does not match where it lies would be restored under another name: refused.
+fn flow_sources(files: &[&BackupFile], tip: &dyn TipTree) -> Result<Vec<(String, String)>, CoreError> {
+    let mut out = Vec::new();
+    for file in files.iter().filter(|f| f.kind == SourceKind::Flows) {
+        let Some(oid) = file.backup else { continue };
+        let source = String::from_utf8(tip.read_blob(oid)?)
+            .map_err(|_| CoreError::new(ErrorCode::InvalidBackup, format!("`{}` in the backup is not UTF-8 text, so not a flow", file.path)))?;
+        let header = flow_header::read(&source);
+        let id = file.relative.rsplit_once('.').map_or(file.relative.as_str(), |(stem, _)| stem);
+        if header.id.as_deref() != Some(id) || header.namespace.as_deref() != Some(file.namespace.as_str()) {
+            return Err(CoreError::new(
+                ErrorCode::InvalidBackup,
+                format!(
+                    "`{}` in the backup holds the flow `{}.{}`, which belongs in another file; move it to `<flows directory>/<namespace>/<id>.yml`",
+                    file.path,
+                    header.namespace.unwrap_or_default(),
+                    header.id.unwrap_or_default()
+                ),
+            ));
+        }
+        out.push((file.path.clone(), source));
+    }
+    Ok(out)
+}
+
+/// Namespace files to write, one upload per namespace, read from the backup one at a time.
+fn restore_files(client: &KestraClient, to_write: &[&BackupFile], tip: &dyn TipTree, log: &mut Log) -> Result<usize, CoreError> {
+    let mut by_namespace: BTreeMap<&str, Vec<(&str, git2::Oid)>> = BTreeMap::new();
+    for file in to_write.iter().filter(|f| f.kind == SourceKind::NamespaceFiles) {
+        if let Some(oid) = file.backup {
+            by_namespace.entry(file.namespace.as_str()).or_default().push((file.relative.as_str(), oid));
+        }
+    }
+    let mut count = 0;
+    for (namespace, files) in by_namespace {
+        upload::namespace_files(client, namespace, files.iter().map(|(path, oid)| Ok((path.to_string(), tip.read_blob(*oid)?))), log)?;
+        count += files.len();
+    }
+    Ok(count)
+}
+
+/// Up to `LISTED` items joined, then how many more.
+fn listed(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    let mut text = items.iter().take(LISTED).cloned().collect::<Vec<_>>().join("; ");
+    if items.len() > LISTED {
+        text.push_str(&format!("; and {} more", items.len() - LISTED));
+    }
+    text
+}
