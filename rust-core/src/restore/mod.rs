@@ -68,9 +68,10 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
         return Err(CoreError::new(
             ErrorCode::InvalidBackup,
             format!(
-                "Kestra refuses {} of the {} flow(s) checked from the backup, so nothing was restored: {}",
+                "Kestra refuses {} of the {} flow(s) checked from the backup{}: {}",
                 refused.len(),
                 flows.len(),
+                if req.job == Job::Drill { ", so the backup would not restore" } else { ", so nothing was restored" },
                 listed(refused.iter().map(|(path, problem)| format!("`{path}`: {problem}")))
             ),
         ));

@@ -81,7 +81,7 @@ class Kestra13RuntimeTest {
     void seedFlowWithForEachAndPluginDefaultsRunsUnchangedButForTheTypes() throws Exception {
         assertThrows(ClassNotFoundException.class, () -> Class.forName("io.kestra.plugin.git.backup.PushFlows"),
             "our classes must come from the plugins folder only");
-        backing = new KestraApiStandIn.Backing(flowRepository, namespaceFactory, storage);
+        backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage);
         for (String ns : NAMESPACES) {
             flowService.importFlow("main", """
                 # %1$s flow, comments kept

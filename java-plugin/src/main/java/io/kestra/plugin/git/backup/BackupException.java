@@ -2,12 +2,12 @@ package io.kestra.plugin.git.backup;
 
 import lombok.Getter;
 
-/** A failed backup, with the native core's error code and its (already redacted) message. */
+/** A failed backup, restore or drill, with the native core's error code and its (already redacted) message. */
 @Getter
 public class BackupException extends RuntimeException {
     /** Stable codes, one per kind of failure (the core's {@code ErrorCode}). */
     public enum Code {
-        InvalidConfig, Auth, Tls, Network, KestraApi, UnsafePath, DeletionGuard, PushRejected, Conflict, Git, Io, Internal;
+        InvalidConfig, Auth, Tls, Network, KestraApi, UnsafePath, DeletionGuard, PushRejected, Conflict, InvalidBackup, Drift, Git, Io, Internal;
 
         public static Code parse(String name) {
             for (Code c : values()) {

@@ -12,8 +12,6 @@ import lombok.*;
 import lombok.experimental.SuperBuilder;
 
 import java.net.URI;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -95,7 +93,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @Schema(title = "Repository directory of the flows: `<flowsDirectory>/<namespace>/<id>.yml`")
     @Builder.Default
     @PluginProperty(group = "destination")
-    private Property<String> flowsDirectory = Property.ofValue("flows");
+    private Property<String> flowsDirectory = Property.ofValue(InstanceLayout.FLOWS_DIRECTORY);
 
     @Schema(title = "Also back up the namespace files")
     @Builder.Default
@@ -105,7 +103,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @Schema(title = "Repository directory of the namespace files: `<filesDirectory>/<namespace>/<path>`")
     @Builder.Default
     @PluginProperty(group = "destination")
-    private Property<String> filesDirectory = Property.ofValue("files");
+    private Property<String> filesDirectory = Property.ofValue(InstanceLayout.FILES_DIRECTORY);
 
     @Override
     public Output run(RunContext runContext) throws Exception {
@@ -135,21 +133,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
 
     @Override
     protected List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception {
-        Map<String, Object> discover = Map.of("discover", Map.of("prefix", runContext.render(namespacePrefix).as(String.class).orElse("").trim()));
-        List<Map<String, Object>> sources = new ArrayList<>();
-        sources.add(source("flows", discover, runContext.render(flowsDirectory).as(String.class).orElse("flows")));
-        if (runContext.render(includeNamespaceFiles).as(Boolean.class).orElse(true)) {
-            sources.add(source("namespaceFiles", discover, runContext.render(filesDirectory).as(String.class).orElse("files")));
-        }
-        return sources;
-    }
-
-    private static Map<String, Object> source(String kind, Map<String, Object> namespaces, String gitDirectory) {
-        Map<String, Object> source = new LinkedHashMap<>();
-        source.put("kind", kind);
-        source.put("namespaces", namespaces);
-        source.put("gitDirectory", gitDirectory);
-        return source;
+        return InstanceLayout.sources(runContext, namespacePrefix, flowsDirectory, includeNamespaceFiles, filesDirectory);
     }
 
     @SuperBuilder

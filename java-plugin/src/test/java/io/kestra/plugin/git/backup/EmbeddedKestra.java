@@ -20,7 +20,8 @@ final class EmbeddedKestra implements AutoCloseable {
         ExampleInstance.loadPluginsFolder();
         context = ApplicationContext.builder().environments("test").start();
         KestraApiStandIn.Backing backing = new KestraApiStandIn.Backing(
-            context.getBean(FlowRepositoryInterface.class), context.getBean(NamespaceFactory.class), context.getBean(StorageInterface.class));
+            context.getBean(FlowRepositoryInterface.class), context.getBean(FlowService.class), context.getBean(NamespaceFactory.class),
+            context.getBean(StorageInterface.class));
         api = KestraApiStandIn.start(() -> backing);
         TestRunner runner = context.getBean(TestRunner.class);
         runner.setSchedulerEnabled(false);

@@ -154,6 +154,12 @@ final class ExampleInstance {
         namespace(namespace).putFile(Path.of(path), new ByteArrayInputStream(content), Namespace.Conflicts.OVERWRITE);
     }
 
+    byte[] readFile(String namespace, String path) throws Exception {
+        try (var in = namespace(namespace).getFileContent(Path.of(path))) {
+            return in.readAllBytes();
+        }
+    }
+
     void deleteFile(String namespace, String path) throws Exception {
         namespace(namespace).delete(Path.of(path));
     }

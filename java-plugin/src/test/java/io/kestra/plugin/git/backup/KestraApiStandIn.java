@@ -2,14 +2,17 @@ package io.kestra.plugin.git.backup;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.namespaces.files.NamespaceFileMetadata;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.serializers.JacksonMapper;
+import io.kestra.core.services.FlowService;
 import io.kestra.core.storages.Namespace;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -17,26 +20,37 @@ import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.ZipEntry;
+import java.util.zip.ZipInputStream;
 import java.util.zip.ZipOutputStream;
 
 /**
  * Stands in for the Kestra API calls our tasks make (docs/kestra-api.md), because Kestra's
  * webserver module is not served on these machines (README, Limits). Answers come from the
  * in-process Kestra's own flow repository and namespace storage, in the shapes of Kestra's
- * controllers: `flows/export/by-query` a ZIP with one `<namespace>.<id>.yml` entry per flow holding
- * its stored source; `flows/distinct-namespaces` a JSON array; `namespaces/{ns}/files/export` a ZIP
- * of every file's latest revision named by its path without the leading `/`. Basic auth is checked
- * against the credentials the server is configured with (`kestra.tasks.sdk.authentication`).
+ * controllers, through the same Kestra services: `flows/export/by-query` a ZIP with one
+ * `<namespace>.<id>.yml` entry per flow holding its stored source; `flows/distinct-namespaces` a
+ * JSON array; `namespaces/{ns}/files/export` a ZIP of every file's latest revision named by its
+ * path without the leading `/`; `POST flows/validate` (multipart `flows` parts) FlowService's
+ * verdicts; `POST flows/import` (multipart `fileUpload` ZIP) FlowService's import of each entry,
+ * answering the entries refused; `POST namespaces/{ns}/files` (multipart `fileContent` ZIP) each
+ * entry put into the namespace. Basic auth is checked against the credentials the server is
+ * configured with (`kestra.tasks.sdk.authentication`).
  */
 final class KestraApiStandIn implements AutoCloseable {
     private static final String API = "/api/v1/main/";
     private static final Pattern FILES_EXPORT = Pattern.compile("namespaces/([^/]+)/files/export");
+    private static final Pattern FILES_UPLOAD = Pattern.compile("namespaces/([^/]+)/files");
     /** The API URL and credentials the build gives Kestra (`kestra.tasks.sdk.authentication`). */
     static final String URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
     static final String USERNAME = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
@@ -49,7 +63,7 @@ final class KestraApiStandIn implements AutoCloseable {
     private final Supplier<Backing> kestra;
 
     /** What the answers are read from: the in-process Kestra's repository and storage. */
-    record Backing(FlowRepositoryInterface flows, NamespaceFactory namespaces, StorageInterface storage) {
+    record Backing(FlowRepositoryInterface flows, FlowService flowService, NamespaceFactory namespaces, StorageInterface storage) {
     }
 
     /** Serves `kestra` (read at each call) at the configured URL with the configured credentials. */
@@ -70,12 +84,36 @@ final class KestraApiStandIn implements AutoCloseable {
     }
 
     private void handle(HttpExchange exchange) throws IOException {
+        try {
+            answer(exchange);
+        } catch (IOException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException(e);
+        }
+    }
+
+    private void answer(HttpExchange exchange) throws Exception {
         try (exchange) {
             String path = exchange.getRequestURI().getPath();
             String call = path.startsWith(API) ? path.substring(API.length()) : "";
             Matcher filesExport = FILES_EXPORT.matcher(call);
+            Matcher filesUpload = FILES_UPLOAD.matcher(call);
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
+            } else if ("POST".equals(exchange.getRequestMethod())) {
+                if (call.equals("flows/validate")) {
+                    List<FlowSource> sources = FormPart.read(exchange, "flows").stream()
+                        .map(p -> new FlowSource(p.filename(), new String(p.bytes(), StandardCharsets.UTF_8).trim())).toList();
+                    reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(kestra.get().flowService().validate("main", sources)));
+                } else if (call.equals("flows/import")) {
+                    reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(importFlows(FormPart.read(exchange, "fileUpload"))));
+                } else if (filesUpload.matches()) {
+                    putFiles(filesUpload.group(1), FormPart.read(exchange, "fileContent"));
+                    reply(exchange, 200, new byte[0]);
+                } else {
+                    reply(exchange, 404, NOT_FOUND);
+                }
             } else if (!"GET".equals(exchange.getRequestMethod())) {
                 reply(exchange, 404, NOT_FOUND);
             } else if (call.equals("flows/export/by-query")) {
@@ -136,6 +174,89 @@ final class KestraApiStandIn implements AutoCloseable {
             }
         }
         return bytes.toByteArray();
+    }
+
+    /** Each flow of the uploaded archives through FlowService's import; the entries it refused. */
+    private List<String> importFlows(List<FormPart> archives) throws IOException {
+        List<String> refused = new ArrayList<>();
+        for (FormPart archive : archives) {
+            for (Map.Entry<String, byte[]> entry : unzip(archive.bytes()).entrySet()) {
+                try {
+                    kestra.get().flowService().importFlow("main", new String(entry.getValue(), StandardCharsets.UTF_8));
+                } catch (Exception e) {
+                    refused.add(entry.getKey());
+                }
+            }
+        }
+        return refused;
+    }
+
+    private void putFiles(String namespaceName, List<FormPart> archives) throws Exception {
+        Backing backing = kestra.get();
+        Namespace namespace = backing.namespaces().of("main", namespaceName, backing.storage());
+        for (FormPart archive : archives) {
+            for (Map.Entry<String, byte[]> entry : unzip(archive.bytes()).entrySet()) {
+                namespace.putFile(Path.of("/" + entry.getKey()), new ByteArrayInputStream(entry.getValue()), Namespace.Conflicts.OVERWRITE);
+            }
+        }
+    }
+
+    private static Map<String, byte[]> unzip(byte[] archive) throws IOException {
+        Map<String, byte[]> entries = new LinkedHashMap<>();
+        try (ZipInputStream zip = new ZipInputStream(new ByteArrayInputStream(archive))) {
+            for (ZipEntry entry = zip.getNextEntry(); entry != null; entry = zip.getNextEntry()) {
+                if (!entry.isDirectory()) {
+                    entries.put(entry.getName(), zip.readAllBytes());
+                }
+            }
+        }
+        return entries;
+    }
+
+    /** One part of a multipart/form-data body. */
+    private record FormPart(String name, String filename, byte[] bytes) {
+        /** The parts named `name` of the exchange's body. */
+        static List<FormPart> read(HttpExchange exchange, String name) throws IOException {
+            String type = exchange.getRequestHeaders().getFirst("Content-Type");
+            byte[] delimiter = ("--" + type.substring(type.indexOf("boundary=") + 9).replace("\"", "")).getBytes(StandardCharsets.ISO_8859_1);
+            byte[] body = exchange.getRequestBody().readAllBytes();
+            List<FormPart> parts = new ArrayList<>();
+            int start = indexOf(body, delimiter, 0);
+            while (start >= 0) {
+                int headStart = start + delimiter.length + 2;
+                int next = indexOf(body, delimiter, headStart);
+                int headEnd = indexOf(body, "\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1), headStart);
+                if (next < 0 || headEnd < 0 || headEnd > next) {
+                    break;
+                }
+                String head = new String(body, headStart, headEnd - headStart, StandardCharsets.UTF_8);
+                FormPart part = new FormPart(attribute(head, "name"), attribute(head, "filename"),
+                    Arrays.copyOfRange(body, headEnd + 4, next - 2));
+                if (part.name().equals(name)) {
+                    parts.add(part);
+                }
+                start = next;
+            }
+            return parts;
+        }
+
+        private static String attribute(String head, String key) {
+            Matcher m = Pattern.compile("\\b" + key + "=\"([^\"]*)\"").matcher(head);
+            return m.find() ? m.group(1) : "";
+        }
+
+        private static int indexOf(byte[] haystack, byte[] needle, int from) {
+            outer:
+            for (int i = from; i <= haystack.length - needle.length; i++) {
+                for (int j = 0; j < needle.length; j++) {
+                    if (haystack[i + j] != needle[j]) {
+                        continue outer;
+                    }
+                }
+                return i;
+            }
+            return -1;
+        }
     }
 
     private static void reply(HttpExchange exchange, int status, byte[] body) throws IOException {

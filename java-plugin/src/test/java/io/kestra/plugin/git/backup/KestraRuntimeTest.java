@@ -80,7 +80,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "ssh");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "ssh", "restore");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -88,7 +88,7 @@ class KestraRuntimeTest {
 
     @BeforeEach
     void shareTheFlowRepository() {
-        backing = new KestraApiStandIn.Backing(flowRepository, namespaceFactory, storage);
+        backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage);
         kestra = new ExampleInstance(flowService, namespaceFactory, storage);
     }
 
@@ -251,6 +251,80 @@ class KestraRuntimeTest {
         assertEquals(tip, git("instance", "rev-parse", "main~1"), "one commit for both changes");
         assertEquals("D\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
         for (Execution e : List.of(first, third)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
+    }
+
+    @Test
+    void restoreDrillAndRestoreBringTheBackupBack() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            # kept verbatim through backup and restore
+            id: alpha
+            namespace: rest
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: "héllo"
+            """));
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: beta
+            namespace: rest.team
+            tasks:
+              - id: call
+                type: io.kestra.plugin.core.flow.Subflow
+                namespace: rest
+                flowId: alpha
+            """));
+        kestra.putFile("rest", "/lib/x.py", "print('x')\n");
+        kestra.putFile("rest.team", "/bin/blob.dat", new byte[] {0, 1, 2, (byte) 0xff});
+        String layout = """
+                namespacePrefix: rest
+                filesDirectory: scripts
+            %s""".formatted(connection("restore"));
+        saveTaskFlow("rest_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
+        // A drill never writes, so it has no `dryRun` (which the seed's connection lines carry).
+        saveTaskFlow("rest_drill", "io.kestra.plugin.git.backup.RestoreDrill", layout.replace("    dryRun: false\n", "") + "    failOnDrift: true\n",
+            "inSync={{ outputs.task.inSync }} missing={{ outputs.task.missingInKestra }} validated={{ outputs.task.flowsValidated }}");
+        saveTaskFlow("rest_restore", "io.kestra.plugin.git.backup.RestoreInstance", layout,
+            "restoredFlows={{ outputs.task.restoredFlows }} restoredFiles={{ outputs.task.restoredFiles }}");
+        assertEquals(State.Type.SUCCESS, run("rest_backup").getState().getCurrent());
+        String backedUp = git("restore", "rev-parse", "main");
+
+        Execution intact = run("rest_drill");
+        assertEquals(State.Type.SUCCESS, intact.getState().getCurrent(), logText(intact));
+        assertTrue(logText(intact).contains("inSync=4 missing=0 validated=2"), "every flow validated by Kestra, no drift:\n" + logText(intact));
+
+        String alphaSource = flowRepository.findByIdWithSource("main", "rest", "alpha").orElseThrow().getSource();
+        for (String[] flow : new String[][] {{"rest", "alpha"}, {"rest.team", "beta"}}) {
+            flowService.delete(flowRepository.findByIdWithSource("main", flow[0], flow[1]).orElseThrow());
+        }
+        kestra.deleteFile("rest", "/lib/x.py");
+        kestra.deleteFile("rest.team", "/bin/blob.dat");
+        Execution lost = run("rest_drill");
+        assertEquals(State.Type.FAILED, lost.getState().getCurrent());
+        assertTrue(logText(lost).contains("[Drift]") && logText(lost).contains("`flows/rest/alpha.yml` missingInKestra"), logText(lost));
+
+        Execution restored = run("rest_restore");
+        assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
+        assertTrue(logText(restored).contains("restoredFlows=2 restoredFiles=2"), logText(restored));
+        assertEquals(alphaSource.strip(), flowRepository.findByIdWithSource("main", "rest", "alpha").orElseThrow().getSource().strip(),
+            "the flow is back as it was (comments included)");
+        assertTrue(flowRepository.findByIdWithSource("main", "rest.team", "beta").isPresent());
+        assertEquals("print('x')\n", new String(kestra.readFile("rest", "/lib/x.py"), StandardCharsets.UTF_8));
+        assertArrayEquals(new byte[] {0, 1, 2, (byte) 0xff}, kestra.readFile("rest.team", "/bin/blob.dat"));
+        assertEquals(State.Type.SUCCESS, run("rest_drill").getState().getCurrent(), "in sync again");
+        assertEquals(State.Type.SUCCESS, run("rest_backup").getState().getCurrent());
+        assertEquals(backedUp, git("restore", "rev-parse", "main"), "backup, restore, backup: no change, no commit");
+
+        // A flow Kestra cannot load (a plugin that is gone) in the backup: the drill and the restore refuse, nothing is written.
+        server.commitFile("restore", "flows/rest/gone.yml", "id: gone\nnamespace: rest\ntasks:\n  - id: t\n    type: io.kestra.plugin.gone.Task\n");
+        Execution refusedDrill = run("rest_drill");
+        assertEquals(State.Type.FAILED, refusedDrill.getState().getCurrent());
+        assertTrue(logText(refusedDrill).contains("[InvalidBackup]") && logText(refusedDrill).contains("`flows/rest/gone.yml`"), logText(refusedDrill));
+        Execution refusedRestore = run("rest_restore");
+        assertEquals(State.Type.FAILED, refusedRestore.getState().getCurrent());
+        assertTrue(flowRepository.findByIdWithSource("main", "rest", "gone").isEmpty(), "nothing restored");
+        for (Execution e : List.of(intact, lost, restored, refusedDrill, refusedRestore)) {
             assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
         }
     }
@@ -423,6 +497,23 @@ class KestraRuntimeTest {
                 gitDirectory: scripts/%s
             %s
             """.formatted(id, namespace, namespace, connectionLines)));
+    }
+
+    /** Saves `system.<id>`: one task `task` of `type` with these property lines; then a Log task printing `outputsLine`, if given. */
+    private void saveTaskFlow(String id, String type, String propertyLines, String outputsLine) throws Exception {
+        String log = outputsLine.isEmpty() ? "" : """
+              - id: outputs
+                type: io.kestra.plugin.core.log.Log
+                message: "%s"
+            """.formatted(outputsLine);
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: %s
+            namespace: system
+            tasks:
+              - id: task
+                type: %s
+            %s
+            %s""".formatted(id, type, propertyLines.stripTrailing(), log)));
     }
 
     private Execution run(String flowId) throws Exception {

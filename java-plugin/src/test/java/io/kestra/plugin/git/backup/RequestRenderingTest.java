@@ -26,7 +26,8 @@ class RequestRenderingTest {
 
     private Map<String, Object> request(String taskYaml) throws Exception {
         Task task = JacksonMapper.ofYaml().readValue(taskYaml, Task.class);
-        return ((AbstractBackupTask) task).request(runContextFactory.of("system", Map.of("inputs", Map.of("repo", "backup"))));
+        var runContext = runContextFactory.of("system", Map.of("inputs", Map.of("repo", "backup")));
+        return task instanceof AbstractRestoreTask restore ? restore.request(runContext) : ((AbstractBackupTask) task).request(runContext);
     }
 
     @SuppressWarnings("unchecked")
@@ -200,5 +201,36 @@ class RequestRenderingTest {
             """);
         assertEquals(List.of(Map.of("kind", "flows", "namespaces", Map.of("discover", Map.of("prefix", "company")), "gitDirectory", "backup/flows")),
             flowsOnly.get("sources"));
+    }
+
+    @Test
+    void restoreTasksReadTheInstanceLayoutWithTheirOptions() throws Exception {
+        Map<String, Object> restore = request("""
+            id: restore
+            type: io.kestra.plugin.git.backup.RestoreInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            namespacePrefix: company
+            filesDirectory: scripts
+            overwrite: true
+            """);
+        assertEquals("restore", restore.get("job"));
+        assertEquals(Map.of("overwrite", true), restore.get("restore"));
+        assertEquals(false, restore.get("dryRun"));
+        assertEquals(List.of(
+            Map.of("kind", "flows", "namespaces", Map.of("discover", Map.of("prefix", "company")), "gitDirectory", "flows"),
+            Map.of("kind", "namespaceFiles", "namespaces", Map.of("discover", Map.of("prefix", "company")), "gitDirectory", "scripts")
+        ), restore.get("sources"));
+        assertFalse(map(restore.get("git")).containsKey("commitMessage"), "a restore never commits");
+
+        Map<String, Object> drill = request("""
+            id: drill
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """);
+        assertEquals("drill", drill.get("job"));
+        assertEquals(Map.of("failOnDrift", false), drill.get("restore"));
+        assertFalse(drill.containsKey("dryRun"), "a drill writes nothing anyway");
     }
 }

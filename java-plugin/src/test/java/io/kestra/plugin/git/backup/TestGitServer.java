@@ -44,6 +44,18 @@ final class TestGitServer implements AutoCloseable {
         return run(Map.of(), command).trim();
     }
 
+    /** Commits one file onto `main` of a repository, as someone editing the backup by hand would. */
+    void commitFile(String repo, String path, String content) throws Exception {
+        Path work = Files.createTempDirectory(dir.getParent(), "edit");
+        String bare = get("REPOS") + "/" + repo + ".git";
+        run(Map.of(), List.of("git", "clone", "-q", "-b", "main", bare, work.toString()));
+        Files.createDirectories(work.resolve(path).getParent());
+        Files.writeString(work.resolve(path), content);
+        run(Map.of(), List.of("git", "-C", work.toString(), "add", path));
+        run(Map.of(), List.of("git", "-C", work.toString(), "-c", "user.name=editor", "-c", "user.email=editor@example.com", "commit", "-qm", "hand edit"));
+        run(Map.of(), List.of("git", "-C", work.toString(), "push", "-q", "origin", "main"));
+    }
+
     /** Stops the servers and removes their files (repositories, keys, logs). */
     @Override
     public void close() throws Exception {

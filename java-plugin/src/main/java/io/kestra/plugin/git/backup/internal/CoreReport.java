@@ -16,6 +16,8 @@ public class CoreReport {
     public long bytesPushed;
     public int pushAttempts;
     public Timings timingsMs = new Timings();
+    /** Restore and drill only. */
+    public Restore restore;
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public static class SourceCounts {
@@ -44,6 +46,17 @@ public class CoreReport {
         public long commit;
         public long push;
         public long total;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Restore {
+        public long inSync;
+        public long missingInKestra;
+        public long differing;
+        public long onlyInKestra;
+        public long flowsValidated;
+        public long restoredFlows;
+        public long restoredFiles;
     }
 
     public long exported() {
