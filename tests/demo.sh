@@ -4,7 +4,7 @@
 # the jar in its plugins folder, against a local Git server (HTTPS, basic auth, its own CA) and the
 # example instance's flows and files. Prints the tasks' log, the commits and the tree, edits a flow,
 # runs again (one commit), and once more (no commit); then the whole instance with one
-# BackupInstance task into a second repository (one commit).
+# BackupInstance task into a second repository (one commit), and a restore drill of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/prerequisites.sh

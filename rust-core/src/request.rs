@@ -324,15 +324,26 @@ mod tests {
     #[test]
     fn documented_examples_parse_with_camel_case_names() {
         let examples = documented_examples();
-        assert_eq!(examples.len(), 3);
+        assert_eq!(examples.len(), 4);
         for json in &examples {
             serde_json::from_str::<Request>(json).unwrap_or_else(|e| panic!("{e}: {json}"));
         }
+        let drill: Request = serde_json::from_str(&examples[3]).unwrap();
+        assert!(drill.job == Job::Drill && drill.restore.fail_on_drift);
+        drill.validate().unwrap();
         let flows: Request = serde_json::from_str(&examples[0]).unwrap();
         assert!(matches!(
             &flows.sources[0].namespaces,
             NamespaceSelector::One { namespace, include_children: true } if namespace == "ansible"
         ));
+    }
+
+    #[test]
+    fn a_restore_needs_the_whole_instance_layout() {
+        let json = r#"{"job": "restore", "kestra": {"url": "http://k"}, "git": {"url": "x"},
+            "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "a"}}, "gitDirectory": "_flows"}]}"#;
+        let err = serde_json::from_str::<Request>(json).unwrap().validate().unwrap_err();
+        assert!(err.message.starts_with("`sources[0].namespaces`") && err.message.contains("discover"), "{}", err.message);
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! namespace and path, read from the whole-instance layout `<dir>/<namespace>/<path>`).
 
 use super::layout::{Snapshot, SourceState};
+use super::plan::Ignores;
 use super::{TipFile, TipTree};
 use crate::error::CoreError;
 use crate::request::{in_namespace_tree, NamespaceSelector, SourceKind};
 use git2::Oid;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 const MODE_LINK: i32 = 0o120000;
 const MODE_SUBMODULE: i32 = 0o160000;
@@ -48,11 +49,15 @@ pub struct BackupFile {
 impl Snapshot {
     /// Every file of every source directory, sorted by path. Backup files outside the sources'
     /// namespace trees, symlinks, submodules and (for flows) anything but `<ns>/<id>.yml` are
-    /// not the backup's to restore and are left out.
+    /// not the backup's to restore and are left out, as are Kestra's files that `.kestraignore`
+    /// keeps out of the backup.
     pub fn compare(&self, tip: &dyn TipTree) -> Result<Vec<BackupFile>, CoreError> {
         let mut out = BTreeMap::new();
         for source in &self.sources {
-            for file in tip.files_under(&source.dir)? {
+            let tip_files = tip.files_under(&source.dir)?;
+            let by_path: HashMap<String, TipFile> = tip_files.iter().map(|f| (f.path.clone(), f.clone())).collect();
+            let ignores = Ignores::load(source, &by_path, tip)?;
+            for file in tip_files {
                 let Some((namespace, relative)) = locate(source, &file) else { continue };
                 let drift = match source.entries.get(&file.path) {
                     Some(oid) if *oid == file.oid => Drift::InSync,
@@ -62,7 +67,7 @@ impl Snapshot {
                 out.insert(file.path.clone(), BackupFile { path: file.path, kind: source.kind, namespace, relative, backup: Some(file.oid), drift });
             }
             for path in source.entries.keys() {
-                if out.contains_key(path) {
+                if out.contains_key(path) || ignores.is_ignored(source, path) {
                     continue;
                 }
                 let Some((namespace, relative)) = split(source, path) else { continue };
@@ -118,6 +123,7 @@ mod tests {
             .with("flows/company/nested/x.yml", b"not this layout", 0o100644)
             .with("flows/other/x.yml", b"id: x\nnamespace: other\n", 0o100644)
             .with("files/company/lib/a.py", b"a", 0o100644)
+            .with("files/company/.kestraignore", b"*.tmp\n", 0o100644)
             .with("files/company/link", b"target", MODE_LINK)
             .with("README.md", b"outside", 0o100644);
         let sources = [discover(SourceKind::Flows, "flows", "company"), discover(SourceKind::NamespaceFiles, "files", "company")];
@@ -131,6 +137,9 @@ mod tests {
         snap.add(0, flow("company", "same", ""), &mut write).unwrap();
         snap.add(0, flow("company.team", "changed", "# v2\n"), &mut write).unwrap();
         snap.add(0, flow("company", "new", ""), &mut write).unwrap();
+        let file = |path: &str, bytes: &[u8]| ExportedItem::File { namespace: "company".into(), path: path.into(), bytes: bytes.to_vec() };
+        snap.add(1, file(".kestraignore", b"*.tmp\n"), &mut write).unwrap();
+        snap.add(1, file("scratch.tmp", b"kept out of the backup"), &mut write).unwrap();
 
         let rows: Vec<(String, &str, String, String)> = snap
             .compare(&tip)
@@ -142,6 +151,7 @@ mod tests {
         assert_eq!(
             rows,
             [
+                row("files/company/.kestraignore", "inSync", "company", ".kestraignore"),
                 row("files/company/lib/a.py", "missingInKestra", "company", "lib/a.py"),
                 row("flows/company.team/changed.yml", "differing", "company.team", "changed.yml"),
                 row("flows/company/lost.yml", "missingInKestra", "company", "lost.yml"),

@@ -73,10 +73,10 @@ impl Snapshot {
 
 /// The `.kestraignore` of each namespace root directory of one source: the exported one wins
 /// (namespace files), else the one committed in the tip.
-struct Ignores(HashMap<String, KestraIgnore>);
+pub(super) struct Ignores(HashMap<String, KestraIgnore>);
 
 impl Ignores {
-    fn load(source: &SourceState, tip_files: &HashMap<String, TipFile>, tip: &dyn TipTree) -> Result<Self, CoreError> {
+    pub(super) fn load(source: &SourceState, tip_files: &HashMap<String, TipFile>, tip: &dyn TipTree) -> Result<Self, CoreError> {
         let mut map = HashMap::new();
         for (root, bytes) in &source.exported_ignores {
             map.insert(root.clone(), KestraIgnore::parse(bytes, &join(root, IGNORE_FILE))?);
@@ -90,7 +90,7 @@ impl Ignores {
         Ok(Ignores(map))
     }
 
-    fn is_ignored(&self, source: &SourceState, path: &str) -> bool {
+    pub(super) fn is_ignored(&self, source: &SourceState, path: &str) -> bool {
         let root = source.root_of(path);
         let relative = if root.is_empty() { path } else { &path[root.len() + 1..] };
         self.0.get(&root).is_some_and(|k| k.is_ignored(relative))

@@ -18,7 +18,8 @@ import java.util.Map;
  * in-process runtime with our jar in its plugins folder, a local Git server (HTTPS, basic auth, its
  * own CA), the example instance's flows and files, and the seed backup flow. Runs it, prints the
  * tasks' log, the commits and the tree; edits a flow and runs again; runs once more (no change).
- * Then the same instance with one BackupInstance task into a second repository: one commit.
+ * Then the same instance with one BackupInstance task into a second repository (one commit), and
+ * a RestoreDrill of that backup.
  */
 public final class KestraDemo {
     private static final String REPO = "kestra-backup";
@@ -63,6 +64,18 @@ public final class KestraDemo {
             run(kestra, server, INSTANCE_REPO, "instance_backup", "Whole-instance backup");
             System.out.println(server.git(INSTANCE_REPO, "log", "--format=%h %s", "main"));
             System.out.println(server.git(INSTANCE_REPO, "ls-tree", "-r", "--name-only", "main"));
+
+            String drillFlow = """
+                id: restore_drill
+                namespace: system
+                tasks:
+                  - id: drill
+                    type: io.kestra.plugin.git.backup.RestoreDrill
+                    filesDirectory: scripts
+                %s
+                """.formatted(ExampleInstance.connection(server, INSTANCE_REPO).replace("    dryRun: false\n", ""));
+            flowService.create(GenericFlow.fromYaml("main", drillFlow));
+            run(kestra, server, INSTANCE_REPO, "restore_drill", "Restore drill: would the backup restore? (every flow validated by Kestra, nothing written)");
         }
     }
 
