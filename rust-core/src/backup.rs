@@ -1,13 +1,15 @@
-//! The one job: request → export → snapshot → tree → commit → push → report.
-//! Data flows one way; a lost push race loops back to "plan on the new tip", nothing else.
+//! The one job: request → export → snapshot → tree → commit → push → report, then the same
+//! snapshot onto each mirror. Data flows one way; a lost push race loops back to "plan on the new
+//! tip", nothing else.
 
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
 use crate::git::{PushOutcome, Workspace};
 use crate::progress::{Log, Sink};
-use crate::report::Report;
+use crate::report::{DiffRow, MirrorReport, Report, SourceCounts};
 use crate::request::Request;
 use crate::snapshot::Snapshot;
+use git2::Oid;
 use std::time::Instant;
 
 pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
@@ -26,51 +28,105 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
     let snapshot = export_snapshot(req, client.as_ref(), &mut ws, &mut log)?;
     report.timings_ms.export = elapsed_ms(t);
 
-    let mut attempts = 0;
+    let primary = publish(&mut ws, &snapshot, req, &mut report, &mut log)?;
+    report.sources = primary.counts;
+    report.diff = primary.diff;
+    report.commit_id = primary.commit.map(|c| c.to_string());
+    report.commit_url = primary.commit.map(|c| ws.commit_url(c));
+    report.bytes_pushed = primary.bytes;
+    report.push_attempts = primary.attempts;
+
+    let mut first_failure = None;
+    for (n, mirror) in req.git.mirrors.iter().enumerate() {
+        let url = crate::git::display_url(&mirror.url);
+        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), &mut log).and_then(|()| publish(&mut ws, &snapshot, req, &mut report, &mut log));
+        let mut row = MirrorReport { url: url.clone(), ..MirrorReport::default() };
+        match outcome {
+            Ok(published) => {
+                row.commit_id = published.commit.map(|c| c.to_string());
+                row.commit_url = published.commit.map(|c| ws.commit_url(c));
+                row.bytes_pushed = published.bytes;
+            }
+            Err(e) => {
+                log.warn(format!("Mirror {url} failed: [{:?}] {}", e.code, e.message));
+                row.error = Some(e.message.clone());
+                first_failure.get_or_insert((url, e));
+            }
+        }
+        report.mirrors.push(row);
+    }
+    if let Some((url, e)) = first_failure {
+        let primary = match &report.commit_url {
+            Some(commit) => format!("the backup was pushed ({commit})"),
+            None => "the primary repository needed no change".to_string(),
+        };
+        return Err(CoreError {
+            message: format!("{primary}, but the mirror {url} failed: {}", e.message),
+            ..e
+        });
+    }
+    report.timings_ms.total = elapsed_ms(started);
+    Ok(report)
+}
+
+/// What one remote got from `publish`.
+struct Published {
+    counts: Vec<SourceCounts>,
+    diff: Vec<DiffRow>,
+    /// The commit pushed; None when nothing changed or in a dry run.
+    commit: Option<Oid>,
+    bytes: u64,
+    attempts: u32,
+}
+
+/// Plans the snapshot on the workspace's remote tip, commits and pushes; a lost race loops back
+/// to "plan on the new tip", never forcing, within `maxPushAttempts`.
+fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, report: &mut Report, log: &mut Log) -> Result<Published, CoreError> {
+    let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0 };
     loop {
         let t = Instant::now();
-        let plan = snapshot.plan(&ws, req.delete, &req.guard, &mut log)?;
-        report.sources = plan.counts.clone();
-        report.diff = crate::diff::rows(&plan.changes, &ws)?;
+        let plan = snapshot.plan(ws, req.delete, &req.guard, log)?;
+        published.counts = plan.counts.clone();
+        published.diff = crate::diff::rows(&plan.changes, ws)?;
         report.timings_ms.snapshot += elapsed_ms(t);
 
         if plan.changes.is_empty() {
             log.info("No changes to commit. Skipping push.");
-            break;
+            return Ok(published);
         }
         if req.dry_run {
             log.info(format!(
                 "Dry run — no changes will be pushed to {} for now until you set the `dryRun` parameter to false",
                 ws.display_url()
             ));
-            break;
+            return Ok(published);
         }
 
         let t = Instant::now();
-        let commit = ws.commit(&plan.changes, &req.commit_message(), &mut log)?;
+        let commit = ws.commit(&plan.changes, &req.commit_message(), log)?;
         report.timings_ms.commit += elapsed_ms(t);
 
         let t = Instant::now();
-        attempts += 1;
-        let outcome = ws.push(commit, &mut log);
+        published.attempts += 1;
+        let outcome = ws.push(commit, log);
         report.timings_ms.push += elapsed_ms(t);
-        report.push_attempts = attempts;
         match outcome? {
             PushOutcome::Pushed { bytes } => {
-                report.bytes_pushed += bytes;
-                report.commit_id = Some(commit.to_string());
-                report.commit_url = Some(ws.commit_url(commit));
-                log.info(format!("Pushed to {}", report.commit_url.as_deref().unwrap_or_default()));
-                break;
+                published.bytes += bytes;
+                published.commit = Some(commit);
+                log.info(format!("Pushed to {}", ws.commit_url(commit)));
+                return Ok(published);
             }
             PushOutcome::BranchMoved { bytes } => {
-                report.bytes_pushed += bytes;
+                published.bytes += bytes;
+                let attempts = published.attempts;
                 if attempts >= req.git.max_push_attempts {
                     let mut err = CoreError::new(
                         ErrorCode::Conflict,
                         format!(
-                            "branch `{}` kept moving: {attempts} push attempts lost the race; the commit {commit} is kept locally{}; run the task again",
-                            req.git.branch,
+                            "branch `{}` of {} kept moving: {attempts} push attempts lost the race; the commit {commit} is kept locally{}; run the task again",
+                            ws.branch(),
+                            ws.display_url(),
                             ws.cache_hint()
                         ),
                     );
@@ -79,15 +135,13 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
                 }
                 log.info(format!(
                     "Branch `{}` moved on the remote; rebuilding the same snapshot on the new tip ({} attempts left)",
-                    req.git.branch,
+                    ws.branch(),
                     req.git.max_push_attempts - attempts
                 ));
-                ws.refresh(&mut log)?;
+                ws.refresh(log)?;
             }
         }
     }
-    report.timings_ms.total = elapsed_ms(started);
-    Ok(report)
 }
 
 /// What Kestra holds now, laid out as the repository would hold it. Every exported item is mapped

@@ -21,6 +21,9 @@ pub struct Report {
     /// Push attempts made (0 = no push).
     pub push_attempts: u32,
     pub timings_ms: Timings,
+    /// Backup with mirrors: what each mirror got, in request order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mirrors: Vec<MirrorReport>,
     /// Restore and drill only: how the backup compares with Kestra, and what was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreReport>,
@@ -88,4 +91,16 @@ pub struct Timings {
     pub commit: u64,
     pub push: u64,
     pub total: u64,
+}
+
+/// One mirror's outcome: its own commit (same tree as the primary's), or why it failed.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MirrorReport {
+    /// The mirror's URL without credentials.
+    pub url: String,
+    pub commit_id: Option<String>,
+    pub commit_url: Option<String>,
+    pub bytes_pushed: u64,
+    pub error: Option<String>,
 }

@@ -137,6 +137,54 @@ pub struct GitConfig {
     /// Push attempts in total when the branch moved under us (non-fast-forward); never forced.
     #[serde(default = "default_push_attempts")]
     pub max_push_attempts: u32,
+    /// Backup only: more repositories that get the same content after `url`, each with a commit
+    /// of its own on its own history (a copy at another provider survives losing the first).
+    #[serde(default)]
+    pub mirrors: Vec<Mirror>,
+}
+
+/// A second repository for the same backup: where it is and how to reach it. Unset fields other
+/// than the credentials are those of the primary repository.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Mirror {
+    pub url: String,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default)]
+    pub private_key: Option<Secret>,
+    #[serde(default)]
+    pub passphrase: Option<Secret>,
+    #[serde(default)]
+    pub trusted_ca_pem_path: Option<PathBuf>,
+    #[serde(default)]
+    pub host_key_fingerprint: Option<String>,
+    #[serde(default)]
+    pub proxy: Option<String>,
+}
+
+impl GitConfig {
+    /// The configuration that reaches `mirror`: its remote and credentials, everything else
+    /// (identity, signing, timeouts, message) from this one. No mirror of a mirror.
+    pub fn for_mirror(&self, mirror: &Mirror) -> GitConfig {
+        GitConfig {
+            url: mirror.url.clone(),
+            branch: mirror.branch.clone().filter(|b| !b.trim().is_empty()).unwrap_or_else(|| self.branch.clone()),
+            username: mirror.username.clone(),
+            password: mirror.password.clone(),
+            private_key: mirror.private_key.clone(),
+            passphrase: mirror.passphrase.clone(),
+            trusted_ca_pem_path: mirror.trusted_ca_pem_path.clone(),
+            host_key_fingerprint: mirror.host_key_fingerprint.clone(),
+            proxy: mirror.proxy.clone(),
+            mirrors: Vec::new(),
+            ..self.clone()
+        }
+    }
 }
 
 /// One thing to back up.
@@ -257,6 +305,11 @@ impl Request {
         out.extend(self.git.passphrase.clone());
         out.extend(self.git.signing_key.clone());
         out.extend(self.git.signing_key_passphrase.clone());
+        for mirror in &self.git.mirrors {
+            out.extend(mirror.password.clone());
+            out.extend(mirror.private_key.clone());
+            out.extend(mirror.passphrase.clone());
+        }
         match self.kestra.as_ref().and_then(|k| k.auth.as_ref()) {
             Some(KestraAuth::Basic { password, .. }) => out.push(password.clone()),
             Some(KestraAuth::Bearer { token }) => out.push(token.clone()),
@@ -280,6 +333,14 @@ impl Request {
         }
         if !(0.0..=1.0).contains(&self.guard.max_deletion_ratio) {
             return Err(CoreError::invalid("guard.maxDeletionRatio", "must be between 0.0 and 1.0"));
+        }
+        for (i, mirror) in self.git.mirrors.iter().enumerate() {
+            if mirror.url.trim().is_empty() {
+                return Err(CoreError::invalid(&format!("mirrors[{i}].url"), "is empty; set the mirror's Git URL"));
+            }
+            if mirror.url.trim() == self.git.url.trim() {
+                return Err(CoreError::invalid(&format!("mirrors[{i}].url"), "is the primary `url`; a mirror must be another repository"));
+            }
         }
         if self.git.max_push_attempts == 0 {
             return Err(CoreError::invalid("git.maxPushAttempts", "must be at least 1"));

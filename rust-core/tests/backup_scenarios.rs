@@ -267,6 +267,47 @@ fn restore_and_drill_bring_the_backup_back_into_kestra() {
 }
 
 #[test]
+fn a_mirror_gets_the_same_content_on_its_own_history() {
+    let server = GitServer::start();
+    let primary = ServerRepo(server.repo("primary"));
+    let mirror = ServerRepo(server.repo("mirror"));
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    stub.put_file("ansible", "x.txt", b"x\n");
+    let with_pin = |pin: &str| {
+        let mut git = https(&server, "primary");
+        // Another transport and other credentials than the primary: SSH with a key.
+        git["mirrors"] = json!([{"url": server.ssh_url("mirror"), "privateKey": server.key("KEY_ED25519"), "hostKeyFingerprint": pin}]);
+        json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible"), files_source("ansible")]})
+    };
+    let pin = server.get("SSH_HOST_FINGERPRINT").to_string();
+    let tree = |repo: &ServerRepo| repo.git(&["rev-parse", "main^{tree}"]);
+
+    let r = run(&with_pin(&pin));
+    assert_eq!((primary.commit_count("main"), mirror.commit_count("main")), (1, 1), "{r}");
+    assert_eq!(tree(&primary), tree(&mirror), "the same content");
+    assert_eq!(report(&r)["mirrors"][0]["commitId"].as_str().unwrap(), mirror.git(&["rev-parse", "main"]).trim());
+    report(&run(&with_pin(&pin)));
+    assert_eq!((primary.commit_count("main"), mirror.commit_count("main")), (1, 1), "no change, no commit on either");
+
+    // The mirror fails (its host key does not match the pin): the primary still gets its commit,
+    // and the task fails saying so.
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "edited"));
+    let r = run(&with_pin("SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+    assert_eq!(error_code(&r), "Tls", "{r}");
+    let message = r.pointer("/error/message").unwrap().as_str().unwrap();
+    assert!(message.starts_with("the backup was pushed (") && message.contains("but the mirror ssh://"), "{message}");
+    assert!(!message.contains(server.key("KEY_ED25519").lines().nth(1).unwrap()));
+    assert_eq!((primary.commit_count("main"), mirror.commit_count("main")), (2, 1));
+
+    // Fixed: the primary needs nothing, the mirror catches up with one commit.
+    let r = run(&with_pin(&pin));
+    assert!(report(&r)["commitId"].is_null());
+    assert_eq!((primary.commit_count("main"), mirror.commit_count("main")), (2, 2));
+    assert_eq!(tree(&primary), tree(&mirror));
+}
+
+#[test]
 fn dry_run_pushes_nothing_and_reports_the_diff() {
     let server = GitServer::start();
     let repo = ServerRepo(server.repo("dry"));

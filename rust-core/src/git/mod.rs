@@ -35,9 +35,11 @@ pub struct Workspace {
     branch_missing: bool,
     trust: Option<Rc<TaskTrust>>,
     signer: Option<CommitSigner>,
+    /// Which remote this workspace talks to: "origin", or "mirror-<n>" after `switch_to_mirror`.
+    /// Names the local refs, so each remote's tip and commits are kept apart in one repository.
+    remote: String,
 }
 
-const TRACKING_PREFIX: &str = "refs/remotes/origin/";
 
 impl Workspace {
     /// Fetches the branch tip (or notes that the branch / the whole remote is empty).
@@ -50,13 +52,41 @@ impl Workspace {
         }
         let (repo, temp) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, trust, signer };
+        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, trust, signer, remote: "origin".into() };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
             log.info(format!("Branch {} does not exist, creating it", config.branch));
         }
         Ok(ws)
+    }
+
+    /// Points this workspace at a mirror (index `n` of `mirrors`) and fetches its branch: the
+    /// snapshot's blobs are already in the object database, so the same snapshot is planned and
+    /// committed again on the mirror's own tip.
+    pub fn switch_to_mirror(&mut self, n: usize, config: GitConfig, log: &mut Log) -> Result<(), CoreError> {
+        self.trust = TaskTrust::load(&config)?;
+        self.config = config;
+        self.remote = format!("mirror-{n}");
+        self.tip = None;
+        log.info(format!("Mirror: start cloning from '{}'", self.display_url()));
+        self.branch_missing = !self.sync(log)?;
+        Ok(())
+    }
+
+    /// The local branch that holds this remote's commit until it is pushed.
+    fn local_branch(&self) -> String {
+        if self.remote == "origin" {
+            format!("refs/heads/{}", self.config.branch)
+        } else {
+            // Outside refs/heads, so no branch name of the primary can collide with it.
+            format!("refs/kestra-backup/{}/{}", self.remote, self.config.branch)
+        }
+    }
+
+    /// The branch this workspace pushes to.
+    pub fn branch(&self) -> &str {
+        &self.config.branch
     }
 
     /// True when the remote had no such branch at `open` (it is created by the push).
@@ -111,7 +141,7 @@ impl Workspace {
         .map_err(|e| git_error("cannot create the commit", &e))?;
         // A local branch ref keeps the commit reachable (and in the cache) whatever the push does.
         self.repo
-            .reference(&format!("refs/heads/{}", self.config.branch), commit, true, "kestra-git-backup commit")
+            .reference(&self.local_branch(), commit, true, "kestra-git-backup commit")
             .map_err(|e| git_error("cannot update the local branch", &e))?;
         log.info(format!("Committed {} ({} file(s) changed) as {} <{}>", commit, changes.len(), signature.name().unwrap_or(""), signature.email().unwrap_or("")));
         Ok(commit)
@@ -121,7 +151,7 @@ impl Workspace {
         let url = self.display_url();
         log.info(format!("Pushing to {url} on branch {}", self.config.branch));
         let session = Session::new(self.trust.clone());
-        let refspec = format!("refs/heads/{0}:refs/heads/{0}", self.config.branch);
+        let refspec = format!("{}:refs/heads/{}", self.local_branch(), self.config.branch);
         let result = {
             let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
             let ticker = Ticker::new(log);
@@ -174,7 +204,7 @@ impl Workspace {
             return Ok(false);
         };
         let branch = start.trim_start_matches("refs/heads/");
-        let tracking = format!("{TRACKING_PREFIX}{branch}");
+        let tracking = format!("refs/remotes/{}/{branch}", self.remote);
         let refspec = format!("+{start}:{tracking}");
         let session = Session::new(self.trust.clone());
         let url = self.display_url();
@@ -204,7 +234,7 @@ impl Workspace {
 
     /// `" in <cache dir>"` when a cache keeps the local commit, else `""`.
     pub fn cache_hint(&self) -> String {
-        self.config.cache_dir.as_ref().map(|d| format!(" in {} (branch {})", d.display(), self.config.branch)).unwrap_or_default()
+        self.config.cache_dir.as_ref().map(|d| format!(" in {} ({})", d.display(), self.local_branch())).unwrap_or_default()
     }
 
     /// The remote's branches; the first connection of every sync, so it also logs the SSH host key.

@@ -12,6 +12,7 @@ import io.kestra.plugin.git.backup.internal.DiffFile;
 import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
+import lombok.extern.jackson.Jacksonized;
 
 import java.net.URI;
 import java.nio.file.Files;
@@ -81,6 +82,14 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     @PluginProperty(group = "reliability")
     protected Property<Double> maxDeletionRatio = Property.ofValue(0.5);
 
+    @Schema(
+        title = "More repositories that get the same backup",
+        description = "After `url`, each mirror gets the same files, as a commit of its own on its own history (a mirror that was "
+            + "unreachable catches up at the next run). A mirror that fails fails the task, after the primary was pushed."
+    )
+    @PluginProperty(group = "destination")
+    protected List<Mirror> mirrors;
+
     @Schema(title = "Push attempts when the branch moves during the run (never forced)")
     @Builder.Default
     @PluginProperty(group = "reliability")
@@ -132,6 +141,13 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         putIfPresent(git, "authorName", runContext.render(authorName).as(String.class));
         putIfPresent(git, "authorEmail", runContext.render(authorEmail).as(String.class));
         git.put("maxPushAttempts", runContext.render(maxPushAttempts).as(Integer.class).orElse(5));
+        if (mirrors != null && !mirrors.isEmpty()) {
+            List<Map<String, Object>> rendered = new ArrayList<>();
+            for (int i = 0; i < mirrors.size(); i++) {
+                rendered.add(mirrors.get(i).render(runContext, i, runContext.render(noProxy).as(Boolean.class).orElse(false)));
+            }
+            git.put("mirrors", rendered);
+        }
         return git;
     }
 
@@ -186,6 +202,62 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         runContext.metric(Counter.of("files.unchanged", unchanged));
         runContext.metric(Counter.of("bytes.pushed", report.bytesPushed));
         runContext.metric(Timer.of("duration", Duration.ofMillis(report.timingsMs.total)));
+    }
+
+    /** A second repository for the backup; unset fields other than credentials are the task's. */
+    @Builder
+    @Getter
+    @Jacksonized
+    public static class Mirror {
+        @Schema(title = "Git repository URL of the mirror", description = "`https://`, `ssh://`, `git@host:path` or a local path.")
+        @PluginProperty(group = "connection")
+        private Property<String> url;
+
+        @Schema(title = "Branch of the mirror; default: the task's `branch`")
+        @PluginProperty(group = "destination")
+        private Property<String> branch;
+
+        @Schema(title = "Username for HTTP basic authentication to the mirror")
+        @PluginProperty(secret = true, group = "connection")
+        private Property<String> username;
+
+        @Schema(title = "Password or token for the mirror")
+        @PluginProperty(secret = true, group = "connection")
+        private Property<String> password;
+
+        @Schema(title = "SSH private key content for the mirror")
+        @PluginProperty(secret = true, group = "connection")
+        private Property<String> privateKey;
+
+        @Schema(title = "Passphrase of the mirror's `privateKey`")
+        @PluginProperty(secret = true, group = "connection")
+        private Property<String> passphrase;
+
+        @Schema(title = "PEM file on the worker with extra CA certificates trusted for the mirror")
+        @PluginProperty(group = "connection")
+        private Property<String> trustedCaPemPath;
+
+        @Schema(title = "Pinned SSH host key fingerprint of the mirror")
+        @PluginProperty(group = "connection")
+        private Property<String> hostKeyFingerprint;
+
+        Map<String, Object> render(RunContext runContext, int index, boolean noProxy) throws IllegalVariableEvaluationException {
+            Map<String, Object> mirror = new LinkedHashMap<>();
+            String rUrl = runContext.render(url).as(String.class).filter(u -> !u.isBlank()).orElseThrow(() -> new BackupException(
+                BackupException.Code.InvalidConfig, "`mirrors[" + index + "].url`: is missing; set the mirror's Git repository URL", null));
+            mirror.put("url", rUrl);
+            putIfPresent(mirror, "branch", runContext.render(branch).as(String.class));
+            putIfPresent(mirror, "username", runContext.render(username).as(String.class));
+            putIfPresent(mirror, "password", runContext.render(password).as(String.class));
+            putIfPresent(mirror, "privateKey", runContext.render(privateKey).as(String.class));
+            putIfPresent(mirror, "passphrase", runContext.render(passphrase).as(String.class));
+            putIfPresent(mirror, "trustedCaPemPath", runContext.render(trustedCaPemPath).as(String.class));
+            putIfPresent(mirror, "hostKeyFingerprint", runContext.render(hostKeyFingerprint).as(String.class));
+            if (!noProxy) {
+                proxyFor(rUrl).ifPresent(p -> mirror.put("proxy", p));
+            }
+            return mirror;
+        }
     }
 
     /** Outputs common to both tasks (plugin-git's shape: each task adds its diff file URI). */

@@ -80,7 +80,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "ssh", "restore");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -208,6 +208,11 @@ class KestraRuntimeTest {
                 type: io.kestra.plugin.git.backup.BackupInstance
                 namespacePrefix: inst
                 filesDirectory: scripts
+                mirrors:
+                  - url: %s
+                    username: "{{ secret('GITLAB_USERNAME') }}"
+                    password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                    trustedCaPemPath: %s
                 signingKey: |
             %s
             %s
@@ -217,7 +222,8 @@ class KestraRuntimeTest {
             concurrency:
               limit: 1
               behavior: FAIL
-            """.formatted(Files.readString(Path.of(server.get("KEY_ED25519"))).strip().indent(6).stripTrailing(), connection("instance"))));
+            """.formatted(server.httpsUrl("instance-mirror"), server.get("CA_PEM"),
+            Files.readString(Path.of(server.get("KEY_ED25519"))).strip().indent(6).stripTrailing(), connection("instance"))));
 
         Execution first = run("instance_backup");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
@@ -240,6 +246,7 @@ class KestraRuntimeTest {
         assertEquals(flowRepository.findByIdWithSource("main", "inst.team", "etl").orElseThrow().getSource(),
             blob("instance", "main:flows/inst.team/etl.yml"), "the bytes Kestra holds");
 
+        assertEquals(git("instance", "rev-parse", "main^{tree}"), git("instance-mirror", "rev-parse", "main^{tree}"), "the mirror holds the same files");
         String tip = git("instance", "rev-parse", "main");
         assertEquals(State.Type.SUCCESS, run("instance_backup").getState().getCurrent());
         assertEquals(tip, git("instance", "rev-parse", "main"), "no change, no commit");
@@ -250,6 +257,8 @@ class KestraRuntimeTest {
         assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
         assertEquals(tip, git("instance", "rev-parse", "main~1"), "one commit for both changes");
         assertEquals("D\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
+        assertEquals(git("instance", "rev-parse", "main^{tree}"), git("instance-mirror", "rev-parse", "main^{tree}"));
+        assertEquals("2", git("instance-mirror", "rev-list", "--count", "main"), "one commit per change on the mirror too");
         for (Execution e : List.of(first, third)) {
             assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
         }

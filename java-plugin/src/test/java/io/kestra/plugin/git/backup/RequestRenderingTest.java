@@ -102,6 +102,14 @@ class RequestRenderingTest {
             kestraUrl: "http://kestra:8080/"
             auth:
               apiToken: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            mirrors:
+              - url: "https://mirror.example.com/{{ inputs.repo }}.git"
+                username: mirror-bot
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                branch: backup
+              - url: git@second.example.com:b.git
+                privateKey: "-----BEGIN OPENSSH PRIVATE KEY----- mirror"
+                hostKeyFingerprint: SHA256:def
             """);
         Map<String, Object> git = map(request.get("git"));
         assertEquals("-----BEGIN OPENSSH PRIVATE KEY-----", git.get("privateKey"));
@@ -115,6 +123,10 @@ class RequestRenderingTest {
         assertEquals("bot@example.com", git.get("authorEmail"));
         assertEquals("/var/cache/kestra-backup", git.get("cacheDir"));
         assertEquals(2, git.get("maxPushAttempts"));
+        assertEquals(List.of(
+            Map.of("url", "https://mirror.example.com/backup.git", "branch", "backup", "username", "mirror-bot", "password", TOKEN),
+            Map.of("url", "git@second.example.com:b.git", "privateKey", "-----BEGIN OPENSSH PRIVATE KEY----- mirror", "hostKeyFingerprint", "SHA256:def")
+        ), git.get("mirrors"));
         Map<String, Object> kestra = map(request.get("kestra"));
         assertEquals("http://kestra:8080", kestra.get("url"));
         assertEquals(Map.of("bearer", Map.of("token", TOKEN)), kestra.get("auth"));
@@ -149,7 +161,8 @@ class RequestRenderingTest {
             "url: /srv/git/backup.git\nauth: {apiToken: t, username: u, password: p}", "either `apiToken` or `username`/`password`",
             "url: /srv/git/backup.git\nauth: {username: u}", "both `username` and `password`",
             "url: /srv/git/backup.git", "kestra.tasks.sdk.authentication",
-            "url: /srv/git/backup.git\nauth: {apiToken: t}\nflows: '[\"unclosed'", "not a JSON array"
+            "url: /srv/git/backup.git\nauth: {apiToken: t}\nflows: '[\"unclosed'", "not a JSON array",
+            "url: /srv/git/backup.git\nauth: {apiToken: t}\nmirrors: [{branch: b}]", "`mirrors[0].url`"
         );
         cases.forEach((lines, expected) -> {
             BackupException e = assertThrows(BackupException.class,
