@@ -1,7 +1,9 @@
 //! Benchmark (prints figures; not a test): a synthetic instance of 50 namespaces × 200 flows and
 //! 5,000 namespace files (some binary) behind the Kestra API stub, backed up in ONE commit to a
 //! real Git server over HTTPS. Cases: first backup, no-change run, one-change run; each without
-//! and with a cache directory.
+//! and with a cache directory. Then the restore side on that backup: a drill of the intact
+//! instance (every flow validated), a restore after Kestra lost everything, a drill after it.
+//! Ends with the process's peak memory.
 //!
 //!     cargo run --release -p kestra-git-backup --example bench
 
@@ -59,6 +61,46 @@ fn main() {
         case(label, "one flow changed", &request);
         println!("{:<10} repository: {} commits, {} files", "", repo.commit_count("main"), repo.files("main").len());
     }
+
+    let backup = json!({
+        "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
+        "git": {"url": server.https_url("bench_none"), "username": server.user(), "password": server.token(),
+                "trustedCaPemPath": server.ca_pem_path()},
+        "sources": [
+            {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
+            {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
+        ]
+    });
+    let job = |name: &str| {
+        let mut request = backup.clone();
+        request["job"] = json!(name);
+        request
+    };
+    println!("\n{:<26} {:>8} {:>8} {:>8} {:>16} {:>8} {:>9} {:>9}", "restore side", "total ms", "fetch", "export", "compare+validate", "writes", "validated", "restored");
+    restore_case("drill, intact instance", &job("drill"));
+    {
+        let mut model = stub.model.lock().unwrap();
+        model.flows.clear();
+        model.files.clear();
+    }
+    restore_case("restore, Kestra emptied", &job("restore"));
+    restore_case("drill after the restore", &job("drill"));
+    let peak = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    println!("\npeak memory of this process (VmHWM): {}", peak.lines().find(|l| l.starts_with("VmHWM")).map_or("?", |l| l[6..].trim()));
+}
+
+fn restore_case(name: &str, request: &Value) {
+    let started = Instant::now();
+    let mut sink = |_: &kestra_git_backup::LogEvent| {};
+    let answer: Value = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
+    let elapsed = started.elapsed().as_millis();
+    let report = answer.get("report").unwrap_or_else(|| panic!("{name} failed: {answer}"));
+    let (t, r) = (&report["timingsMs"], &report["restore"]);
+    let restored = r["restoredFlows"].as_u64().unwrap_or(0) + r["restoredFiles"].as_u64().unwrap_or(0);
+    println!(
+        "{:<26} {:>8} {:>8} {:>8} {:>16} {:>8} {:>9} {:>9}",
+        name, elapsed, t["fetch"].to_string(), t["export"].to_string(), t["snapshot"].to_string(), t["push"].to_string(), r["flowsValidated"].to_string(), restored
+    );
 }
 
 fn case(label: &str, name: &str, request: &Value) {
