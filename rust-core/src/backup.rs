@@ -5,30 +5,25 @@
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
 use crate::git::{PushOutcome, Workspace};
-use crate::progress::{Log, Sink};
+use crate::progress::Log;
 use crate::report::{DiffRow, MirrorReport, Report, SourceCounts};
 use crate::request::Request;
 use crate::snapshot::Snapshot;
 use git2::Oid;
 use std::time::Instant;
 
-pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
-    let mut log = Log::new(sink, req.secrets());
-    let started = Instant::now();
-    req.validate()?;
-    let mut report = Report { dry_run: req.dry_run, ..Report::default() };
-
+pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
     let t = Instant::now();
-    let mut ws = Workspace::open(&req.git, &mut log)?;
+    let mut ws = Workspace::open(&req.git, log)?;
     report.branch_created = ws.branch_missing();
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
-    let snapshot = export_snapshot(req, client.as_ref(), &mut ws, &mut log)?;
+    let snapshot = export_snapshot(req, client.as_ref(), &mut ws, log)?;
     report.timings_ms.export = elapsed_ms(t);
 
-    let primary = publish(&mut ws, &snapshot, req, &mut report, &mut log)?;
+    let primary = publish(&mut ws, &snapshot, req, report, log)?;
     report.sources = primary.counts;
     report.diff = primary.diff;
     report.commit_id = primary.commit.map(|c| c.to_string());
@@ -39,7 +34,7 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
         let url = crate::git::display_url(&mirror.url);
-        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), &mut log).and_then(|()| publish(&mut ws, &snapshot, req, &mut report, &mut log));
+        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, req, report, log));
         let mut row = MirrorReport { url: url.clone(), ..MirrorReport::default() };
         match outcome {
             Ok(published) => {
@@ -65,8 +60,7 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
             ..e
         });
     }
-    report.timings_ms.total = elapsed_ms(started);
-    Ok(report)
+    Ok(())
 }
 
 /// What one remote got from `publish`.

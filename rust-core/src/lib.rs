@@ -25,12 +25,19 @@ pub use progress::{Level, LogEvent};
 pub use report::Report;
 pub use request::Request;
 
-/// Runs the request's job: a backup (`backup`), or a restore or drill (`restore`).
+/// Runs the request's job: a backup (`backup`), or a restore or drill (`restore`). Every log
+/// event goes through one `Log`, which redacts the request's secrets.
 pub fn run(request: &Request, sink: progress::Sink) -> Result<Report, CoreError> {
+    let started = std::time::Instant::now();
+    request.validate()?;
+    let mut log = progress::Log::new(sink, request.secrets());
+    let mut report = Report { dry_run: request.dry_run, ..Report::default() };
     match request.job {
-        request::Job::Backup => backup::run(request, sink),
-        request::Job::Restore | request::Job::Drill => restore::run(request, sink),
+        request::Job::Backup => backup::run(request, &mut report, &mut log)?,
+        request::Job::Restore | request::Job::Drill => restore::run(request, &mut report, &mut log)?,
     }
+    report.timings_ms.total = backup::elapsed_ms(started);
+    Ok(report)
 }
 
 /// Version of the core, checked by the Java side when it loads the library.

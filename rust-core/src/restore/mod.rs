@@ -13,7 +13,7 @@ use crate::backup::{elapsed_ms, export_snapshot};
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{flow_header, KestraClient};
 use crate::git::Workspace;
-use crate::progress::{Log, Sink};
+use crate::progress::Log;
 use crate::report::{DriftRow, Report, RestoreReport};
 use crate::request::{Job, Request, SourceKind};
 use crate::snapshot::{BackupFile, Drift, TipTree};
@@ -23,14 +23,9 @@ use std::time::Instant;
 /// How many problems an error message lists before "and N more".
 const LISTED: usize = 20;
 
-pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
-    let mut log = Log::new(sink, req.secrets());
-    let started = Instant::now();
-    req.validate()?;
-    let mut report = Report { dry_run: req.dry_run, ..Report::default() };
-
+pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
     let t = Instant::now();
-    let mut ws = Workspace::open(&req.git, &mut log)?;
+    let mut ws = Workspace::open(&req.git, log)?;
     if ws.branch_missing() {
         return Err(CoreError::invalid("branch", format!("`{}` does not exist on the remote: there is no backup to restore", req.git.branch)));
     }
@@ -39,7 +34,7 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
     let t = Instant::now();
     let kestra = req.kestra.as_ref().ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to restore into"))?;
     let client = KestraClient::new(kestra)?;
-    let snapshot = export_snapshot(req, Some(&client), &mut ws, &mut log)?;
+    let snapshot = export_snapshot(req, Some(&client), &mut ws, log)?;
     report.timings_ms.export = elapsed_ms(t);
 
     let t = Instant::now();
@@ -61,7 +56,7 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
         _ => to_write.clone(),
     };
     let flows = flow_sources(&checked, &ws)?;
-    let refused = validation::refused_flows(&client, &flows, &mut log)?;
+    let refused = validation::refused_flows(&client, &flows, log)?;
     summary.flows_validated = flows.len();
     report.timings_ms.snapshot = elapsed_ms(t);
     if !refused.is_empty() {
@@ -94,15 +89,14 @@ pub fn run(req: &Request, sink: Sink) -> Result<Report, CoreError> {
         _ if req.dry_run => log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len())),
         _ => {
             let t = Instant::now();
-            summary.restored_flows = upload::flows(&client, &flows, &mut log)?;
-            summary.restored_files = restore_files(&client, &to_write, &ws, &mut log)?;
+            summary.restored_flows = upload::flows(&client, &flows, log)?;
+            summary.restored_files = restore_files(&client, &to_write, &ws, log)?;
             report.timings_ms.push = elapsed_ms(t);
             log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
         }
     }
     report.restore = Some(summary);
-    report.timings_ms.total = elapsed_ms(started);
-    Ok(report)
+    Ok(())
 }
 
 fn summarise(files: &[BackupFile]) -> RestoreReport {

@@ -31,7 +31,9 @@ import java.util.stream.IntStream;
  * example instance, and a large instance (50 namespaces × 200 flows, 5,000 namespace files) backed
  * up by the seed's shape (PushFlows + PushNamespaceFiles per namespace); each first, no change,
  * one change. Prints execution wall time, the ratio ours/theirs, the growth of each repository on
- * the server, and whether the two trees hold the same paths and bytes.
+ * the server, and whether the two trees hold the same paths and bytes. Then ours only: the large
+ * instance with one BackupInstance task (first, no change, one change) and a RestoreDrill of that
+ * backup (every flow through Kestra's validation).
  */
 public final class KestraBench {
     private static final int NAMESPACES = 50;
@@ -57,7 +59,7 @@ public final class KestraBench {
     private static void bench() throws Exception {
         String token = System.getenv("E2E_GIT_TOKEN");
         try (TestGitServer server = new TestGitServer(Map.of("GIT_SERVER_USER", "kestra-ci", "GIT_SERVER_TOKEN", token),
-                "seed-ours", "seed-theirs", "large-ours", "large-theirs")) {
+                "seed-ours", "seed-theirs", "large-ours", "large-theirs", "large-instance")) {
             trustInThisJvm(Path.of(server.get("CA_PEM")));
             try (EmbeddedKestra kestra = EmbeddedKestra.start()) {
                 boolean official = kestra.bean(PluginRegistry.class).findClassByIdentifier(ExampleInstance.OFFICIAL + ".PushFlows") != null;
@@ -134,6 +136,7 @@ public final class KestraBench {
         System.out.printf("large instance loaded: %d flows, %d files in %d s%n",
             NAMESPACES * FLOWS_PER_NAMESPACE, NAMESPACES * FILES_PER_NAMESPACE, (System.nanoTime() - start) / 1_000_000_000);
         compare("large", large, () -> editFlow("bench.ns00", "flow_000"));
+        oneTask(() -> editFlow("bench.ns01", "flow_001"));
 
         System.out.println("\n| case | run | ours ms | plugin-git ms | ours/theirs | ours repo growth (bytes) | plugin-git repo growth (bytes) |");
         System.out.println("|---|---|---|---|---|---|---|");
@@ -149,11 +152,7 @@ public final class KestraBench {
             flowService.create(GenericFlow.fromYaml("main",
                 ExampleInstance.backupFlow(name + "_theirs", ExampleInstance.OFFICIAL, namespaces, ExampleInstance.connection(server, name + "-theirs"))));
         }
-        Map<String, ThrowingRunnable> runs = new LinkedHashMap<>();
-        runs.put("first backup", () -> { });
-        runs.put("no change", () -> { });
-        runs.put("one flow changed", change);
-        for (Map.Entry<String, ThrowingRunnable> run : runs.entrySet()) {
+        for (Map.Entry<String, ThrowingRunnable> run : lifecycle(change).entrySet()) {
             run.getValue().run();
             Measure ours = measure(name + "_ours", name + "-ours");
             Measure theirs = official ? measure(name + "_theirs", name + "-theirs") : null;
@@ -166,6 +165,40 @@ public final class KestraBench {
             String b = server.git(name + "-theirs", "ls-tree", "-r", "main");
             System.out.println(name + ": trees " + (a.equals(b) ? "identical (same paths, modes and bytes)" : "DIFFER:\n" + diff(a, b)));
         }
+    }
+
+    /** Ours only: the large instance with one BackupInstance task, then a RestoreDrill of its backup. */
+    private void oneTask(ThrowingRunnable change) throws Exception {
+        FlowService flowService = kestra.bean(FlowService.class);
+        String connection = ExampleInstance.connection(server, "large-instance");
+        for (String[] task : new String[][] {{"large_instance", "BackupInstance", connection}, {"large_drill", "RestoreDrill", connection.replace("    dryRun: false\n", "")}}) {
+            flowService.create(GenericFlow.fromYaml("main", """
+                id: %s
+                namespace: system
+                tasks:
+                  - id: task
+                    type: io.kestra.plugin.git.backup.%s
+                    namespacePrefix: bench
+                    filesDirectory: scripts
+                %s
+                """.formatted(task[0], task[1], task[2])));
+        }
+        for (Map.Entry<String, ThrowingRunnable> run : lifecycle(change).entrySet()) {
+            run.getValue().run();
+            Measure ours = measure("large_instance", "large-instance");
+            rows.add("| large, one BackupInstance task | %s | %s | — | — | %d | — |".formatted(run.getKey(), ours.label(), ours.growth));
+        }
+        Measure drill = measure("large_drill", "large-instance");
+        rows.add("| large, RestoreDrill (10,000 flows validated by Kestra) | drill | %s | — | — | %d | — |".formatted(drill.label(), drill.growth));
+    }
+
+    /** The three measured runs: first backup, no change, then one change made by `change`. */
+    private static Map<String, ThrowingRunnable> lifecycle(ThrowingRunnable change) {
+        Map<String, ThrowingRunnable> runs = new LinkedHashMap<>();
+        runs.put("first backup", () -> { });
+        runs.put("no change", () -> { });
+        runs.put("one flow changed", change);
+        return runs;
     }
 
     private Measure measure(String flowId, String repo) throws Exception {
