@@ -6,7 +6,7 @@ use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
 use crate::git::{PushOutcome, Workspace};
 use crate::progress::Log;
-use crate::report::{DiffRow, MirrorReport, Report, SourceCounts};
+use crate::report::{DiffRow, MirrorReport, Report, SourceCounts, Timings};
 use crate::request::Request;
 use crate::snapshot::Snapshot;
 use git2::Oid;
@@ -23,7 +23,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let snapshot = export_snapshot(req, client.as_ref(), &mut ws, log)?;
     report.timings_ms.export = elapsed_ms(t);
 
-    let primary = publish(&mut ws, &snapshot, req, report, log)?;
+    let primary = publish(&mut ws, &snapshot, req, &mut report.timings_ms, log)?;
     report.sources = primary.counts;
     report.diff = primary.diff;
     report.commit_id = primary.commit.map(|c| c.to_string());
@@ -34,7 +34,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
         let url = crate::git::display_url(&mirror.url);
-        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, req, report, log));
+        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, req, &mut report.timings_ms, log));
         let mut row = MirrorReport { url: url.clone(), ..MirrorReport::default() };
         match outcome {
             Ok(published) => {
@@ -75,14 +75,14 @@ struct Published {
 
 /// Plans the snapshot on the workspace's remote tip, commits and pushes; a lost race loops back
 /// to "plan on the new tip", never forcing, within `maxPushAttempts`.
-fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, report: &mut Report, log: &mut Log) -> Result<Published, CoreError> {
+fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
     let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0 };
     loop {
         let t = Instant::now();
         let plan = snapshot.plan(ws, req.delete, &req.guard, log)?;
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
-        report.timings_ms.snapshot += elapsed_ms(t);
+        timings.snapshot += elapsed_ms(t);
 
         if plan.changes.is_empty() {
             log.info("No changes to commit. Skipping push.");
@@ -98,12 +98,12 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, report: &mut 
 
         let t = Instant::now();
         let commit = ws.commit(&plan.changes, &req.commit_message(), log)?;
-        report.timings_ms.commit += elapsed_ms(t);
+        timings.commit += elapsed_ms(t);
 
         let t = Instant::now();
         published.attempts += 1;
         let outcome = ws.push(commit, log);
-        report.timings_ms.push += elapsed_ms(t);
+        timings.push += elapsed_ms(t);
         match outcome? {
             PushOutcome::Pushed { bytes } => {
                 published.bytes += bytes;
