@@ -150,7 +150,7 @@ class Kestra13RuntimeTest {
 
     /** The execution's whole log, once Kestra has indexed it. */
     private String logText(Execution execution) throws InterruptedException {
-        return SettledLog.read(() -> logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
-            .map(LogEntry::getMessage).collect(Collectors.joining("\n")));
+        return SettledLog.read(() -> logs.findByExecutionId("main", execution.getId(), Level.TRACE)).stream()
+            .map(LogEntry::getMessage).collect(Collectors.joining("\n"));
     }
 }

@@ -208,7 +208,7 @@ public final class KestraBench {
         long millis = (System.nanoTime() - start) / 1_000_000;
         System.out.printf("%s: %s in %d ms%n", flowId, execution.getState().getCurrent(), millis);
         if (execution.getState().isFailed()) {
-            kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO).stream()
+            SettledLog.read(() -> kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)).stream()
                 .limit(40).forEach(log -> System.out.println("  " + log.getTaskId() + "  " + log.getMessage()));
         }
         return new Measure(millis, repoBytes(repo) - before, execution.getState().getCurrent().toString());

@@ -83,7 +83,7 @@ public final class KestraDemo {
         System.out.println("\n== " + title);
         String before = server.git(repo, "for-each-ref", "--format=%(objectname)", "refs/heads/main");
         Execution execution = kestra.bean(TestRunnerUtils.class).runOne("main", "system", flowId, Duration.ofSeconds(120));
-        for (LogEntry entry : kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)) {
+        for (LogEntry entry : SettledLog.read(() -> kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO))) {
             System.out.println("  " + entry.getTaskId() + "  " + entry.getMessage());
         }
         String after = server.git(repo, "rev-parse", "main");

@@ -543,8 +543,8 @@ class KestraRuntimeTest {
 
     /** The execution's whole log, once Kestra has indexed it. */
     private String logText(Execution execution) throws InterruptedException {
-        return SettledLog.read(() -> logs.findByExecutionId("main", execution.getId(), Level.TRACE).stream()
-            .map(LogEntry::getMessage).collect(Collectors.joining("\n")));
+        return SettledLog.read(() -> logs.findByExecutionId("main", execution.getId(), Level.TRACE)).stream()
+            .map(LogEntry::getMessage).collect(Collectors.joining("\n"));
     }
 
     private static String git(String repo, String... args) throws Exception {
