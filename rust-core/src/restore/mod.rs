@@ -44,6 +44,12 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         "Backup against Kestra: {} in sync, {} missing in Kestra, {} differing, {} only in Kestra",
         summary.in_sync, summary.missing_in_kestra, summary.differing, summary.only_in_kestra
     ));
+    for row in summary.drift.iter().take(LISTED) {
+        log.info(format!("  {} `{}`", row.state, row.file));
+    }
+    if summary.drift.len() > LISTED {
+        log.info(format!("  ... and {} more (all of them in the drift output)", summary.drift.len() - LISTED));
+    }
     let to_write: Vec<&BackupFile> = files
         .iter()
         .filter(|f| f.drift == Drift::MissingInKestra || (req.restore.overwrite && f.drift == Drift::Differing))

@@ -8,15 +8,13 @@ import io.kestra.core.models.property.Property;
 import io.kestra.core.runners.RunContext;
 import io.kestra.plugin.git.backup.internal.CoreClient;
 import io.kestra.plugin.git.backup.internal.CoreReport;
-import io.kestra.plugin.git.backup.internal.DiffFile;
+import io.kestra.plugin.git.backup.internal.IonFile;
 import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
 import lombok.extern.jackson.Jacksonized;
 
 import java.net.URI;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -179,13 +177,7 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         if (report.exported() == 0) {
             return null;
         }
-        Path file = Files.createTempFile("git-backup-diff-", ".ion");
-        try {
-            DiffFile.write(report.diff, file);
-            return runContext.storage().putFile(file.toFile());
-        } finally {
-            Files.deleteIfExists(file);
-        }
+        return IonFile.upload(runContext, file -> IonFile.diff(report.diff, file));
     }
 
     private static void metrics(RunContext runContext, CoreReport report) {

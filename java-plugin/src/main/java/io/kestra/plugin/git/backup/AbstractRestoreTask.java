@@ -7,10 +7,12 @@ import io.kestra.core.models.property.Property;
 import io.kestra.core.runners.RunContext;
 import io.kestra.plugin.git.backup.internal.CoreClient;
 import io.kestra.plugin.git.backup.internal.CoreReport;
+import io.kestra.plugin.git.backup.internal.IonFile;
 import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
 
+import java.net.URI;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -99,5 +101,16 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
 
         @Schema(title = "Flows of the backup checked with Kestra's own validation")
         private final long flowsValidated;
+
+        @Schema(
+            title = "Drift file: one ION row per file that is not in sync",
+            description = "A row: `{file:\"flows/company/etl.yml\",state:\"missingInKestra\"}`; states `missingInKestra`, `differing`, `onlyInKestra`."
+        )
+        private final URI drift;
+    }
+
+    /** Uploads the drift file of the report to internal storage. */
+    protected static URI driftFile(RunContext runContext, CoreReport.Restore restore) throws Exception {
+        return IonFile.upload(runContext, file -> IonFile.drift(restore.drift, file));
     }
 }

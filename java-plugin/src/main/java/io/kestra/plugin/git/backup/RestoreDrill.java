@@ -62,6 +62,7 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
         return Output.builder()
             .inSync(r.inSync).missingInKestra(r.missingInKestra).differing(r.differing).onlyInKestra(r.onlyInKestra)
             .flowsValidated(r.flowsValidated)
+            .drift(driftFile(runContext, r))
             .build();
     }
 

@@ -81,6 +81,7 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
         return Output.builder()
             .inSync(r.inSync).missingInKestra(r.missingInKestra).differing(r.differing).onlyInKestra(r.onlyInKestra)
             .flowsValidated(r.flowsValidated).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles)
+            .drift(driftFile(runContext, r))
             .build();
     }
 

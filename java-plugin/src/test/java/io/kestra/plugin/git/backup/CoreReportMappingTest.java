@@ -2,7 +2,7 @@ package io.kestra.plugin.git.backup;
 
 import io.kestra.plugin.git.backup.internal.CoreClient;
 import io.kestra.plugin.git.backup.internal.CoreReport;
-import io.kestra.plugin.git.backup.internal.DiffFile;
+import io.kestra.plugin.git.backup.internal.IonFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -12,7 +12,7 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The core's envelope → report, errors → BackupException, report → plugin-git's diff file. */
+/** The core's envelope → report, errors → BackupException, report → plugin-git's diff file and the drift file. */
 class CoreReportMappingTest {
     private static final String REPORT = """
         {"report":{"commitId":"0123456789abcdef0123456789abcdef01234567","commitUrl":"https://git.local/a/b/commit/0123",
@@ -49,13 +49,24 @@ class CoreReportMappingTest {
     @Test
     void diffFileUsesPluginGitRowsSortedByFile(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("diff.ion");
-        DiffFile.write(CoreClient.parse(REPORT).diff, file);
+        IonFile.diff(CoreClient.parse(REPORT).diff, file);
         assertEquals(List.of(
             "{changes:\"3\",file:\"flows/ansible/a \\\"q\\\".yml\",deletions:\"-0\",additions:\"+12\"}",
             "{changes:\"0\",file:\"flows/ansible/z.yml\",deletions:\"-10\",additions:\"+0\"}"
         ), Files.readAllLines(file));
 
-        DiffFile.write(List.of(), file);
+        IonFile.diff(List.of(), file);
         assertEquals(0, Files.size(file));
+    }
+
+    @Test
+    void driftFileRowsSortedByFile(@TempDir Path dir) throws Exception {
+        CoreReport r = CoreClient.parse("""
+            {"report":{"restore":{"inSync":3,"missingInKestra":1,"differing":1,"onlyInKestra":0,"flowsValidated":4,
+              "restoredFlows":0,"restoredFiles":0,"drift":[{"file":"scripts/b/x.py","state":"differing"},{"file":"flows/a/y.yml","state":"missingInKestra"}]}}}""");
+        assertEquals(1, r.restore.missingInKestra);
+        Path file = dir.resolve("drift.ion");
+        IonFile.drift(r.restore.drift, file);
+        assertEquals(List.of("{file:\"flows/a/y.yml\",state:\"missingInKestra\"}", "{file:\"scripts/b/x.py\",state:\"differing\"}"), Files.readAllLines(file));
     }
 }

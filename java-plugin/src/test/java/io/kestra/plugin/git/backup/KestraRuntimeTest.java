@@ -293,15 +293,15 @@ class KestraRuntimeTest {
         saveTaskFlow("rest_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
         // A drill never writes, so it has no `dryRun` (which the seed's connection lines carry).
         saveTaskFlow("rest_drill", "io.kestra.plugin.git.backup.RestoreDrill", layout.replace("    dryRun: false\n", "") + "    failOnDrift: true\n",
-            "inSync={{ outputs.task.inSync }} missing={{ outputs.task.missingInKestra }} validated={{ outputs.task.flowsValidated }}");
+            "inSync={{ outputs.task.inSync }} missing={{ outputs.task.missingInKestra }} validated={{ outputs.task.flowsValidated }} drift={{ read(outputs.task.drift) }}");
         saveTaskFlow("rest_restore", "io.kestra.plugin.git.backup.RestoreInstance", layout,
-            "restoredFlows={{ outputs.task.restoredFlows }} restoredFiles={{ outputs.task.restoredFiles }}");
+            "restoredFlows={{ outputs.task.restoredFlows }} restoredFiles={{ outputs.task.restoredFiles }} drift={{ read(outputs.task.drift) }}");
         assertEquals(State.Type.SUCCESS, run("rest_backup").getState().getCurrent());
         String backedUp = git("restore", "rev-parse", "main");
 
         Execution intact = run("rest_drill");
         assertEquals(State.Type.SUCCESS, intact.getState().getCurrent(), logText(intact));
-        assertTrue(logText(intact).contains("inSync=4 missing=0 validated=2"), "every flow validated by Kestra, no drift:\n" + logText(intact));
+        assertTrue(logText(intact).contains("inSync=4 missing=0 validated=2 drift="), "every flow validated by Kestra, no drift:\n" + logText(intact));
 
         String alphaSource = flowRepository.findByIdWithSource("main", "rest", "alpha").orElseThrow().getSource();
         for (String[] flow : new String[][] {{"rest", "alpha"}, {"rest.team", "beta"}}) {
@@ -316,6 +316,7 @@ class KestraRuntimeTest {
         Execution restored = run("rest_restore");
         assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
         assertTrue(logText(restored).contains("restoredFlows=2 restoredFiles=2"), logText(restored));
+        assertTrue(logText(restored).contains("{file:\"flows/rest/alpha.yml\",state:\"missingInKestra\"}"), "the drift file lists what was missing:\n" + logText(restored));
         assertEquals(alphaSource.strip(), flowRepository.findByIdWithSource("main", "rest", "alpha").orElseThrow().getSource().strip(),
             "the flow is back as it was (comments included)");
         assertTrue(flowRepository.findByIdWithSource("main", "rest.team", "beta").isPresent());

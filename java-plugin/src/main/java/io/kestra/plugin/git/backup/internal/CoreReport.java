@@ -57,6 +57,13 @@ public class CoreReport {
         public long flowsValidated;
         public long restoredFlows;
         public long restoredFiles;
+        public List<DriftRow> drift = List.of();
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class DriftRow {
+        public String file;
+        public String state;
     }
 
     public long exported() {
