@@ -1,11 +1,15 @@
 package io.kestra.plugin.git.backup;
 
+import io.kestra.core.docs.JsonSchemaGenerator;
 import io.kestra.core.junit.annotations.KestraTest;
+import io.kestra.core.models.annotations.Example;
+import io.kestra.core.models.annotations.Plugin;
 import io.kestra.core.models.executions.Execution;
 import io.kestra.core.models.executions.LogEntry;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.flows.State;
+import io.kestra.core.models.tasks.Task;
 import io.kestra.core.plugins.PluginRegistry;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.LogDataStoreInterface;
@@ -72,6 +76,8 @@ class KestraRuntimeTest {
     NamespaceFactory namespaceFactory;
     @Inject
     PluginRegistry pluginRegistry;
+    @Inject
+    JsonSchemaGenerator jsonSchemaGenerator;
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
@@ -111,6 +117,28 @@ class KestraRuntimeTest {
             assertNotNull(task, type + " is not registered from the plugins folder");
             assertNotSame(getClass().getClassLoader(), task.getClassLoader());
             assertTrue(task.getClassLoader().getClass().getName().endsWith("PluginClassLoader"), task.getClassLoader().toString());
+        }
+    }
+
+    @Test
+    void docsSchemasAndEveryExampleFlowAreValidForKestra() throws Exception {
+        for (String task : List.of("BackupInstance", "PushFlows", "PushNamespaceFiles", "RestoreDrill", "RestoreInstance")) {
+            Class<?> type = pluginRegistry.findClassByIdentifier("io.kestra.plugin.git.backup." + task);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> definitions = (Map<String, Object>) jsonSchemaGenerator.schemas((Class<? extends Task>) type, false).get("definitions");
+            Object properties = ((Map<String, Object>) definitions.get(type.getName())).get("properties");
+            assertNotNull(properties, task + ": Kestra generated no property schema");
+            assertTrue(properties.toString().contains("kestraUrl") && properties.toString().contains("hostKeyFingerprint"), task + ": " + properties);
+            Plugin plugin = type.getAnnotation(Plugin.class);
+            assertTrue(plugin.examples().length > 0, task + " has no example");
+            for (Example example : plugin.examples()) {
+                if (example.title().contains("(Kestra 1.x)")) {
+                    // Written for 1.x (ForEach, flow-level pluginDefaults), which 2.0 refuses, as the README says.
+                    assertThrows(Exception.class, () -> flowParsingService.parse("main", String.join("\n", example.code()), true), example.title());
+                } else {
+                    flowParsingService.parse("main", String.join("\n", example.code()), true);
+                }
+            }
         }
     }
 
