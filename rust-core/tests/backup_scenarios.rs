@@ -263,6 +263,8 @@ fn restore_and_drill_bring_the_backup_back_into_kestra() {
     assert!(r.to_string().contains("`flows/company/broken.yml`: tasks[0].type: Invalid type"), "{r}");
     assert!(stub.model.lock().unwrap().flows.is_empty(), "nothing restored");
     assert_eq!(error_code(&run(&job("drill", json!({})))), "InvalidBackup");
+    let (ok, _, stderr) = run_cli(&job("drill", json!({})));
+    assert!(!ok && stderr.contains("error[InvalidBackup]") && stderr.contains("flows/company/broken.yml"), "{stderr}");
     assert_eq!(repo.commit_count("main"), 2, "restores and drills never write to Git");
 }
 
