@@ -3,8 +3,8 @@
 //! Both fetch the branch, export what Kestra holds now (as a backup would) and compare file by
 //! file. The flows to restore (a drill: every flow of the backup) go through Kestra's own
 //! validation first; one refused flow stops the job before anything is written. A restore then
-//! writes what Kestra is missing (and, with `overwrite`, what differs): flows in one import call,
-//! namespace files in one upload per namespace. Nothing is ever deleted from Kestra.
+//! writes what Kestra is missing (and, with `overwrite`, what differs): flows through ZIP imports,
+//! namespace files through ZIP uploads per namespace. Nothing is ever deleted from Kestra.
 
 mod upload;
 mod validation;
