@@ -12,6 +12,7 @@
 //!   flow; answers the entries it refused (sources containing `IMPORTFAIL`).
 //! - `POST /api/v1/{tenant}/namespaces/{ns}/files?path=/` (multipart `fileContent` ZIP): writes
 //!   each entry as a file of the namespace.
+//!
 //! Basic auth is required; a wrong one gets 401 `{"message": ...}` like Kestra.
 
 use std::collections::BTreeMap;
