@@ -347,10 +347,13 @@ impl Request {
         }
         if self.job != Job::Backup {
             for (i, source) in self.sources.iter().enumerate() {
-                if !matches!(source.namespaces, NamespaceSelector::Discover { .. }) || source.provided_files.is_some() {
+                if source.provided_files.is_some() {
+                    return Err(CoreError::invalid(&format!("sources[{i}].providedFiles"), "a restore reads the backup, not provided files; remove it"));
+                }
+                if source.target_namespace.is_some() || !source.globs.is_empty() {
                     return Err(CoreError::invalid(
-                        &format!("sources[{i}].namespaces"),
-                        "a restore reads the whole-instance layout (`<gitDirectory>/<namespace>/...`): use `discover`",
+                        &format!("sources[{i}]"),
+                        "a restore reads the backup as the backup wrote it; remove `targetNamespace` and `globs`",
                     ));
                 }
             }
@@ -400,11 +403,11 @@ mod tests {
     }
 
     #[test]
-    fn a_restore_needs_the_whole_instance_layout() {
+    fn a_restore_reads_the_backup_as_written() {
         let json = r#"{"job": "restore", "kestra": {"url": "http://k"}, "git": {"url": "x"},
-            "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "a"}}, "gitDirectory": "_flows"}]}"#;
+            "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "a"}}, "gitDirectory": "_flows", "targetNamespace": "b"}]}"#;
         let err = serde_json::from_str::<Request>(json).unwrap().validate().unwrap_err();
-        assert!(err.message.starts_with("`sources[0].namespaces`") && err.message.contains("discover"), "{}", err.message);
+        assert!(err.message.starts_with("`sources[0]`") && err.message.contains("targetNamespace"), "{}", err.message);
     }
 
     #[test]

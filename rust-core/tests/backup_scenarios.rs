@@ -269,6 +269,32 @@ fn restore_and_drill_bring_the_backup_back_into_kestra() {
 }
 
 #[test]
+fn a_single_namespace_backup_restores_with_its_child_namespaces() {
+    let server = GitServer::start();
+    server.repo("single");
+    let stub = KestraStub::start();
+    stub.set_flow("company", "etl", &flow_text("etl", "company", "etl"));
+    stub.set_flow("company.team.crm", "sync", &flow_text("sync", "company.team.crm", "sync"));
+    stub.put_file("company", "lib/a.py", b"a\n");
+    // PushFlows (includeChildNamespaces) and PushNamespaceFiles with their default directories.
+    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "single"), "sources": [
+        {"kind": "flows", "namespaces": {"one": {"namespace": "company", "includeChildren": true}}, "gitDirectory": "_flows"},
+        {"kind": "namespaceFiles", "namespaces": {"one": {"namespace": "company"}}, "gitDirectory": "_files"}]});
+    report(&run(&backup));
+    let (flows, files) = {
+        let mut model = stub.model.lock().unwrap();
+        (std::mem::take(&mut model.flows), std::mem::take(&mut model.files))
+    };
+    let mut restore = backup.clone();
+    restore["job"] = json!("restore");
+    let r = run(&restore);
+    assert_eq!(report(&r)["restore"]["restoredFlows"], 2, "{r}");
+    let model = stub.model.lock().unwrap();
+    assert_eq!(model.flows.keys().collect::<Vec<_>>(), flows.keys().collect::<Vec<_>>(), "the child namespace's flow is back in `company.team.crm`");
+    assert_eq!(model.files, files);
+}
+
+#[test]
 fn a_mirror_gets_the_same_content_on_its_own_history() {
     let server = GitServer::start();
     let primary = ServerRepo(server.repo("primary"));

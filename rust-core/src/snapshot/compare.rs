@@ -1,6 +1,6 @@
 //! The other direction, for restore and drill: every file of the backup's source directories
 //! against what Kestra holds now, and where each backup file goes back to in Kestra (its
-//! namespace and path, read from the whole-instance layout `<dir>/<namespace>/<path>`).
+//! namespace and path, read from the layout the backup wrote: `layout` in reverse).
 
 use super::layout::{Snapshot, SourceState};
 use super::plan::Ignores;
@@ -87,12 +87,22 @@ fn locate(source: &SourceState, file: &TipFile) -> Option<(String, String)> {
     (source.kind == SourceKind::NamespaceFiles || flow_file).then_some((namespace, relative))
 }
 
-/// `<dir>/<namespace>/<relative>` → (namespace, relative), for a namespace of the source's tree.
+/// A repository path → (namespace, path in the namespace), by the layout the backup wrote:
+/// `<dir>/<namespace>/<relative>` for discovered namespaces (within the source's tree); for one
+/// namespace, `<dir>/<relative>`, its flows' child namespaces in sub-directories (`<dir>/b/c/x.yml`
+/// → `ns.b.c`) when the source includes children.
 fn split(source: &SourceState, path: &str) -> Option<(String, String)> {
-    let NamespaceSelector::Discover { prefix } = &source.selector else { return None };
     let below = if source.dir.is_empty() { path } else { path.strip_prefix(&source.dir)?.strip_prefix('/')? };
-    let (namespace, relative) = below.split_once('/')?;
-    (in_namespace_tree(namespace, prefix) && !relative.is_empty()).then(|| (namespace.to_string(), relative.to_string()))
+    match &source.selector {
+        NamespaceSelector::Discover { prefix } => {
+            let (namespace, relative) = below.split_once('/')?;
+            (in_namespace_tree(namespace, prefix) && !relative.is_empty()).then(|| (namespace.to_string(), relative.to_string()))
+        }
+        NamespaceSelector::One { namespace, include_children } => match (source.kind, below.rsplit_once('/')) {
+            (SourceKind::NamespaceFiles, _) | (SourceKind::Flows, None) => Some((namespace.clone(), below.to_string())),
+            (SourceKind::Flows, Some((dirs, file))) => include_children.then(|| (format!("{namespace}.{}", dirs.replace('/', ".")), file.to_string())),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +121,27 @@ mod tests {
             target_namespace: None,
             provided_files: None,
         }
+    }
+
+    #[test]
+    fn a_single_namespace_layout_is_read_back_with_its_child_namespaces() {
+        let tip = MemTip::default()
+            .with("_flows/etl.yml", b"id: etl\nnamespace: company\n", 0o100644)
+            .with("_flows/team/crm/sync.yml", b"id: sync\nnamespace: company.team.crm\n", 0o100644)
+            .with("_files/lib/a.py", b"a", 0o100644);
+        let one = |kind: SourceKind, dir: &str, include_children: bool| Source {
+            namespaces: NamespaceSelector::One { namespace: "company".into(), include_children },
+            ..discover(kind, dir, "")
+        };
+        let rows = |sources: &[Source]| -> Vec<(String, String)> {
+            Snapshot::new(sources).unwrap().compare(&tip).unwrap().into_iter().map(|f| (f.namespace, f.relative)).collect()
+        };
+        let pair = |ns: &str, rel: &str| (ns.to_string(), rel.to_string());
+        assert_eq!(
+            rows(&[one(SourceKind::Flows, "_flows", true), one(SourceKind::NamespaceFiles, "_files", false)]),
+            [pair("company", "lib/a.py"), pair("company", "etl.yml"), pair("company.team.crm", "sync.yml")]
+        );
+        assert_eq!(rows(&[one(SourceKind::Flows, "_flows", false)]), [pair("company", "etl.yml")], "children only when included");
     }
 
     #[test]

@@ -14,8 +14,11 @@ import lombok.experimental.SuperBuilder;
 
 import java.net.URI;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The restore side: the backup of BackupInstance (whole-instance layout) compared with what Kestra
@@ -34,6 +37,19 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     )
     @PluginProperty(group = "source")
     protected Property<String> namespacePrefix;
+
+    @Schema(
+        title = "Restore one namespace from a PushFlows/PushNamespaceFiles layout instead",
+        description = "Its flows directly in `flowsDirectory` (PushFlows' default `_flows`), its files in `filesDirectory` "
+            + "(PushNamespaceFiles' default `_files`); set the directories the backup used. Unset: the whole-instance layout."
+    )
+    @PluginProperty(group = "source")
+    protected Property<String> namespace;
+
+    @Schema(title = "With `namespace`: the flows directory also holds child namespaces in sub-directories (PushFlows' `includeChildNamespaces`)")
+    @Builder.Default
+    @PluginProperty(group = "source")
+    protected Property<Boolean> includeChildNamespaces = Property.ofValue(false);
 
     @Schema(title = "Repository directory of the flows: `<flowsDirectory>/<namespace>/<id>.yml`, as BackupInstance writes them")
     @Builder.Default
@@ -77,10 +93,31 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         request.put("job", job());
         request.put("kestra", kestra(runContext));
         request.put("git", connection(runContext));
-        request.put("sources", InstanceLayout.sources(runContext, namespacePrefix, flowsDirectory, includeNamespaceFiles, filesDirectory));
+        request.put("sources", sources(runContext));
         putOptions(runContext, options, request);
         request.put("restore", options);
         return request;
+    }
+
+    /** The layout the backup was written in: the whole instance, or one namespace (`namespace`). */
+    private List<Map<String, Object>> sources(RunContext runContext) throws Exception {
+        Optional<String> rNamespace = runContext.render(namespace).as(String.class).map(String::trim).filter(n -> !n.isEmpty());
+        if (rNamespace.isEmpty()) {
+            return InstanceLayout.sources(runContext, namespacePrefix, flowsDirectory, includeNamespaceFiles, filesDirectory);
+        }
+        if (runContext.render(namespacePrefix).as(String.class).filter(p -> !p.isBlank()).isPresent()) {
+            throw new BackupException(BackupException.Code.InvalidConfig,
+                "`namespace` and `namespacePrefix` exclude each other: `namespace` reads a one-namespace layout, `namespacePrefix` the whole-instance one", null);
+        }
+        boolean children = runContext.render(includeChildNamespaces).as(Boolean.class).orElse(false);
+        List<Map<String, Object>> sources = new ArrayList<>();
+        sources.add(InstanceLayout.source("flows", Map.of("one", Map.of("namespace", rNamespace.get(), "includeChildren", children)),
+            runContext.render(flowsDirectory).as(String.class).orElse(InstanceLayout.FLOWS_DIRECTORY)));
+        if (runContext.render(includeNamespaceFiles).as(Boolean.class).orElse(true)) {
+            sources.add(InstanceLayout.source("namespaceFiles", Map.of("one", Map.of("namespace", rNamespace.get())),
+                runContext.render(filesDirectory).as(String.class).orElse(InstanceLayout.FILES_DIRECTORY)));
+        }
+        return sources;
     }
 
     /** How the backup compares with Kestra (both restore tasks). */

@@ -32,7 +32,7 @@ final class InstanceLayout {
         return sources;
     }
 
-    private static Map<String, Object> source(String kind, Map<String, Object> namespaces, String gitDirectory) {
+    static Map<String, Object> source(String kind, Map<String, Object> namespaces, String gitDirectory) {
         Map<String, Object> source = new LinkedHashMap<>();
         source.put("kind", kind);
         source.put("namespaces", namespaces);

@@ -243,6 +243,30 @@ class RequestRenderingTest {
             auth: {apiToken: t}
             """);
         assertEquals("drill", drill.get("job"));
+
+        Map<String, Object> oneNamespace = request("""
+            id: restore
+            type: io.kestra.plugin.git.backup.RestoreInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            namespace: company
+            includeChildNamespaces: true
+            flowsDirectory: _flows
+            filesDirectory: _files
+            """);
+        assertEquals(List.of(
+            Map.of("kind", "flows", "namespaces", Map.of("one", Map.of("namespace", "company", "includeChildren", true)), "gitDirectory", "_flows"),
+            Map.of("kind", "namespaceFiles", "namespaces", Map.of("one", Map.of("namespace", "company")), "gitDirectory", "_files")
+        ), oneNamespace.get("sources"));
+        BackupException both = assertThrows(BackupException.class, () -> request("""
+            id: restore
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            namespace: company
+            namespacePrefix: company
+            """));
+        assertTrue(both.getMessage().contains("`namespace` and `namespacePrefix`"), both.getMessage());
         assertEquals(Map.of("failOnDrift", false), drill.get("restore"));
         assertFalse(drill.containsKey("dryRun"), "a drill writes nothing anyway");
     }
