@@ -40,7 +40,6 @@ pub struct Workspace {
     remote: String,
 }
 
-
 impl Workspace {
     /// Fetches the branch tip (or notes that the branch / the whole remote is empty).
     pub fn open(config: &GitConfig, log: &mut Log) -> Result<Self, CoreError> {
