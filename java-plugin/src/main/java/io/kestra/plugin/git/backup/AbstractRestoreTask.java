@@ -146,8 +146,11 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         private final URI drift;
     }
 
-    /** Uploads the drift file of the report to internal storage. */
-    protected static URI driftFile(RunContext runContext, CoreReport.Restore restore) throws Exception {
-        return IonFile.upload(runContext, file -> IonFile.drift(restore.drift, file));
+    /** Fills the comparison outputs both restore tasks share, the drift file uploaded to internal storage. */
+    protected static <B extends Output.OutputBuilder<?, ?>> B comparison(B output, RunContext runContext, CoreReport.Restore restore) throws Exception {
+        output.inSync(restore.inSync).missingInKestra(restore.missingInKestra).differing(restore.differing).onlyInKestra(restore.onlyInKestra)
+            .flowsValidated(restore.flowsValidated)
+            .drift(IonFile.upload(runContext, file -> IonFile.drift(restore.drift, file)));
+        return output;
     }
 }

@@ -6,7 +6,6 @@ import io.kestra.core.models.annotations.PluginProperty;
 import io.kestra.core.models.property.Property;
 import io.kestra.core.models.tasks.RunnableTask;
 import io.kestra.core.runners.RunContext;
-import io.kestra.plugin.git.backup.internal.CoreReport;
 import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
@@ -58,12 +57,7 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
 
     @Override
     public Output run(RunContext runContext) throws Exception {
-        CoreReport.Restore r = restore(runContext);
-        return Output.builder()
-            .inSync(r.inSync).missingInKestra(r.missingInKestra).differing(r.differing).onlyInKestra(r.onlyInKestra)
-            .flowsValidated(r.flowsValidated)
-            .drift(driftFile(runContext, r))
-            .build();
+        return comparison(Output.builder(), runContext, restore(runContext)).build();
     }
 
     @Override

@@ -78,11 +78,7 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
     @Override
     public Output run(RunContext runContext) throws Exception {
         CoreReport.Restore r = restore(runContext);
-        return Output.builder()
-            .inSync(r.inSync).missingInKestra(r.missingInKestra).differing(r.differing).onlyInKestra(r.onlyInKestra)
-            .flowsValidated(r.flowsValidated).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles)
-            .drift(driftFile(runContext, r))
-            .build();
+        return comparison(Output.builder(), runContext, r).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles).build();
     }
 
     @Override
