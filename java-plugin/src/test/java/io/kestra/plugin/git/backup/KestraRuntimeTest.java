@@ -525,16 +525,10 @@ class KestraRuntimeTest {
 
     /** Saves `system.<id>`: one PushNamespaceFiles task of `namespace` into `scripts/<namespace>`, with these connection lines. */
     private void saveFilesFlow(String id, String namespace, String connectionLines) throws Exception {
-        flowService.create(GenericFlow.fromYaml("main", """
-            id: %s
-            namespace: system
-            tasks:
-              - id: scripts
-                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+        saveTaskFlow(id, "io.kestra.plugin.git.backup.PushNamespaceFiles", """
                 namespace: %s
                 gitDirectory: scripts/%s
-            %s
-            """.formatted(id, namespace, namespace, connectionLines)));
+            %s""".formatted(namespace, namespace, connectionLines), "");
     }
 
     /** Saves `system.<id>`: one task `task` of `type` with these property lines; then a Log task printing `outputsLine`, if given. */
