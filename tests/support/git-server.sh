@@ -94,7 +94,8 @@ CONF
     [ "$attempt" = 3 ] && { cat "$T/lighttpd.out" "$T/lighttpd-error.log" >&2 2>/dev/null; exit 1; }
   done
 
-  [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ] && mkdir -m 0755 /run/sshd
+  # sshd (as root) needs its privilege-separation directory; -p: parallel test servers race here.
+  if [ "$(id -u)" = 0 ]; then mkdir -p -m 0755 /run/sshd; fi
   for attempt in 1 2 3; do
     SSH_PORT=$(pick_port)
     cat > "$T/ssh/sshd_config" <<CONF
