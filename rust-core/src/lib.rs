@@ -45,7 +45,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// JSON in, JSON out, for callers across a language boundary. The answer is always one object:
 /// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ...}}`.
-/// Messages are redacted with the request's secrets (when the request could be parsed).
+/// Messages are redacted with the request's secrets (when the request could be parsed); a panic
+/// of the job is answered as an `Internal` error.
 pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
     let request: Request = match serde_json::from_str(request_json) {
         Ok(r) => r,
@@ -56,10 +57,23 @@ pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
         }
     };
     let secrets = request.secrets();
-    match run(&request, sink) {
+    match catch_panic(|| run(&request, sink)) {
         Ok(report) => serde_json::json!({ "report": report }).to_string(),
         Err(err) => error_json(&err, &secrets),
     }
+}
+
+/// A panic is a bug; it becomes an `Internal` error, redacted like any other, and never unwinds
+/// into the caller (across JNI that would abort the JVM).
+fn catch_panic<T>(body: impl FnOnce() -> Result<T, CoreError>) -> Result<T, CoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(CoreError::new(ErrorCode::Internal, format!("internal error in the native core: {what}")))
+    })
 }
 
 fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
@@ -72,4 +86,19 @@ fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
         }
     })
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_redacted_internal_error() {
+        let token = secret::Secret::new("tok-1234567890");
+        let err = catch_panic::<()>(|| panic!("bad state near {}", token.expose())).unwrap_err();
+        assert_eq!(err.code, ErrorCode::Internal);
+        let answer: serde_json::Value = serde_json::from_str(&error_json(&err, &[token])).unwrap();
+        assert_eq!(answer["error"]["code"], "Internal");
+        assert_eq!(answer["error"]["message"], "internal error in the native core: bad state near ***");
+    }
 }
