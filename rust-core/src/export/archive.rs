@@ -6,7 +6,8 @@ use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
 use std::io::{Read, Seek};
 
-/// Downloads `path` to a temp file and calls `each(name, bytes)` for every file entry.
+/// Downloads `path` to a temp file and calls `each(name, bytes)` for every file entry. Returns
+/// the size of the entries' contents (what was exported, not the size of the download).
 pub fn for_each_entry(
     client: &KestraClient,
     path: &str,
@@ -16,15 +17,16 @@ pub fn for_each_entry(
 ) -> Result<u64, CoreError> {
     let mut response = client.get(path, query, log)?;
     let mut file = tempfile::tempfile()?;
-    let bytes = response
+    let downloaded = response
         .copy_to(&mut file)
         .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API {path}: the download broke off: {e}")))?;
     file.rewind()?;
-    if bytes == 0 {
+    if downloaded == 0 {
         return Ok(0);
     }
     let mut zip = zip::ZipArchive::new(file)
         .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path} did not return a ZIP archive: {e}")))?;
+    let mut exported = 0u64;
     for i in 0..zip.len() {
         let mut entry = zip
             .by_index(i)
@@ -36,11 +38,13 @@ pub fn for_each_entry(
             .name()
             .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path}: ZIP entry #{i} has an unreadable name: {e}")))?
             .to_string();
-        let mut content = Vec::with_capacity(entry.size() as usize);
+        // The declared size only sizes the first allocation; a bogus header cannot reserve gigabytes.
+        let mut content = Vec::with_capacity(entry.size().min(1 << 26) as usize);
         entry
             .read_to_end(&mut content)
             .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path}: cannot read `{name}` from the ZIP: {e}")))?;
+        exported += content.len() as u64;
         each(&name, content, log)?;
     }
-    Ok(bytes)
+    Ok(exported)
 }

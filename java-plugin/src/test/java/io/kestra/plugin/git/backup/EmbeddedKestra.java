@@ -13,6 +13,9 @@ import io.micronaut.context.ApplicationContext;
  * answering PushFlows at the URL the build configured (`kestra.tasks.sdk.authentication`).
  */
 final class EmbeddedKestra implements AutoCloseable {
+    /** Held so the level set in `close` stays (java.util.logging keeps loggers weakly). */
+    private static final java.util.logging.Logger GRPC_LOG = java.util.logging.Logger.getLogger("io.grpc");
+
     private final ApplicationContext context;
     private final KestraApiStandIn api;
 
@@ -42,6 +45,9 @@ final class EmbeddedKestra implements AutoCloseable {
 
     @Override
     public void close() {
+        // While the runtime stops, its worker still tries to register with the closed dispatcher and
+        // gRPC logs a SEVERE stack trace for it: noise at the end of the demo, not a failure.
+        GRPC_LOG.setLevel(java.util.logging.Level.OFF);
         api.close();
         context.close();
     }
