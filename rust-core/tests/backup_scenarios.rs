@@ -454,6 +454,10 @@ fn ssh_keys_with_and_without_passphrase_and_host_key_pin() {
     stub.set_flow("ansible", "b", &flow_text("b", "ansible", "b"));
     report(&run(&ssh("KEY_RSA_PEM", None, None)));
     assert_eq!(repo.files("main").len(), 2);
+    // passphrase-protected PEM ECDSA key, as plugin-git's docs have users make it
+    stub.set_flow("ansible", "c", &flow_text("c", "ansible", "c"));
+    report(&run(&ssh("KEY_ECDSA_PEM_PASS", Some(server.get("SSH_PASSPHRASE")), Some(&pin))));
+    assert_eq!(repo.files("main").len(), 3);
     // the passphrase key without its passphrase: Auth, no key material in the message
     let r = run(&ssh("KEY_ED25519_PASS", None, None));
     assert_eq!(error_code(&r), "Auth", "{r}");

@@ -49,7 +49,9 @@ make_keys() {
     ssh-keygen -q -t ed25519 -N '' -f id_ed25519
     ssh-keygen -q -t ed25519 -N "$SSH_PASSPHRASE" -f id_ed25519_pass
     ssh-keygen -q -t rsa -b 2048 -m PEM -N '' -f id_rsa_pem
-    cat id_ed25519.pub id_ed25519_pass.pub id_rsa_pem.pub > authorized_keys
+    # the key plugin-git's docs tell users to make (`-t ecdsa -b 256 -m PEM`), with a passphrase
+    ssh-keygen -q -t ecdsa -b 256 -m PEM -N "$SSH_PASSPHRASE" -f id_ecdsa_pem_pass
+    cat id_ed25519.pub id_ed25519_pass.pub id_rsa_pem.pub id_ecdsa_pem_pass.pub > authorized_keys
     chmod 600 host_ed25519 id_* )
 }
 
@@ -143,6 +145,7 @@ ACCESS_LOG=$T/access.log
 KEY_ED25519=$T/ssh/id_ed25519
 KEY_ED25519_PASS=$T/ssh/id_ed25519_pass
 KEY_RSA_PEM=$T/ssh/id_rsa_pem
+KEY_ECDSA_PEM_PASS=$T/ssh/id_ecdsa_pem_pass
 ENV
   echo "git server up: http :$HTTP_PORT, https :$HTTPS_PORT, ssh :$SSH_PORT (dir $T)"
 }
