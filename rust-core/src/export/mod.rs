@@ -19,6 +19,9 @@ pub enum ExportedItem {
     Flow { namespace: String, id: String, source: String },
     /// A namespace file's latest revision; `path` is namespace-relative, `/`-separated, no leading `/`.
     File { namespace: String, path: String, bytes: Vec<u8> },
+    /// An entry of the export that could not be read as a flow: the export is partial, so its
+    /// source must not delete anything from the backup this run.
+    Unreadable,
 }
 
 type OnItem<'a> = &'a mut dyn FnMut(ExportedItem) -> Result<(), CoreError>;
@@ -58,12 +61,12 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
         }
         let Ok(text) = String::from_utf8(content) else {
             log.warn(format!("skipped `{name}` from the flow export: not UTF-8"));
-            return Ok(());
+            return on_item(ExportedItem::Unreadable);
         };
         let header = flow_header::read(&text);
         let (Some(id), Some(namespace)) = (header.id, header.namespace) else {
             log.warn(format!("skipped `{name}` from the flow export: no top-level `id` or `namespace`"));
-            return Ok(());
+            return on_item(ExportedItem::Unreadable);
         };
         if header.draft {
             drafts += 1;

@@ -25,6 +25,8 @@ pub(super) struct SourceState {
     pub exported_ignores: HashMap<String, Vec<u8>>,
     /// Items the export selected for this source (before `.kestraignore`).
     pub exported: usize,
+    /// Entries of the export that could not be read: deletions are off for this source.
+    pub unreadable: usize,
 }
 
 impl SourceState {
@@ -105,6 +107,7 @@ impl Snapshot {
                     entries: BTreeMap::new(),
                     exported_ignores: HashMap::new(),
                     exported: 0,
+                    unreadable: 0,
                 })
             })
             .collect::<Result<Vec<SourceState>, CoreError>>()?;
@@ -142,6 +145,10 @@ impl Snapshot {
                     source.exported_ignores.insert(dir.clone(), bytes.clone());
                 }
                 (join(&dir, &path), format!("namespace file `{path}` of `{namespace}`"), bytes)
+            }
+            ExportedItem::Unreadable => {
+                source.unreadable += 1;
+                return Ok(());
             }
         };
         safe_path::check(&path, &what)?;

@@ -56,6 +56,18 @@ impl Snapshot {
                     .filter(|f| source.selection.scopes_deletion_of(&f.path))
                     .collect();
                 let deleting: Vec<&&TipFile> = candidates.iter().filter(|f| !source.entries.contains_key(&f.path)).collect();
+                if source.unreadable > 0 {
+                    if !deleting.is_empty() {
+                        log.warn(format!(
+                            "`{}`: {} item(s) of Kestra's export could not be read (the export is partial); the {} file(s) it no longer lists are kept this run",
+                            source.dir,
+                            source.unreadable,
+                            deleting.len()
+                        ));
+                    }
+                    counts.push(c);
+                    continue;
+                }
                 guard::check(
                     guard,
                     &SourceDeletions { dir: &source.dir, exported: source.exported, existing: candidates.len(), deleting: deleting.len() },
@@ -171,6 +183,19 @@ mod tests {
         // delete: false keeps stale files
         let p = plan(&snap, &tip, false, &DeletionGuard::default()).unwrap();
         assert_eq!(paths(&p), ["+flows/ansible/b.yml"]);
+    }
+
+    #[test]
+    fn a_partial_export_deletes_nothing() {
+        let tip = MemTip::default().with("flows/ansible/a.yml", b"x", MODE_FILE).with("flows/ansible/b.yml", b"y", MODE_FILE);
+        let sources = [source(SourceKind::Flows, "ansible", "flows/ansible", &[])];
+        let snap = snapshot(&sources, vec![(0, flow("ansible", "a")), (0, ExportedItem::Unreadable), (0, flow("ansible", "c"))], &tip).unwrap();
+        let mut warnings = Vec::new();
+        let mut sink = |e: &crate::progress::LogEvent| warnings.push(e.message.clone());
+        let p = snap.plan(&tip, true, &DeletionGuard::default(), &mut Log::new(&mut sink, vec![])).unwrap();
+        assert_eq!(paths(&p), ["+flows/ansible/a.yml", "+flows/ansible/c.yml"], "b.yml is kept");
+        assert_eq!(p.counts[0].deleted, 0);
+        assert!(warnings.iter().any(|w| w.contains("could not be read") && w.contains("1 file(s)")), "{warnings:?}");
     }
 
     #[test]
