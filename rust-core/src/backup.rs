@@ -143,7 +143,8 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
 pub(crate) fn export_snapshot(req: &Request, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<Snapshot, CoreError> {
     let mut snapshot = Snapshot::new(&req.sources)?;
     for (index, source) in req.sources.iter().enumerate() {
-        export::export_source(client, source, log, &mut |item| snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes)))?;
+        let in_backup = snapshot.namespaces_in_backup(index, ws)?;
+        export::export_source(client, source, &in_backup, log, &mut |item| snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes)))?;
     }
     Ok(snapshot)
 }

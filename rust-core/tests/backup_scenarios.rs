@@ -185,6 +185,21 @@ fn whole_instance_in_one_commit_with_discovered_namespaces() {
     run(&request);
     assert_eq!(repo.commit_count("main"), 2);
     assert_eq!(repo.last_commit_paths("main"), ["flows/company.team.crm/sync.yml"]);
+
+    // The tree's last flow removed (allowed: the flows directory empties): Kestra's namespace
+    // list no longer names `company` or `company.team`, but their files are still there, so the
+    // backup keeps them.
+    stub.delete_flow("company.team", "etl");
+    let mut request = request;
+    request["guard"] = json!({"allowEmptyExport": true});
+    let r = run(&request);
+    assert_eq!(repo.commit_count("main"), 3, "{r}");
+    assert_eq!(repo.last_commit_paths("main"), ["flows/company.team/etl.yml"]);
+    assert_eq!(repo.files("main"), ["files/company.team/.kestraignore", "files/company.team/run.sh", "files/company/shared/lib.py"]);
+    // ... until Kestra deletes them too.
+    stub.delete_file("company.team", "run.sh");
+    run(&request);
+    assert_eq!(repo.last_commit_paths("main"), ["files/company.team/run.sh"]);
 }
 
 #[test]

@@ -28,7 +28,15 @@ type OnItem<'a> = &'a mut dyn FnMut(ExportedItem) -> Result<(), CoreError>;
 
 /// Exports one source, calling `on_item` for every item of its namespace selection (siblings a
 /// prefix query lets through, globs and ignore rules are dealt with by `snapshot`).
-pub fn export_source(client: Option<&KestraClient>, source: &Source, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+/// `in_backup`: the namespaces the backup already holds for this source; discovery exports their
+/// files too, so files Kestra's namespace list misses are kept, not deleted.
+pub fn export_source(
+    client: Option<&KestraClient>,
+    source: &Source,
+    in_backup: &[String],
+    log: &mut Log,
+    on_item: OnItem,
+) -> Result<(), CoreError> {
     if let Some(files) = &source.provided_files {
         return provided_files(source, files, log, on_item);
     }
@@ -36,7 +44,7 @@ pub fn export_source(client: Option<&KestraClient>, source: &Source, log: &mut L
     match source.kind {
         SourceKind::Flows => flows(client, source, log, on_item),
         SourceKind::NamespaceFiles => {
-            for namespace in file_namespaces(client, &source.namespaces, log)? {
+            for namespace in file_namespaces(client, &source.namespaces, in_backup, log)? {
                 namespace_files(client, &namespace, log, on_item)?;
             }
             Ok(())
@@ -82,8 +90,10 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
 
 /// Namespaces whose files a source covers. Discovery asks for the namespaces that hold flows and
 /// adds their parents, as Kestra's own namespace list does: a parent such as `company` often holds
-/// shared files while its flows live in `company.team`.
-fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, log: &mut Log) -> Result<Vec<String>, CoreError> {
+/// shared files while its flows live in `company.team`. The namespaces the backup already holds
+/// are asked too: one whose last flow is gone may still have files (Kestra answers an empty
+/// archive for a namespace without files).
+fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, in_backup: &[String], log: &mut Log) -> Result<Vec<String>, CoreError> {
     let prefix = match selector {
         NamespaceSelector::One { namespace, .. } => return Ok(vec![namespace.clone()]),
         NamespaceSelector::Discover { prefix } => prefix,
@@ -94,9 +104,27 @@ fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, log: &mu
         .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API flows/distinct-namespaces: {e}")))?;
     let with_flows: Vec<String> = serde_json::from_str(&body)
         .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API flows/distinct-namespaces: unexpected answer: {e}")))?;
-    let chosen = namespace_trees_under(&with_flows, prefix);
-    log.info(format!("Discovered {} namespace(s){}", chosen.len(), if prefix.is_empty() { String::new() } else { format!(" under `{prefix}`") }));
+    let mut chosen = namespace_trees_under(&with_flows, prefix);
+    let only_in_backup: Vec<&String> = in_backup.iter().filter(|ns| in_namespace_tree(ns, prefix) && !chosen.contains(ns)).collect();
+    log.info(format!(
+        "Discovered {} namespace(s){}{}",
+        chosen.len(),
+        if prefix.is_empty() { String::new() } else { format!(" under `{prefix}`") },
+        if only_in_backup.is_empty() {
+            String::new()
+        } else {
+            format!("; also asking for the files of {} namespace(s) only the backup lists: {}", only_in_backup.len(), join_names(&only_in_backup))
+        }
+    ));
+    chosen.extend(only_in_backup.into_iter().cloned());
+    chosen.sort();
     Ok(chosen)
+}
+
+fn join_names(names: &[&String]) -> String {
+    let shown: Vec<String> = names.iter().take(10).map(|n| format!("`{n}`")).collect();
+    let more = if names.len() > 10 { format!(" and {} more", names.len() - 10) } else { String::new() };
+    format!("{}{more}", shown.join(", "))
 }
 
 /// Every namespace of `namespaces` and each of their parents, limited to the tree of `prefix`; sorted.

@@ -5,11 +5,12 @@ use super::flow_text::{rewrite_namespace, strip_revision};
 use super::globs::Selection;
 use super::kestraignore::FILE_NAME as IGNORE_FILE;
 use super::safe_path::{self, join};
+use super::TipTree;
 use crate::error::{CoreError, ErrorCode};
 use crate::export::ExportedItem;
 use crate::request::{in_namespace_tree, NamespaceSelector, Source, SourceKind};
 use git2::Oid;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One source's directory and what the export put in it.
 pub(super) struct SourceState {
@@ -113,6 +114,22 @@ impl Snapshot {
             .collect::<Result<Vec<SourceState>, CoreError>>()?;
         refuse_nested_directories(&states)?;
         Ok(Snapshot { sources: states, owners: HashMap::new() })
+    }
+
+    /// The namespaces the branch tip holds for namespace-file source `index` when it discovers
+    /// namespaces: the first directories below its directory that belong to its namespace tree.
+    /// Empty otherwise (flows come in one query for the whole tree, not per namespace).
+    pub fn namespaces_in_backup(&self, index: usize, tip: &dyn TipTree) -> Result<Vec<String>, CoreError> {
+        let source = &self.sources[index];
+        let (SourceKind::NamespaceFiles, NamespaceSelector::Discover { prefix }) = (source.kind, &source.selector) else { return Ok(Vec::new()) };
+        let mut namespaces = BTreeSet::new();
+        for file in tip.files_under(&source.dir)? {
+            let below = if source.dir.is_empty() { file.path.as_str() } else { &file.path[source.dir.len() + 1..] };
+            if let Some((namespace, _)) = below.split_once('/').filter(|(ns, _)| in_namespace_tree(ns, prefix)) {
+                namespaces.insert(namespace.to_string());
+            }
+        }
+        Ok(namespaces.into_iter().collect())
     }
 
     /// Maps one exported item of source `index` to its path (layout rules, `revision:` strip,
