@@ -6,6 +6,9 @@ use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
 use std::io::{Read, Seek};
 
+/// Called with each entry's name and content.
+type OnEntry<'a> = &'a mut dyn FnMut(&str, Vec<u8>, &mut Log) -> Result<(), CoreError>;
+
 /// Downloads `path` to a temp file and calls `each(name, bytes)` for every file entry. Returns
 /// the size of the entries' contents (what was exported, not the size of the download).
 pub fn for_each_entry(
@@ -13,7 +16,7 @@ pub fn for_each_entry(
     path: &str,
     query: &[(&str, &str)],
     log: &mut Log,
-    each: &mut dyn FnMut(&str, Vec<u8>, &mut Log) -> Result<(), CoreError>,
+    each: OnEntry,
 ) -> Result<u64, CoreError> {
     let mut response = client.get(path, query, log)?;
     let mut file = tempfile::tempfile()?;

@@ -29,10 +29,10 @@ pub fn read(source: &str) -> FlowHeader {
 fn scalar(raw: &str) -> String {
     let v = raw.trim();
     for q in ['"', '\''] {
-        if let Some(rest) = v.strip_prefix(q) {
-            if let Some(end) = rest.find(q) {
-                return rest[..end].to_string();
-            }
+        if let Some(rest) = v.strip_prefix(q)
+            && let Some(end) = rest.find(q)
+        {
+            return rest[..end].to_string();
         }
     }
     match v.find(" #") {

@@ -283,10 +283,10 @@ impl TipTree for Workspace {
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         let mut files = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
-            if entry.kind() != Some(git2::ObjectType::Tree) {
-                if let Ok(name) = entry.name() {
-                    files.push(TipFile { path: format!("{prefix}{parent}{name}"), oid: entry.id(), mode: entry.filemode() });
-                }
+            if entry.kind() != Some(git2::ObjectType::Tree)
+                && let Ok(name) = entry.name()
+            {
+                files.push(TipFile { path: format!("{prefix}{parent}{name}"), oid: entry.id(), mode: entry.filemode() });
             }
             git2::TreeWalkResult::Ok
         })

@@ -57,24 +57,23 @@ pub fn callbacks<'a, 'l: 'a, 's: 'a>(
     cb.credentials(move |url, user_from_url, allowed| {
         let ssh_user = user_from_url.unwrap_or("git");
         let mut tried = session.tried.borrow_mut();
-        if allowed.contains(CredentialType::SSH_KEY) {
-            if let Some(key) = config.private_key.as_ref().filter(|_| !tried.iter().any(|t| t.starts_with("SSH key"))) {
-                tried.push(format!("SSH key from `privateKey` as `{ssh_user}`"));
-                let passphrase = config.passphrase.as_ref().map(|p| p.expose());
-                return Cred::ssh_key_from_memory(ssh_user, None, key.expose(), passphrase);
-            }
+        if allowed.contains(CredentialType::SSH_KEY)
+            && let Some(key) = config.private_key.as_ref().filter(|_| !tried.iter().any(|t| t.starts_with("SSH key")))
+        {
+            tried.push(format!("SSH key from `privateKey` as `{ssh_user}`"));
+            let passphrase = config.passphrase.as_ref().map(|p| p.expose());
+            return Cred::ssh_key_from_memory(ssh_user, None, key.expose(), passphrase);
         }
         if allowed.contains(CredentialType::USERNAME) && !tried.iter().any(|t| t == "username") {
             tried.push("username".into());
             return Cred::username(ssh_user);
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if let (Some(user), Some(password)) = (config.username.as_ref(), config.password.as_ref()) {
-                if !tried.iter().any(|t| t.starts_with("HTTP basic")) {
-                    tried.push(format!("HTTP basic as `{user}`"));
-                    return Cred::userpass_plaintext(user, password.expose());
-                }
-            }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+            && let (Some(user), Some(password)) = (config.username.as_ref(), config.password.as_ref())
+            && !tried.iter().any(|t| t.starts_with("HTTP basic"))
+        {
+            tried.push(format!("HTTP basic as `{user}`"));
+            return Cred::userpass_plaintext(user, password.expose());
         }
         let _ = url;
         Err(git2::Error::from_str("no further credentials to offer"))
