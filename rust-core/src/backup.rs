@@ -13,14 +13,16 @@ use git2::Oid;
 use std::time::Instant;
 
 pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
+    // The Kestra URL and the sources' directories and globs are checked before any connection.
+    let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
+    let mut snapshot = Snapshot::new(&req.sources)?;
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
     report.branch_created = ws.branch_missing();
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
-    let snapshot = export_snapshot(req, client.as_ref(), &mut ws, log)?;
+    export_into(&mut snapshot, req, client.as_ref(), &mut ws, log)?;
     report.timings_ms.export = elapsed_ms(t);
 
     let primary = publish(&mut ws, &snapshot, req, &mut report.timings_ms, log)?;
@@ -138,15 +140,15 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
     }
 }
 
-/// What Kestra holds now, laid out as the repository would hold it. Every exported item is mapped
-/// to its path and written as a blob at once, so memory holds one item at a time, never the export.
-pub(crate) fn export_snapshot(req: &Request, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<Snapshot, CoreError> {
-    let mut snapshot = Snapshot::new(&req.sources)?;
+/// Fills `snapshot` with what Kestra holds now, laid out as the repository would hold it. Every
+/// exported item is mapped to its path and written as a blob at once, so memory holds one item at
+/// a time, never the export.
+pub(crate) fn export_into(snapshot: &mut Snapshot, req: &Request, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<(), CoreError> {
     for (index, source) in req.sources.iter().enumerate() {
         let in_backup = snapshot.namespaces_in_backup(index, ws)?;
         export::export_source(client, source, &in_backup, log, &mut |item| snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes)))?;
     }
-    Ok(snapshot)
+    Ok(())
 }
 
 pub(crate) fn elapsed_ms(t: Instant) -> u64 {

@@ -57,6 +57,15 @@ impl CoreError {
     }
 }
 
+/// A user's value quoted in a message, cut to a readable length (a value can be megabytes).
+pub fn shown(value: &str) -> String {
+    const MAX: usize = 120;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… ({} characters)", &value[..cut], value.chars().count()),
+        None => value.to_string(),
+    }
+}
+
 impl From<std::io::Error> for CoreError {
     fn from(e: std::io::Error) -> Self {
         CoreError::new(ErrorCode::Io, e.to_string())

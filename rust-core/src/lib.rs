@@ -76,12 +76,20 @@ fn catch_panic<T>(body: impl FnOnce() -> Result<T, CoreError>) -> Result<T, Core
     })
 }
 
+/// Longest error message sent back; a message that quotes a huge input is cut, so the caller
+/// never has to parse megabytes (Jackson refuses strings over 20 MB).
+const MAX_MESSAGE_CHARS: usize = 16 * 1024;
+
 fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
     let refs: Vec<&secret::Secret> = secrets.iter().collect();
+    let mut message = secret::redact(&err.message, &refs);
+    if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        message = format!("{}… (message cut at {MAX_MESSAGE_CHARS} characters)", &message[..cut]);
+    }
     serde_json::json!({
         "error": {
             "code": err.code,
-            "message": secret::redact(&err.message, &refs),
+            "message": message,
             "localCommit": err.local_commit,
         }
     })
@@ -100,5 +108,17 @@ mod tests {
         let answer: serde_json::Value = serde_json::from_str(&error_json(&err, &[token])).unwrap();
         assert_eq!(answer["error"]["code"], "Internal");
         assert_eq!(answer["error"]["message"], "internal error in the native core: bad state near ***");
+    }
+
+    #[test]
+    fn huge_inputs_are_not_echoed_whole() {
+        let huge = "x".repeat(1_000_000);
+        let answer: serde_json::Value = serde_json::from_str(&run_json(&format!(r#"{{"{huge}": 1}}"#), &mut |_| {})).unwrap();
+        assert_eq!(answer["error"]["code"], "InvalidConfig");
+        assert!(answer["error"]["message"].as_str().unwrap().len() < MAX_MESSAGE_CHARS + 100);
+        let request = format!(r#"{{"git": {{"url": "{huge}"}}, "sources": []}}"#);
+        let answer: serde_json::Value = serde_json::from_str(&run_json(&request, &mut |_| {})).unwrap();
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with("`url`: `xxx") && message.contains("… (1000000 characters)` is neither"), "{}", &message[..300]);
     }
 }

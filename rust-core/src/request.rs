@@ -1,7 +1,7 @@
 //! The one request type of the core, shared by the CLI (JSON/YAML file) and the JNI bridge (JSON).
 //! Field by field documentation with defaults: `docs/request-report.md`. JSON names are camelCase.
 
-use crate::error::CoreError;
+use crate::error::{shown, CoreError};
 use crate::secret::Secret;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -325,9 +325,11 @@ impl Request {
         if self.git.url.trim().is_empty() {
             return Err(CoreError::invalid("url", "is empty; set the Git remote, e.g. https://gitlab.example.com/group/backup.git"));
         }
+        check_remote("url", &self.git.url)?;
         if self.git.branch.trim().is_empty() {
             return Err(CoreError::invalid("branch", "is empty; set a branch name such as `main`"));
         }
+        check_branch("branch", &self.git.branch)?;
         if self.sources.is_empty() {
             return Err(CoreError::invalid("sources", "is empty; give at least one source to back up"));
         }
@@ -340,6 +342,10 @@ impl Request {
             }
             if mirror.url.trim() == self.git.url.trim() {
                 return Err(CoreError::invalid(&format!("mirrors[{i}].url"), "is the primary `url`; a mirror must be another repository"));
+            }
+            check_remote(&format!("mirrors[{i}].url"), &mirror.url)?;
+            if let Some(branch) = &mirror.branch {
+                check_branch(&format!("mirrors[{i}].branch"), branch)?;
             }
         }
         if self.git.max_push_attempts == 0 {
@@ -374,6 +380,40 @@ impl Request {
     }
 }
 
+/// A remote libgit2 can reach: a URL of a scheme it speaks, `[user@]host:path`, or an existing
+/// local repository (libgit2 reports a missing one as "unsupported URL protocol").
+fn check_remote(field: &str, url: &str) -> Result<(), CoreError> {
+    let url = url.trim();
+    let local = |path: &str| {
+        if std::path::Path::new(path).exists() {
+            Ok(())
+        } else {
+            Err(CoreError::invalid(
+                field,
+                format!("`{}` is neither a remote URL (https://…, ssh://…, git@host:path) nor an existing local repository", shown(url)),
+            ))
+        }
+    };
+    if let Some((scheme, rest)) = url.split_once("://") {
+        return match scheme.to_ascii_lowercase().as_str() {
+            "https" | "http" | "ssh" | "git" => Ok(()),
+            "file" => local(rest),
+            other => Err(CoreError::invalid(field, format!("unsupported scheme `{}`; use https://, ssh://, git@host:path or a local path", shown(other)))),
+        };
+    }
+    // scp-like `git@host:group/repo.git`: a `:` before any `/`
+    let scp_like = url.find(':').is_some_and(|colon| colon > 0 && !url[..colon].contains('/'));
+    if scp_like { Ok(()) } else { local(url) }
+}
+
+fn check_branch(field: &str, branch: &str) -> Result<(), CoreError> {
+    if git2::Reference::is_valid_name(&format!("refs/heads/{branch}")) {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(field, format!("`{}` is not a valid Git branch name (no spaces, `..`, `~`, `^`, `:`, `\\`, or trailing `/` or `.lock`)", shown(branch))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,10 +444,35 @@ mod tests {
 
     #[test]
     fn a_restore_reads_the_backup_as_written() {
-        let json = r#"{"job": "restore", "kestra": {"url": "http://k"}, "git": {"url": "x"},
+        let json = r#"{"job": "restore", "kestra": {"url": "http://k"}, "git": {"url": "https://git.example/x.git"},
             "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "a"}}, "gitDirectory": "_flows", "targetNamespace": "b"}]}"#;
         let err = serde_json::from_str::<Request>(json).unwrap().validate().unwrap_err();
         assert!(err.message.starts_with("`sources[0]`") && err.message.contains("targetNamespace"), "{}", err.message);
+    }
+
+    #[test]
+    fn remotes_and_branches_are_checked_before_any_connection() {
+        let request = |git: &str| {
+            let json = format!(r#"{{"kestra": {{"url": "http://k"}}, "git": {git}, "sources": [{{"kind": "flows", "namespaces": {{"one": {{"namespace": "a"}}}}, "gitDirectory": "f"}}]}}"#);
+            serde_json::from_str::<Request>(&json).unwrap().validate()
+        };
+        let here = env!("CARGO_MANIFEST_DIR");
+        for ok in ["https://h/g/r.git", "HTTP://h/r", "ssh://git@h:2222/r.git", "git@h:g/r.git", "h:r", "git://h/r", here, &format!("file://{here}")] {
+            request(&format!(r#"{{"url": "{ok}"}}"#)).unwrap_or_else(|e| panic!("{ok}: {}", e.message));
+        }
+        for (git, field, says) in [
+            (r#"{"url": "ftp://h/r"}"#, "`url`", "unsupported scheme `ftp`; use https://"),
+            (r#"{"url": "/no/such/repo.git"}"#, "`url`", "nor an existing local repository"),
+            (r#"{"url": "file:///no/such/repo.git"}"#, "`url`", "nor an existing local repository"),
+            (r#"{"url": "https://h/r", "branch": "main..x"}"#, "`branch`", "`main..x` is not a valid Git branch name"),
+            (r#"{"url": "https://h/r", "branch": "my branch"}"#, "`branch`", "not a valid Git branch name"),
+            (r#"{"url": "https://h/r", "mirrors": [{"url": "ftps://m/r"}]}"#, "`mirrors[0].url`", "unsupported scheme `ftps`"),
+            (r#"{"url": "https://h/r", "mirrors": [{"url": "https://m/r", "branch": "x~1"}]}"#, "`mirrors[0].branch`", "not a valid"),
+        ] {
+            let err = request(git).unwrap_err();
+            assert_eq!(err.code, crate::ErrorCode::InvalidConfig);
+            assert!(err.message.starts_with(field) && err.message.contains(says), "{git}: {}", err.message);
+        }
     }
 
     #[test]

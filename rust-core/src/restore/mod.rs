@@ -9,14 +9,14 @@
 mod upload;
 mod validation;
 
-use crate::backup::{elapsed_ms, export_snapshot};
+use crate::backup::{elapsed_ms, export_into};
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{flow_header, KestraClient};
 use crate::git::Workspace;
 use crate::progress::Log;
 use crate::report::{DriftRow, Report, RestoreReport};
 use crate::request::{Job, Request, SourceKind};
-use crate::snapshot::{BackupFile, Drift, TipTree};
+use crate::snapshot::{BackupFile, Drift, Snapshot, TipTree};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -24,6 +24,9 @@ use std::time::Instant;
 const LISTED: usize = 20;
 
 pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
+    let kestra = req.kestra.as_ref().ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to restore into"))?;
+    let client = KestraClient::new(kestra)?;
+    let mut snapshot = Snapshot::new(&req.sources)?;
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
     if ws.branch_missing() {
@@ -32,9 +35,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    let kestra = req.kestra.as_ref().ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to restore into"))?;
-    let client = KestraClient::new(kestra)?;
-    let snapshot = export_snapshot(req, Some(&client), &mut ws, log)?;
+    export_into(&mut snapshot, req, Some(&client), &mut ws, log)?;
     report.timings_ms.export = elapsed_ms(t);
 
     let t = Instant::now();

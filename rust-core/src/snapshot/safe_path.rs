@@ -5,23 +5,7 @@ use crate::error::{CoreError, ErrorCode};
 
 /// Checks one repository path; `what` names the exported item in the error.
 pub fn check(path: &str, what: &str) -> Result<(), CoreError> {
-    let problem = if path.is_empty() {
-        Some("is empty")
-    } else if path.starts_with('/') {
-        Some("is absolute")
-    } else if path.contains('\0') {
-        Some("contains a NUL byte")
-    } else if path.contains('\\') {
-        Some("contains a backslash")
-    } else {
-        path.split('/').find_map(|part| match part {
-            "" => Some("has an empty path component"),
-            "." | ".." => Some("has a `.` or `..` component"),
-            p if p.eq_ignore_ascii_case(".git") => Some("has a `.git` component"),
-            _ => None,
-        })
-    };
-    match problem {
+    match problem(path) {
         None => Ok(()),
         Some(p) => Err(CoreError::new(
             ErrorCode::UnsafePath,
@@ -37,8 +21,33 @@ pub fn normalise_dir(dir: &str, field: &str) -> Result<String, CoreError> {
     if trimmed.is_empty() || trimmed == "." {
         return Ok(String::new());
     }
-    check(trimmed, &format!("`{field}`")).map_err(|e| CoreError::new(ErrorCode::InvalidConfig, e.message))?;
-    Ok(trimmed.to_string())
+    match problem(trimmed) {
+        None => Ok(trimmed.to_string()),
+        Some(p) => Err(CoreError::invalid(
+            field,
+            format!("`{}` {p}; use a directory inside the repository, e.g. `flows/ansible`", crate::error::shown(&trimmed.escape_debug().to_string())),
+        )),
+    }
+}
+
+/// What makes a repository path unsafe, if anything.
+fn problem(path: &str) -> Option<&'static str> {
+    if path.is_empty() {
+        Some("is empty")
+    } else if path.starts_with('/') {
+        Some("is absolute")
+    } else if path.contains('\0') {
+        Some("contains a NUL byte")
+    } else if path.contains('\\') {
+        Some("contains a backslash")
+    } else {
+        path.split('/').find_map(|part| match part {
+            "" => Some("has an empty path component"),
+            "." | ".." => Some("has a `.` or `..` component"),
+            p if p.eq_ignore_ascii_case(".git") => Some("has a `.git` component"),
+            _ => None,
+        })
+    }
 }
 
 /// `dir/rest`, or `rest` when `dir` is the root.
@@ -73,6 +82,6 @@ mod tests {
         assert_eq!(normalise_dir("./x", "gitDirectory").unwrap(), "x");
         let err = normalise_dir("a/../..", "gitDirectory").unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidConfig);
-        assert!(err.message.contains("gitDirectory"));
+        assert_eq!(err.message, "`gitDirectory`: `a/../..` has a `.` or `..` component; use a directory inside the repository, e.g. `flows/ansible`");
     }
 }

@@ -123,7 +123,8 @@ class NativeJarTest {
         git.put("url", "ftp://example.invalid/repo.git");
         git.put("password", server.get("GIT_TOKEN"));
         JsonNode bad = run(JSON.writeValueAsString(request), logs);
-        assertNotEquals("", bad.at("/error/code").asText(), bad.toString());
+        assertEquals("InvalidConfig", bad.at("/error/code").asText(), bad.toString());
+        assertTrue(bad.at("/error/message").asText().startsWith("`url`: unsupported scheme `ftp`; use https://"), bad.toString());
         assertFalse(bad.toString().contains(server.get("GIT_TOKEN")));
     }
 
