@@ -7,6 +7,7 @@ mod support;
 use serde_json::{Value, json};
 use std::process::Command;
 use support::git_server::{GitServer, ServerRepo};
+use support::gpg_home::GpgHome;
 use support::kestra_stub::KestraStub;
 
 fn run(request: &Value) -> Value {
@@ -526,6 +527,47 @@ fn commits_signed_with_an_ssh_key_verify_with_git() {
     let (ok, said) = verify("KEY_ED25519");
     assert!(!ok, "another key must not verify the commit: {said}");
     assert!(repo.git(&["cat-file", "commit", "main"]).contains("gpgsig -----BEGIN SSH SIGNATURE-----"));
+}
+
+#[test]
+fn commits_signed_with_an_openpgp_key_verify_with_git() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("pgp"));
+    let stub = KestraStub::start();
+    let gpg = GpgHome::new();
+    let passphrase = "pgp-pass-8f3k2";
+    let (with_subkey, subkey) = gpg.make_key("Backup Bot <bot@example.com>", passphrase, true);
+    let (rsa_primary, rsa) = gpg.make_key("RSA Bot <rsa@example.com>", "", false);
+    let signed = |key: &str, passphrase: Option<&str>| {
+        let mut git = https(&server, "pgp");
+        git["signingKey"] = json!(key);
+        git["signingKeyPassphrase"] = json!(passphrase);
+        json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]})
+    };
+
+    for (pass, says) in [(Some("wrong-passphrase-42"), "does not decrypt"), (None, "is missing")] {
+        let r = run(&signed(&with_subkey, pass));
+        assert_eq!(error_code(&r), "InvalidConfig", "{r}");
+        let message = r.pointer("/error/message").unwrap().as_str().unwrap();
+        assert!(message.starts_with("`signingKeyPassphrase`") && message.contains(says), "{message}");
+        assert!(!message.contains("wrong-passphrase-42") && !message.contains(with_subkey.lines().nth(3).unwrap()), "{message}");
+    }
+    assert_eq!(repo.commit_count("main"), 0);
+
+    // Signed with the signing subkey, as gpg would; passphrase-protected.
+    stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
+    report(&run(&signed(&with_subkey, Some(passphrase))));
+    let (ok, said, signer) = gpg.verify_commit(&repo.0, "main");
+    assert!(ok && said.contains("Good signature from \"Backup Bot <bot@example.com>\""), "{said}");
+    assert_eq!(signer, subkey, "the signing subkey signs, not the certify-only primary key");
+    assert!(repo.git(&["cat-file", "commit", "main"]).contains("gpgsig -----BEGIN PGP SIGNATURE-----"));
+
+    // An RSA key whose primary key signs, without a passphrase.
+    stub.set_flow("ansible", "b", &flow_text("b", "ansible", "b"));
+    report(&run(&signed(&rsa_primary, None)));
+    let (ok, said, signer) = gpg.verify_commit(&repo.0, "main");
+    assert!(ok && said.contains("Good signature from \"RSA Bot <rsa@example.com>\""), "{said}");
+    assert_eq!(signer, rsa);
 }
 
 #[test]

@@ -131,7 +131,7 @@ impl Workspace {
                     .commit_create_buffer(&signature, &signature, message, &tree, &parents)
                     .map_err(|e| git_error("cannot create the commit", &e))?;
                 let armored = signer.sign(&content)?;
-                log.info(format!("Signed the commit with the SSH key {}", signer.fingerprint()));
+                log.info(format!("Signed the commit with the {}", signer.describe()));
                 let content = std::str::from_utf8(&content)
                     .map_err(|e| CoreError::new(ErrorCode::Internal, format!("the commit to sign is not UTF-8: {e}")))?;
                 self.repo.commit_signed(content, &armored, None)

@@ -1,6 +1,8 @@
 //! Test support: a real Git server (lighttpd + git http-backend, sshd) and a Kestra API stub
-//! serving Kestra 2.0's formats. Both bind 127.0.0.1 and stop when dropped.
+//! serving Kestra 2.0's formats, both on 127.0.0.1 and stopped when dropped; a GnuPG home for
+//! OpenPGP-signed commits.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod git_server;
+pub mod gpg_home;
 pub mod kestra_stub;

@@ -33,9 +33,10 @@ import java.util.Map;
 @NoArgsConstructor
 public abstract class AbstractBackupTask extends AbstractGitTask {
     @Schema(
-        title = "SSH private key (OpenSSH format, the key text) that signs every commit",
-        description = "Commits carry an SSH signature as `git commit -S` makes with `gpg.format=ssh`; register the public key as a "
-            + "signing key on GitHub/GitLab to see them verified. Unset: commits are not signed."
+        title = "Key that signs every commit: an OpenPGP secret key or an SSH private key (the key text)",
+        description = "Commits carry the signature `git commit -S` makes: OpenPGP with a GPG key (`gpg --armor --export-secret-keys <id>`; "
+            + "its signing subkey signs when it has one), or SSH (`gpg.format=ssh`) with an OpenSSH private key. Register the public key "
+            + "on GitHub/GitLab to see the commits verified. Unset: commits are not signed."
     )
     @PluginProperty(secret = true, group = "signing")
     protected Property<String> signingKey;
