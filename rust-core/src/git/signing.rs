@@ -4,6 +4,7 @@
 //!   verify-commit` against an allowed-signers file;
 //! - an OpenPGP secret key (`gpg --armor --export-secret-keys`): an OpenPGP detached signature,
 //!   made with the key's signing subkey if it has one (as gpg does), else its primary key.
+//!
 //! GitHub, GitLab and Bitbucket show either as verified once the public key is registered. Keys
 //! are read from memory and decrypted when loaded, so a bad key or passphrase fails the run before
 //! anything is exported.
