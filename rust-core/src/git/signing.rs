@@ -23,7 +23,7 @@ const OPENPGP: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
 
 pub enum CommitSigner {
     Ssh(PrivateKey),
-    OpenPgp(PgpSigner),
+    OpenPgp(Box<PgpSigner>),
 }
 
 pub struct PgpSigner {
@@ -39,7 +39,7 @@ impl CommitSigner {
         if text.starts_with(OPENSSH) {
             load_ssh(text, passphrase).map(CommitSigner::Ssh)
         } else if text.starts_with(OPENPGP) {
-            PgpSigner::load(text, passphrase).map(CommitSigner::OpenPgp)
+            PgpSigner::load(text, passphrase).map(|s| CommitSigner::OpenPgp(Box::new(s)))
         } else {
             Err(CoreError::invalid(
                 "signingKey",
