@@ -21,9 +21,11 @@ const NAMESPACE: &str = "git";
 const OPENSSH: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 const OPENPGP: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
 
+// One signer per run: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum CommitSigner {
     Ssh(PrivateKey),
-    OpenPgp(Box<PgpSigner>),
+    OpenPgp(PgpSigner),
 }
 
 pub struct PgpSigner {
@@ -39,7 +41,7 @@ impl CommitSigner {
         if text.starts_with(OPENSSH) {
             load_ssh(text, passphrase).map(CommitSigner::Ssh)
         } else if text.starts_with(OPENPGP) {
-            PgpSigner::load(text, passphrase).map(|s| CommitSigner::OpenPgp(Box::new(s)))
+            PgpSigner::load(text, passphrase).map(CommitSigner::OpenPgp)
         } else {
             Err(CoreError::invalid(
                 "signingKey",
