@@ -402,6 +402,36 @@ fn concurrent_runs_on_one_branch_both_land_without_force() {
 }
 
 #[test]
+fn runs_sharing_a_cache_directory_take_turns() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("shared-cache"));
+    let stub = KestraStub::start();
+    for i in 0..30 {
+        stub.set_flow("posting", &format!("p{i}"), &flow_text(&format!("p{i}"), "posting", "p"));
+        stub.put_file("proxmox", &format!("vm{i}.conf"), format!("cores: {i}\n").as_bytes());
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut git = https(&server, "shared-cache");
+    git["cacheDir"] = json!(cache.path());
+    let a = json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("posting")]});
+    let b = json!({"kestra": kestra(&stub), "git": git, "sources": [files_source("proxmox")]});
+    for round in 0..4 {
+        stub.set_flow("posting", "p0", &flow_text("p0", "posting", &format!("round {round}")));
+        stub.put_file("proxmox", "vm0.conf", format!("round {round}\n").as_bytes());
+        let (ra, rb) = std::thread::scope(|s| {
+            let ha = s.spawn(|| run_cli(&a));
+            let hb = s.spawn(|| run_cli(&b));
+            (ha.join().unwrap(), hb.join().unwrap())
+        });
+        assert!(ra.0 && rb.0, "round {round}: a: {}\nb: {}", ra.2, rb.2);
+    }
+    assert_eq!(repo.commit_count("main"), 8, "both runs of every round landed");
+    assert!(String::from_utf8(repo.show("main", "scripts/proxmox/vm0.conf")).unwrap().contains("round 3"));
+    let fsck = Command::new("git").arg("-C").arg(cache.path()).args(["fsck", "--connectivity-only"]).output().unwrap();
+    assert!(fsck.status.success(), "the shared cache is intact: {}", String::from_utf8_lossy(&fsck.stderr));
+}
+
+#[test]
 fn wrong_token_fails_with_auth_error_without_the_secret() {
     let server = GitServer::start();
     server.repo("auth");

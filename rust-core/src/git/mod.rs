@@ -29,8 +29,8 @@ pub enum PushOutcome {
 pub struct Workspace {
     repo: Repository,
     config: GitConfig,
-    /// Keeps a per-run directory alive (and removes it at the end) when no cache is configured.
-    _temp: Option<tempfile::TempDir>,
+    /// Keeps the local repository's directory for this run (see `LocalDir`).
+    _local: LocalDir,
     tip: Option<Oid>,
     branch_missing: bool,
     trust: Option<Rc<TaskTrust>>,
@@ -49,9 +49,9 @@ impl Workspace {
         if config.private_key.is_some() && config.url.starts_with("http") {
             log.warn("`privateKey` is ignored for an HTTP(S) URL; use `username` and `password`");
         }
-        let (repo, temp) = open_local(config.cache_dir.as_ref(), log)?;
+        let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _temp: temp, tip: None, branch_missing: false, trust, signer, remote: "origin".into() };
+        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, remote: "origin".into() };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -299,26 +299,55 @@ impl TipTree for Workspace {
     }
 }
 
+/// Where the local repository lives for one run.
+enum LocalDir {
+    /// A directory of its own, removed at the end (no cache configured).
+    Temp { _dir: tempfile::TempDir },
+    /// The cache directory, locked: runs sharing it take turns, since two fetches into one
+    /// repository, or a rebuild under another run, would break each other's tips.
+    Cache { _lock: std::fs::File },
+}
+
 /// The cache repository (reused; rebuilt once if it cannot be opened) or a fresh temp one.
-fn open_local(cache: Option<&PathBuf>, log: &mut Log) -> Result<(Repository, Option<tempfile::TempDir>), CoreError> {
+fn open_local(cache: Option<&PathBuf>, log: &mut Log) -> Result<(Repository, LocalDir), CoreError> {
     let Some(dir) = cache else {
         let temp = tempfile::Builder::new().prefix("kestra-git-backup-").tempdir()?;
         let repo = Repository::init_bare(temp.path()).map_err(|e| git_error("cannot create a work repository", &e))?;
-        return Ok((repo, Some(temp)));
+        return Ok((repo, LocalDir::Temp { _dir: temp }));
     };
     std::fs::create_dir_all(dir).map_err(|e| CoreError::invalid("cacheDirectory", format!("cannot create `{}`: {e}", dir.display())))?;
-    match Repository::open_bare(dir) {
-        Ok(repo) => Ok((repo, None)),
-        Err(_) if std::fs::read_dir(dir)?.next().is_none() => {
-            Ok((Repository::init_bare(dir).map_err(|e| git_error("cannot create the cache repository", &e))?, None))
-        }
+    let lock = lock_dir(dir, log)?;
+    let repo = match Repository::open_bare(dir) {
+        Ok(repo) => repo,
+        Err(_) if std::fs::read_dir(dir)?.next().is_none() => Repository::init_bare(dir).map_err(|e| git_error("cannot create the cache repository", &e))?,
         Err(e) => {
             log.warn(format!("cache `{}` is not a usable repository ({}); rebuilding it once", dir.display(), e.message()));
-            std::fs::remove_dir_all(dir)?;
-            std::fs::create_dir_all(dir)?;
-            Ok((Repository::init_bare(dir).map_err(|e| git_error("cannot rebuild the cache repository", &e))?, None))
+            // Emptied, not removed: the lock is on the directory itself.
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+            }
+            Repository::init_bare(dir).map_err(|e| git_error("cannot rebuild the cache repository", &e))?
+        }
+    };
+    Ok((repo, LocalDir::Cache { _lock: lock }))
+}
+
+/// An exclusive advisory lock on `dir`, held until the returned handle is dropped; waits (saying
+/// so) while another run holds it.
+fn lock_dir(dir: &std::path::Path, log: &mut Log) -> Result<std::fs::File, CoreError> {
+    let handle = std::fs::File::open(dir)?;
+    match handle.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            log.info(format!("Cache `{}` is in use by another run; waiting for it", dir.display()));
+            handle.lock()?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(CoreError::invalid("cacheDirectory", format!("cannot lock `{}`: {e}", dir.display())));
         }
     }
+    Ok(handle)
 }
 
 /// plugin-git `gitConfig`: `section.key` (or `section.sub.key`) values into the local repository.
