@@ -23,6 +23,15 @@ fn run_cli(request: &Value) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
+/// Two CLI runs at the same time, each in its own process.
+fn run_cli_together(a: &Value, b: &Value) -> ((bool, String, String), (bool, String, String)) {
+    std::thread::scope(|s| {
+        let ha = s.spawn(|| run_cli(a));
+        let hb = s.spawn(|| run_cli(b));
+        (ha.join().unwrap(), hb.join().unwrap())
+    })
+}
+
 fn kestra(stub: &KestraStub) -> Value {
     json!({"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}})
 }
@@ -384,11 +393,7 @@ fn concurrent_runs_on_one_branch_both_land_without_force() {
             stub.set_flow("posting", "p0", &flow_text("p0", "posting", &format!("round {round}")));
             stub.set_flow("proxmox", "x0", &flow_text("x0", "proxmox", &format!("round {round}")));
         }
-        let (ra, rb) = std::thread::scope(|s| {
-            let ha = s.spawn(|| run_cli(&a));
-            let hb = s.spawn(|| run_cli(&b));
-            (ha.join().unwrap(), hb.join().unwrap())
-        });
+        let (ra, rb) = run_cli_together(&a, &b);
         assert!(ra.0 && rb.0, "round {round}: a: {}\nb: {}", ra.2, rb.2);
     }
     let files = repo.files("main");
@@ -418,11 +423,7 @@ fn runs_sharing_a_cache_directory_take_turns() {
     for round in 0..4 {
         stub.set_flow("posting", "p0", &flow_text("p0", "posting", &format!("round {round}")));
         stub.put_file("proxmox", "vm0.conf", format!("round {round}\n").as_bytes());
-        let (ra, rb) = std::thread::scope(|s| {
-            let ha = s.spawn(|| run_cli(&a));
-            let hb = s.spawn(|| run_cli(&b));
-            (ha.join().unwrap(), hb.join().unwrap())
-        });
+        let (ra, rb) = run_cli_together(&a, &b);
         assert!(ra.0 && rb.0, "round {round}: a: {}\nb: {}", ra.2, rb.2);
     }
     assert_eq!(repo.commit_count("main"), 8, "both runs of every round landed");

@@ -55,18 +55,15 @@ impl Snapshot {
                     .filter(|f| !ignores.is_ignored(source, &f.path))
                     .filter(|f| source.selection.scopes_deletion_of(&f.path))
                     .collect();
-                let deleting: Vec<&&TipFile> = candidates.iter().filter(|f| !source.entries.contains_key(&f.path)).collect();
-                if source.unreadable > 0 {
-                    if !deleting.is_empty() {
-                        log.warn(format!(
-                            "`{}`: {} item(s) of Kestra's export could not be read (the export is partial); the {} file(s) it no longer lists are kept this run",
-                            source.dir,
-                            source.unreadable,
-                            deleting.len()
-                        ));
-                    }
-                    counts.push(c);
-                    continue;
+                let mut deleting: Vec<&&TipFile> = candidates.iter().filter(|f| !source.entries.contains_key(&f.path)).collect();
+                if source.unreadable > 0 && !deleting.is_empty() {
+                    log.warn(format!(
+                        "`{}`: {} item(s) of Kestra's export could not be read (the export is partial); the {} file(s) it no longer lists are kept this run",
+                        source.dir,
+                        source.unreadable,
+                        deleting.len()
+                    ));
+                    deleting.clear();
                 }
                 guard::check(
                     guard,
