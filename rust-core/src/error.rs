@@ -59,10 +59,14 @@ impl CoreError {
 
 /// A user's value quoted in a message, cut to a readable length (a value can be megabytes).
 pub fn shown(value: &str) -> String {
-    const MAX: usize = 120;
-    match value.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}… ({} characters)", &value[..cut], value.chars().count()),
-        None => value.to_string(),
+    cut(value, 120)
+}
+
+/// `text` up to `max` characters, followed by `… (<length> characters)` when it was longer.
+pub fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}… ({} characters)", &text[..end], text.chars().count()),
+        None => text.to_string(),
     }
 }
 

@@ -82,10 +82,7 @@ const MAX_MESSAGE_CHARS: usize = 16 * 1024;
 
 fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
     let refs: Vec<&secret::Secret> = secrets.iter().collect();
-    let mut message = secret::redact(&err.message, &refs);
-    if let Some((cut, _)) = message.char_indices().nth(MAX_MESSAGE_CHARS) {
-        message = format!("{}… (message cut at {MAX_MESSAGE_CHARS} characters)", &message[..cut]);
-    }
+    let message = error::cut(&secret::redact(&err.message, &refs), MAX_MESSAGE_CHARS);
     serde_json::json!({
         "error": {
             "code": err.code,

@@ -80,10 +80,16 @@ fn load_ssh(text: &str, passphrase: Option<&Secret>) -> Result<PrivateKey, CoreE
     if !parsed.is_encrypted() {
         return Ok(parsed);
     }
-    let passphrase = passphrase.ok_or_else(|| CoreError::invalid("signingKeyPassphrase", "is missing; the signing key is encrypted"))?;
-    parsed
-        .decrypt(passphrase.expose().as_bytes())
-        .map_err(|_| CoreError::invalid("signingKeyPassphrase", "does not decrypt `signingKey`"))
+    let passphrase = passphrase.ok_or_else(|| passphrase_error(None))?;
+    parsed.decrypt(passphrase.expose().as_bytes()).map_err(|_| passphrase_error(Some(passphrase)))
+}
+
+/// The key is encrypted and `passphrase` (given or not) does not open it.
+fn passphrase_error(passphrase: Option<&Secret>) -> CoreError {
+    match passphrase {
+        None => CoreError::invalid("signingKeyPassphrase", "is missing; the signing key is encrypted"),
+        Some(_) => CoreError::invalid("signingKeyPassphrase", "does not decrypt `signingKey`"),
+    }
 }
 
 impl PgpSigner {
@@ -104,27 +110,24 @@ impl PgpSigner {
             passphrase: passphrase.map(|p| Password::from(p.expose())).unwrap_or_else(Password::empty),
         };
         // Unlocking needs the passphrase: try it now rather than at the first commit.
-        signer.sign(b"").map_err(|_| match passphrase {
-            None => CoreError::invalid("signingKeyPassphrase", "is missing; the signing key is encrypted"),
-            Some(_) => CoreError::invalid("signingKeyPassphrase", "does not decrypt `signingKey`"),
-        })?;
+        signer.sign(b"").map_err(|_| passphrase_error(passphrase))?;
         Ok(signer)
     }
 
+    /// The key that signs: the chosen subkey, else the primary key.
+    fn signing_key(&self) -> &dyn SigningKey {
+        match self.subkey {
+            Some(i) => &self.key.secret_subkeys[i].key,
+            None => &self.key.primary_key,
+        }
+    }
+
     fn fingerprint(&self) -> String {
-        let fingerprint = match self.subkey {
-            Some(i) => self.key.secret_subkeys[i].key.fingerprint(),
-            None => self.key.primary_key.fingerprint(),
-        };
-        format!("{fingerprint:X}")
+        format!("{:X}", self.signing_key().fingerprint())
     }
 
     fn sign(&self, data: &[u8]) -> pgp::errors::Result<String> {
-        let key: &dyn SigningKey = match self.subkey {
-            Some(i) => &self.key.secret_subkeys[i].key,
-            None => &self.key.primary_key,
-        };
-        DetachedSignature::sign_binary_data(rand_core::OsRng, &Box::new(key), &self.passphrase, PgpHash::Sha256, data)?
+        DetachedSignature::sign_binary_data(rand_core::OsRng, &Box::new(self.signing_key()), &self.passphrase, PgpHash::Sha256, data)?
             .to_armored_string(ArmorOptions::default())
     }
 }
