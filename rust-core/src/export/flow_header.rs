@@ -1,5 +1,10 @@
-//! Reads the few top-level keys of a flow source the export needs (`id`, `namespace`, `draft`)
-//! without a YAML parser: only unindented `key: value` lines count, quotes and comments removed.
+//! Reads the few top-level keys of a flow source the export needs (`id`, `namespace`, `draft`).
+//! Nearly every flow starts with plain `id: x` / `namespace: y` lines, so those are read line by
+//! line (only unindented `key: value` lines count, quotes and comments removed); a source written
+//! another way (quoted keys, block scalars, a flow mapping, an anchor) goes through the YAML parser,
+//! so that no valid flow is left out of a backup for the way it is written.
+
+use serde_yaml_ng::Value;
 
 pub struct FlowHeader {
     pub id: Option<String>,
@@ -8,6 +13,20 @@ pub struct FlowHeader {
 }
 
 pub fn read(source: &str) -> FlowHeader {
+    let header = read_lines(source);
+    if header.id.as_deref().is_some_and(is_name) && header.namespace.as_deref().is_some_and(is_name) {
+        return header;
+    }
+    parsed(source).unwrap_or(FlowHeader { id: header.id.filter(|v| is_name(v)), namespace: header.namespace.filter(|v| is_name(v)), ..header })
+}
+
+/// The characters Kestra allows in flow ids and namespaces: anything else on a plain line is YAML
+/// syntax (`|`, `&anchor`, `!tag`, `{`) that the line reader does not understand.
+fn is_name(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn read_lines(source: &str) -> FlowHeader {
     let mut header = FlowHeader { id: None, namespace: None, draft: false };
     for line in source.lines() {
         let Some((key, value)) = line.split_once(':') else { continue };
@@ -23,6 +42,17 @@ pub fn read(source: &str) -> FlowHeader {
         }
     }
     header
+}
+
+/// The header as Kestra's own YAML parser sees it; `None` when the source is not a YAML mapping.
+fn parsed(source: &str) -> Option<FlowHeader> {
+    let Ok(Value::Mapping(top)) = serde_yaml_ng::from_str::<Value>(source) else { return None };
+    let text = |key: &str| match top.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    Some(FlowHeader { id: text("id"), namespace: text("namespace"), draft: top.get("draft").and_then(Value::as_bool).unwrap_or(false) })
 }
 
 /// A plain or quoted YAML scalar on one line, without a trailing comment.
@@ -45,13 +75,32 @@ fn scalar(raw: &str) -> String {
 mod tests {
     use super::read;
 
+    fn fields(source: &str) -> (Option<String>, Option<String>, bool) {
+        let h = read(source);
+        (h.id, h.namespace, h.draft)
+    }
+
+    fn some(id: &str, namespace: &str, draft: bool) -> (Option<String>, Option<String>, bool) {
+        (Some(id.to_string()), Some(namespace.to_string()), draft)
+    }
+
     #[test]
     fn reads_top_level_keys_only() {
-        let h = read("# c\nid: \"hello\"\nnamespace: company.team # main\ntasks:\n  - id: t1\n    namespace: other\ndraft: true\n");
-        assert_eq!(h.id.as_deref(), Some("hello"));
-        assert_eq!(h.namespace.as_deref(), Some("company.team"));
-        assert!(h.draft);
-        let h = read("id: 'x'\r\nnamespace: n\r\n");
-        assert_eq!((h.id.as_deref(), h.namespace.as_deref(), h.draft), (Some("x"), Some("n"), false));
+        let src = "# c\nid: \"hello\"\nnamespace: company.team # main\ntasks:\n  - id: t1\n    namespace: other\ndraft: true\n";
+        assert_eq!(fields(src), some("hello", "company.team", true));
+        assert_eq!(fields("id: 'x'\r\nnamespace: n\r\n"), some("x", "n", false));
+    }
+
+    #[test]
+    fn sources_written_another_way_go_through_the_yaml_parser() {
+        assert_eq!(fields("\"id\": quoted_key\n'namespace': team\ntasks: []\n"), some("quoted_key", "team", false));
+        assert_eq!(fields("id: >-\n  folded\nnamespace: team\n"), some("folded", "team", false));
+        assert_eq!(fields("{id: inline, namespace: team, draft: true, tasks: []}\n"), some("inline", "team", true));
+        assert_eq!(fields("id: 2024\nnamespace: &ns team\n"), some("2024", "team", false));
+    }
+
+    #[test]
+    fn an_unparsable_source_keeps_only_plain_names() {
+        assert_eq!(fields("id: ok\nnamespace: [unclosed\n"), (Some("ok".to_string()), None, false));
     }
 }
