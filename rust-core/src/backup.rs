@@ -106,7 +106,7 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
         published.attempts += 1;
         let outcome = ws.push(commit, log);
         timings.push += elapsed_ms(t);
-        match outcome? {
+        match outcome.map_err(|e| keep_unpushed(ws, commit, e, req, log))? {
             PushOutcome::Pushed { bytes } => {
                 published.bytes += bytes;
                 published.commit = Some(commit);
@@ -117,17 +117,11 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
                 published.bytes += bytes;
                 let attempts = published.attempts;
                 if attempts >= req.git.max_push_attempts {
-                    let mut err = CoreError::new(
+                    let err = CoreError::new(
                         ErrorCode::Conflict,
-                        format!(
-                            "branch `{}` of {} kept moving: {attempts} push attempts lost the race; the commit {commit} is kept locally{}; run the task again",
-                            ws.branch(),
-                            ws.display_url(),
-                            ws.cache_hint()
-                        ),
+                        format!("branch `{}` of {} kept moving: {attempts} push attempts lost the race; run the task again", ws.branch(), ws.display_url()),
                     );
-                    err.local_commit = Some(commit.to_string());
-                    return Err(err);
+                    return Err(keep_unpushed(ws, commit, err, req, log));
                 }
                 log.info(format!(
                     "Branch `{}` moved on the remote; rebuilding the same snapshot on the new tip ({} attempts left)",
@@ -138,6 +132,22 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
             }
         }
     }
+}
+
+/// A commit that was built but not pushed is never dropped with the run's temporary repository:
+/// it is saved as a Git bundle in `unpushedDir` (default: the system temp directory) and both are
+/// named in the error, for the caller to keep or show.
+fn keep_unpushed(ws: &Workspace, commit: Oid, mut err: CoreError, req: &Request, log: &mut Log) -> CoreError {
+    err.local_commit = Some(commit.to_string());
+    let dir = req.git.unpushed_dir.clone().unwrap_or_else(std::env::temp_dir);
+    match ws.write_bundle(commit, &dir) {
+        Ok(path) => {
+            err.message = format!("{}; the commit {commit} is saved as a Git bundle", err.message);
+            err.unpushed_bundle = Some(path);
+        }
+        Err(e) => log.warn(format!("The commit {commit} could not be saved as a Git bundle: {}", e.message)),
+    }
+    err
 }
 
 /// Fills `snapshot` with what Kestra holds now, laid out as the repository would hold it. Every

@@ -43,11 +43,13 @@ pub struct CoreError {
     pub message: String,
     /// The commit that was built but could not be pushed, so nothing is lost.
     pub local_commit: Option<String>,
+    /// The Git bundle file that holds `local_commit` (see `backup::keep_unpushed`).
+    pub unpushed_bundle: Option<std::path::PathBuf>,
 }
 
 impl CoreError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        CoreError { code, message: message.into(), local_commit: None }
+        CoreError { code, message: message.into(), local_commit: None, unpushed_bundle: None }
     }
     pub fn code(&self) -> ErrorCode {
         self.code

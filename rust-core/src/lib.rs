@@ -44,7 +44,7 @@ pub fn run(request: &Request, sink: progress::Sink) -> Result<Report, CoreError>
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// JSON in, JSON out, for callers across a language boundary. The answer is always one object:
-/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ...}}`.
+/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ..., "unpushedBundle": ...}}`.
 /// Messages are redacted with the request's secrets (when the request could be parsed); a panic
 /// of the job is answered as an `Internal` error.
 pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
@@ -88,6 +88,7 @@ fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
             "code": err.code,
             "message": message,
             "localCommit": err.local_commit,
+            "unpushedBundle": err.unpushed_bundle,
         }
     })
     .to_string()

@@ -124,6 +124,10 @@ pub struct GitConfig {
     /// Reusable directory for the local copy of the branch; unset = a temporary directory per run.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// Directory where a commit that could not be pushed is saved as a Git bundle; unset = the
+    /// system temp directory.
+    #[serde(default)]
+    pub unpushed_dir: Option<PathBuf>,
     /// `section.key` → value, applied to the local repository's config (plugin-git `gitConfig`).
     #[serde(default)]
     pub config: BTreeMap<String, serde_json::Value>,

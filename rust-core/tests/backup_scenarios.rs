@@ -625,27 +625,62 @@ fn unsafe_names_retries_and_drafts() {
 }
 
 #[test]
-fn a_rejected_push_keeps_the_commit_and_a_broken_cache_is_rebuilt() {
+fn a_rejected_push_keeps_the_commit_as_a_bundle_and_a_broken_cache_is_rebuilt() {
     let server = GitServer::start();
     let repo = ServerRepo(server.repo("guarded"));
     let stub = KestraStub::start();
     stub.set_flow("ansible", "a", &flow_text("a", "ansible", "a"));
-    let cache = tempfile::tempdir().unwrap();
+    let bundles = tempfile::tempdir().unwrap();
     let mut git = https(&server, "guarded");
-    git["cacheDir"] = json!(cache.path());
-    let request = json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]});
+    git["unpushedDir"] = json!(bundles.path());
+    let without_cache = json!({"kestra": kestra(&stub), "git": git.clone(), "sources": [flows_source("ansible")]});
+    report(&run(&without_cache));
 
     // A protected branch: the server's hook refuses every push.
     let hook = repo.0.join("hooks/pre-receive");
-    std::fs::write(&hook, "#!/bin/sh\necho 'GitLab: You are not allowed to push code to protected branches on this project.' >&2\nexit 1\n").unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let protect = || {
+        std::fs::write(&hook, "#!/bin/sh\necho 'GitLab: You are not allowed to push code to protected branches on this project.' >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    };
+    protect();
+    stub.set_flow("ansible", "b", &flow_text("b", "ansible", "b"));
+    let r = run(&without_cache);
+    assert_eq!(error_code(&r), "PushRejected", "{r}");
+    assert!(r.to_string().contains("not allowed to push") && r.to_string().contains("saved as a Git bundle"), "{r}");
+    let kept = r.pointer("/error/localCommit").and_then(Value::as_str).expect("the local commit is reported").to_string();
+    let bundle = r.pointer("/error/unpushedBundle").and_then(Value::as_str).expect("the bundle is reported").to_string();
+    assert!(bundle.starts_with(bundles.path().to_str().unwrap()), "{bundle}");
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
+
+    // The temporary repository is gone, the commit is not: a clone of the branch pulls it from the
+    // bundle (git checks the bundle's prerequisite) and pushes it once the branch is open again.
+    let clone = tempfile::tempdir().unwrap();
+    let git_in = |dir: &std::path::Path, args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git_in(clone.path(), &["clone", "-q", repo.0.to_str().unwrap(), "work"]);
+    let work = clone.path().join("work");
+    git_in(&work, &["bundle", "verify", &bundle]);
+    git_in(&work, &["pull", "-q", "--ff-only", &bundle, "main"]);
+    assert_eq!(git_in(&work, &["rev-parse", "HEAD"]), kept);
+    std::fs::remove_file(&hook).unwrap();
+    git_in(&work, &["push", "-q", "origin", "main"]);
+    assert_eq!(repo.git(&["rev-parse", "main"]).trim(), kept);
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml", "flows/ansible/b.yml"]);
+
+    // With a cache directory the commit also stays in the cache.
+    let cache = tempfile::tempdir().unwrap();
+    git["cacheDir"] = json!(cache.path());
+    let request = json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]});
+    protect();
+    stub.set_flow("ansible", "c", &flow_text("c", "ansible", "c"));
     let r = run(&request);
     assert_eq!(error_code(&r), "PushRejected", "{r}");
-    assert!(r.to_string().contains("not allowed to push"), "{r}");
     let kept = r.pointer("/error/localCommit").and_then(Value::as_str).expect("the local commit is reported").to_string();
     let cached = Command::new("git").arg("-C").arg(cache.path()).args(["cat-file", "-t", &kept]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&cached.stdout).trim(), "commit", "the commit stays in the cache");
-    assert_eq!(repo.commit_count("main"), 0);
 
     // The branch is unprotected and the cache damaged: the cache is rebuilt once and the push lands.
     std::fs::remove_file(&hook).unwrap();
@@ -653,5 +688,5 @@ fn a_rejected_push_keeps_the_commit_and_a_broken_cache_is_rebuilt() {
     std::fs::remove_dir_all(cache.path().join("objects")).unwrap();
     let r = run(&request);
     assert_eq!(report(&r)["commitId"].as_str().unwrap(), repo.git(&["rev-parse", "main"]).trim());
-    assert_eq!(repo.files("main"), ["flows/ansible/a.yml"]);
+    assert_eq!(repo.files("main"), ["flows/ansible/a.yml", "flows/ansible/b.yml", "flows/ansible/c.yml"]);
 }

@@ -100,8 +100,8 @@ fn run(json: &str) -> ExitCode {
     let code = value.pointer("/error/code").and_then(|c| c.as_str()).unwrap_or("Internal");
     let message = value.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("unknown error");
     eprintln!("error[{code}]: {message}");
-    if let Some(commit) = value.pointer("/error/localCommit").and_then(|c| c.as_str()) {
-        eprintln!("the commit {commit} was kept locally");
+    if let Some(bundle) = value.pointer("/error/unpushedBundle").and_then(|c| c.as_str()) {
+        eprintln!("bundle: {bundle} (bring it into a clone of the branch with `git pull {bundle} <branch>`, then push)");
     }
     ExitCode::from(match code {
         "InvalidConfig" => 2,

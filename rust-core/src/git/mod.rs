@@ -13,7 +13,7 @@ use crate::request::GitConfig;
 use crate::snapshot::{Change, TipFile, TipTree};
 use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use signing::CommitSigner;
 use transport::{Session, TaskTrust};
@@ -162,9 +162,7 @@ impl Workspace {
             if is_lost_race(e.message()) || e.code() == git2::ErrorCode::NotFastForward {
                 return Ok(PushOutcome::BranchMoved { bytes });
             }
-            let mut err = transport::network_error(&e, &session, "push to", &url, &self.config);
-            err.local_commit = Some(commit.to_string());
-            return Err(err);
+            return Err(transport::network_error(&e, &session, "push to", &url, &self.config));
         }
         if let Some((refname, msg)) = session.rejections.borrow().first().cloned() {
             if is_lost_race(&msg) {
@@ -172,12 +170,10 @@ impl Workspace {
             }
             let said = session.remote_text();
             let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
-            let mut err = CoreError::new(
+            return Err(CoreError::new(
                 ErrorCode::PushRejected,
                 format!("the remote rejected the push of {refname} to {url}: {msg}{said}; check branch protection and the token's rights"),
-            );
-            err.local_commit = Some(commit.to_string());
-            return Err(err);
+            ));
         }
         log.info(format!("Pushed {bytes} bytes"));
         self.tip = Some(commit);
@@ -231,9 +227,32 @@ impl Workspace {
         display_url(&self.config.url)
     }
 
-    /// `" in <cache dir>"` when a cache keeps the local commit, else `""`.
-    pub fn cache_hint(&self) -> String {
-        self.config.cache_dir.as_ref().map(|d| format!(" in {} ({})", d.display(), self.local_branch())).unwrap_or_default()
+    /// Writes `commit` into `dir` as a Git bundle (v2): the objects its parent lacks, the parent as
+    /// prerequisite and the commit as `refs/heads/<branch>`, so `git pull <bundle> <branch>` in any
+    /// clone of the branch brings it in. Returns the file's path.
+    pub fn write_bundle(&self, commit: Oid, dir: &Path) -> Result<PathBuf, CoreError> {
+        let object = self.repo.find_commit(commit).map_err(|e| git_error("cannot read the commit to save", &e))?;
+        let mut walk = self.repo.revwalk().map_err(|e| git_error("cannot walk the commit to save", &e))?;
+        walk.push(commit).map_err(|e| git_error("cannot walk the commit to save", &e))?;
+        let mut bundle = String::from("# v2 git bundle\n");
+        for parent in object.parent_ids() {
+            walk.hide(parent).map_err(|e| git_error("cannot walk the commit to save", &e))?;
+            bundle.push_str(&format!("-{parent}\n"));
+        }
+        bundle.push_str(&format!("{commit} refs/heads/{}\n\n", self.config.branch));
+        let mut pack = git2::Buf::new();
+        let mut builder = self.repo.packbuilder().map_err(|e| git_error("cannot pack the commit to save", &e))?;
+        builder
+            .insert_walk(&mut walk)
+            .and_then(|()| builder.write_buf(&mut pack))
+            .map_err(|e| git_error("cannot pack the commit to save", &e))?;
+        let mut bytes = bundle.into_bytes();
+        bytes.extend_from_slice(&pack);
+        let path = dir.join(format!("kestra-backup-{}.bundle", &commit.to_string()[..12]));
+        std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, bytes)).map_err(|e| {
+            CoreError::new(ErrorCode::Io, format!("cannot write the bundle {}: {e}", path.display()))
+        })?;
+        Ok(path)
     }
 
     /// The remote's branches; the first connection of every sync, so it also logs the SSH host key.

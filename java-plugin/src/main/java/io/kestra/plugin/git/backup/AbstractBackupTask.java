@@ -14,6 +14,8 @@ import lombok.*;
 import lombok.experimental.SuperBuilder;
 import lombok.extern.jackson.Jacksonized;
 
+import java.io.File;
+import java.io.IOException;
 import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -106,9 +108,30 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     protected abstract boolean needsKestraApi();
 
     protected CoreReport backup(RunContext runContext) throws Exception {
-        CoreReport report = CoreClient.run(request(runContext), runContext.logger());
+        CoreReport report;
+        try {
+            report = CoreClient.run(request(runContext), runContext.logger());
+        } catch (BackupException e) {
+            throw keepUnpushed(runContext, e);
+        }
         metrics(runContext, report);
         return report;
+    }
+
+    /**
+     * A commit the remote did not take reaches Kestra's internal storage as a Git bundle (the core
+     * wrote it in the working directory, which goes with the task): the error names its URI.
+     */
+    private static BackupException keepUnpushed(RunContext runContext, BackupException e) {
+        if (e.getUnpushedBundle() == null) {
+            return e;
+        }
+        try {
+            return e.bundleKeptAt(runContext.storage().putFile(new File(e.getUnpushedBundle())).toString());
+        } catch (IOException io) {
+            runContext.logger().warn("The bundle of the unpushed commit {} could not be stored: {}", e.getLocalCommit(), io.getMessage());
+            return e;
+        }
     }
 
     /** The core's request with every property rendered (docs/request-report.md). */
@@ -140,6 +163,7 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         putIfPresent(git, "authorName", runContext.render(authorName).as(String.class));
         putIfPresent(git, "authorEmail", runContext.render(authorEmail).as(String.class));
         git.put("maxPushAttempts", runContext.render(maxPushAttempts).as(Integer.class).orElse(5));
+        git.put("unpushedDir", runContext.workingDir().path().toString());
         if (mirrors != null && !mirrors.isEmpty()) {
             List<Map<String, Object>> rendered = new ArrayList<>();
             for (int i = 0; i < mirrors.size(); i++) {

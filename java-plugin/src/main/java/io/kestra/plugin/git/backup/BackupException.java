@@ -20,12 +20,26 @@ public class BackupException extends RuntimeException {
     }
 
     private final Code code;
-    /** The commit built but not pushed, kept in the cache directory; null otherwise. */
+    /** The commit built but not pushed (also kept in the cache directory, if any); null otherwise. */
     private final String localCommit;
+    /** The core's Git bundle file holding {@link #localCommit}; null when none was written. */
+    private final String unpushedBundle;
+    private final String detail;
 
     public BackupException(Code code, String message, String localCommit) {
+        this(code, message, localCommit, null);
+    }
+
+    public BackupException(Code code, String message, String localCommit, String unpushedBundle) {
         super("[" + code + "] " + message);
         this.code = code;
+        this.detail = message;
         this.localCommit = localCommit;
+        this.unpushedBundle = unpushedBundle;
+    }
+
+    /** This failure, its message ending with where the unpushed commit's bundle is kept now. */
+    public BackupException bundleKeptAt(String where) {
+        return new BackupException(code, detail + ": " + where, localCommit, null);
     }
 }

@@ -124,7 +124,16 @@ final class ExampleInstance {
                 type: io.kestra.plugin.core.log.Log
                 message: child namespace
             """));
-        for (String ns : List.of("outputs", "posting", "proxmox")) {
+        // Valid YAML that is not written as plain `id:` / `namespace:` lines.
+        flowService.create(GenericFlow.fromYaml("main", """
+            "id": main
+            'namespace': proxmox
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: proxmox
+            """));
+        for (String ns : List.of("outputs", "posting")) {
             flowService.create(GenericFlow.fromYaml("main", """
                 id: main
                 namespace: %s

@@ -27,12 +27,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.slf4j.event.Level;
 
+import java.io.InputStream;
+import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -86,7 +91,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -197,12 +202,13 @@ class KestraRuntimeTest {
         assertTrue(blob("backup", "main:flows/ansible/site.yml").contains("hello again"));
 
         String beforeOutage = git("backup", "rev-parse", "main");
-        flowService.delete(flowRepository.findByIdWithSource("main", "proxmox", "main").orElseThrow());
+        FlowWithSource proxmox = flowRepository.findByIdWithSource("main", "proxmox", "main").orElseThrow();
+        flowService.delete(proxmox);
         Execution refused = run("git_push");
         assertEquals(State.Type.FAILED, refused.getState().getCurrent(), "all flows of proxmox gone: the guard refuses");
         assertTrue(logText(refused).contains("allowEmptyExport"), logText(refused));
         assertEquals(beforeOutage, git("backup", "rev-parse", "main"), "the backup is untouched");
-        assertEquals("main", git("backup", "show", "main:flows/proxmox/main.yml").lines().filter(l -> l.startsWith("id:")).findFirst().orElseThrow().substring(4));
+        assertEquals(proxmox.getSource(), blob("backup", "main:flows/proxmox/main.yml"), "the deleted flow stays in the backup");
 
         Await.until(() -> "the Schedule trigger was not registered: " + triggerRepository.findAll("main"),
             () -> triggerRepository.findAll("main").stream().anyMatch(t -> "schedule_push_to_git".equals(t.getTriggerId())),
@@ -435,6 +441,30 @@ class KestraRuntimeTest {
         assertTrue(log.contains("allowEmptyExport"), "the error names the property that allows it:\n" + log);
         assertEquals(before, git("guarded", "rev-parse", "main"), "the backup is untouched");
         assertNoSecret(refused, TOKEN);
+    }
+
+    @Test
+    void aRejectedPushLeavesItsCommitAsABundleInKestraStorage() throws Exception {
+        kestra.putFile("protected", "/a.txt", "a\n");
+        saveFilesFlow("protected", "protected", connection("protected"));
+        Path hook = Path.of(server.get("REPOS"), "protected.git", "hooks", "pre-receive");
+        Files.writeString(hook, "#!/bin/sh\necho 'You are not allowed to push code to protected branches' >&2\nexit 1\n");
+        assertTrue(hook.toFile().setExecutable(true));
+        Execution rejected = run("protected");
+        assertEquals(State.Type.FAILED, rejected.getState().getCurrent());
+        String log = logText(rejected);
+        Matcher saved = Pattern.compile("\\[PushRejected\\] .*not allowed to push.*saved as a Git bundle: (kestra://\\S+)").matcher(log);
+        assertTrue(saved.find(), "the error names the bundle in Kestra's storage:\n" + log);
+
+        // The task's working directory is gone; the bundle in storage holds the commit and its file.
+        Path bundle = Files.createTempFile("unpushed", ".bundle");
+        try (InputStream in = storage.get("main", "system", URI.create(saved.group(1)))) {
+            Files.copy(in, bundle, StandardCopyOption.REPLACE_EXISTING);
+        }
+        git("protected", "fetch", "-q", bundle.toString(), "main:refs/heads/recovered");
+        assertEquals("scripts/protected/a.txt", git("protected", "ls-tree", "-r", "--name-only", "recovered"));
+        assertEquals("", git("protected", "for-each-ref", "refs/heads/main"), "nothing reached the protected branch");
+        assertNoSecret(rejected, TOKEN);
     }
 
     @Test

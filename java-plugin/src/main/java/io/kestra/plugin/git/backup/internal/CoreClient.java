@@ -33,7 +33,8 @@ public final class CoreClient {
                 throw new BackupException(
                     BackupException.Code.parse(error.path("code").asText("Internal")),
                     error.path("message").asText("unknown error"),
-                    error.hasNonNull("localCommit") ? error.get("localCommit").asText() : null
+                    text(error, "localCommit"),
+                    text(error, "unpushedBundle")
                 );
             }
             return JSON.treeToValue(answer.get("report"), CoreReport.class);
@@ -42,6 +43,10 @@ public final class CoreClient {
         } catch (Exception e) {
             throw new BackupException(BackupException.Code.Internal, "unreadable answer from the native core: " + e.getMessage(), null);
         }
+    }
+
+    private static String text(JsonNode node, String field) {
+        return node.hasNonNull(field) ? node.get(field).asText() : null;
     }
 
     private static void log(Logger logger, String level, String message) {
