@@ -36,10 +36,15 @@ class CoreReportMappingTest {
     @Test
     void errorsBecomeOneExceptionWithTheCode() {
         BackupException e = assertThrows(BackupException.class, () -> CoreClient.parse(
-            "{\"error\":{\"code\":\"PushRejected\",\"message\":\"the remote rejected the push\",\"localCommit\":\"abc\"}}"));
+            "{\"error\":{\"code\":\"PushRejected\",\"message\":\"the remote rejected the push; the commit abc is saved as a Git bundle\","
+                + "\"localCommit\":\"abc\",\"unpushedBundle\":\"/work/kestra-backup-abc.bundle\"}}"));
         assertEquals(BackupException.Code.PushRejected, e.getCode());
         assertEquals("abc", e.getLocalCommit());
+        assertEquals("/work/kestra-backup-abc.bundle", e.getUnpushedBundle());
         assertTrue(e.getMessage().contains("the remote rejected the push"));
+        BackupException kept = e.bundleKeptAt("kestra:///ns/flow/executions/e/kestra-backup-abc.bundle");
+        assertEquals("[PushRejected] the remote rejected the push; the commit abc is saved as a Git bundle: kestra:///ns/flow/executions/e/kestra-backup-abc.bundle", kept.getMessage());
+        assertEquals("abc", kept.getLocalCommit());
 
         BackupException unknown = assertThrows(BackupException.class, () -> CoreClient.parse("{\"error\":{\"code\":\"Whatever\",\"message\":\"m\"}}"));
         assertEquals(BackupException.Code.Internal, unknown.getCode());
