@@ -273,7 +273,7 @@ class KestraRuntimeTest {
             "commitId and commitURL reach the next task:\n" + logText(first));
         assertTrue(logText(first).contains("{changes:\"0\",file:\"scripts/inst/shared/lib.py\",deletions:\"-0\",additions:\"+1\"}"),
             "the diff file is in internal storage, one ION row per file:\n" + logText(first));
-        Path allowedSigners = Files.createTempFile("allowed-signers", "");
+        Path allowedSigners = server.scratchFile("allowed-signers");
         Files.writeString(allowedSigners, "backup@example.com " + Files.readString(Path.of(server.get("KEY_ED25519") + ".pub")));
         assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-commit", "-v", "main")
             .contains("Good \"git\" signature for backup@example.com"), "the commit is signed with `signingKey`");
@@ -457,7 +457,7 @@ class KestraRuntimeTest {
         assertTrue(saved.find(), "the error names the bundle in Kestra's storage:\n" + log);
 
         // The task's working directory is gone; the bundle in storage holds the commit and its file.
-        Path bundle = Files.createTempFile("unpushed", ".bundle");
+        Path bundle = server.scratchFile("unpushed.bundle");
         try (InputStream in = storage.get("main", "system", URI.create(saved.group(1)))) {
             Files.copy(in, bundle, StandardCopyOption.REPLACE_EXISTING);
         }

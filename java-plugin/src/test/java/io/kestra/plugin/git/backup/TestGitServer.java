@@ -44,6 +44,11 @@ final class TestGitServer implements AutoCloseable {
         return run(Map.of(), command).trim();
     }
 
+    /** A scratch file of the test, removed with the server's files. */
+    Path scratchFile(String prefix) throws Exception {
+        return Files.createTempFile(dir.getParent(), prefix, "");
+    }
+
     /** Commits one file onto `main` of a repository, as someone editing the backup by hand would. */
     void commitFile(String repo, String path, String content) throws Exception {
         Path work = Files.createTempDirectory(dir.getParent(), "edit");

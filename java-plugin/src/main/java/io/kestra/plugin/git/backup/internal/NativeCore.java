@@ -78,10 +78,11 @@ public final class NativeCore {
                     + "` (looked for " + resource + " in the jar); supported: linux-x86_64 with glibc 2.34+");
             }
             Path dir = Files.createTempDirectory("kestra-git-backup-");
-            Path target = dir.resolve(LIBRARY);
-            Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
-            target.toFile().deleteOnExit();
+            // Deleted at exit in reverse order of registration: the library first, then its folder.
             dir.toFile().deleteOnExit();
+            Path target = dir.resolve(LIBRARY);
+            target.toFile().deleteOnExit();
+            Files.copy(in, target, StandardCopyOption.REPLACE_EXISTING);
             return target;
         } catch (IOException e) {
             throw new IllegalStateException("cannot extract the native library " + resource + ": " + e.getMessage(), e);
