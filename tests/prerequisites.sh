@@ -26,6 +26,7 @@ fi
 
 step "toolchains"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
+cargo clippy --version >/dev/null 2>&1 || { echo "clippy not found: rustup component add clippy" >&2; exit 1; }
 JAVA25_HOME=${JAVA25_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 [ -x "$JAVA25_HOME/bin/java" ] || { echo "Java 25 not found at $JAVA25_HOME (set JAVA25_HOME)" >&2; exit 1; }
 cargo --version; "$JAVA25_HOME/bin/java" -version 2>&1 | head -1; gradle --version 2>/dev/null | grep -E '^Gradle' || true

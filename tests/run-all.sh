@@ -14,8 +14,9 @@ trap 'rm -rf "$logs"' EXIT
 
 stage() { printf '\n=== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
-stage "1/3 Rust tests: cargo test --release --workspace"
+stage "1/3 Rust tests: cargo test --release --workspace, then clippy (warnings are errors)"
 cargo test --release --workspace 2>&1 | tee "$logs/rust.log"
+cargo clippy --release --workspace --all-targets -q -- -D warnings
 
 stage "2/3 plugin jar and Java tests on Java 25: gradle build javaTest"
 gradle --no-daemon -q :java-plugin:build :java-plugin:javaTest 2>&1 | tee "$logs/java.log"
