@@ -39,7 +39,7 @@ public final class KestraBench {
     private static final int NAMESPACES = 50;
     private static final int FLOWS_PER_NAMESPACE = 200;
     private static final int FILES_PER_NAMESPACE = 100;
-    private static final Duration LIMIT = Duration.ofMinutes(30);
+    private static final Duration LIMIT = Duration.ofMinutes(60);
 
     private final EmbeddedKestra kestra;
     private final TestGitServer server;
