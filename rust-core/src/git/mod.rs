@@ -231,21 +231,19 @@ impl Workspace {
     /// prerequisite and the commit as `refs/heads/<branch>`, so `git pull <bundle> <branch>` in any
     /// clone of the branch brings it in. Returns the file's path.
     pub fn write_bundle(&self, commit: Oid, dir: &Path) -> Result<PathBuf, CoreError> {
-        let object = self.repo.find_commit(commit).map_err(|e| git_error("cannot read the commit to save", &e))?;
-        let mut walk = self.repo.revwalk().map_err(|e| git_error("cannot walk the commit to save", &e))?;
-        walk.push(commit).map_err(|e| git_error("cannot walk the commit to save", &e))?;
+        let failed = |e: git2::Error| git_error("cannot pack the commit to save", &e);
+        let object = self.repo.find_commit(commit).map_err(failed)?;
+        let mut walk = self.repo.revwalk().map_err(failed)?;
+        walk.push(commit).map_err(failed)?;
         let mut bundle = String::from("# v2 git bundle\n");
         for parent in object.parent_ids() {
-            walk.hide(parent).map_err(|e| git_error("cannot walk the commit to save", &e))?;
+            walk.hide(parent).map_err(failed)?;
             bundle.push_str(&format!("-{parent}\n"));
         }
         bundle.push_str(&format!("{commit} refs/heads/{}\n\n", self.config.branch));
         let mut pack = git2::Buf::new();
-        let mut builder = self.repo.packbuilder().map_err(|e| git_error("cannot pack the commit to save", &e))?;
-        builder
-            .insert_walk(&mut walk)
-            .and_then(|()| builder.write_buf(&mut pack))
-            .map_err(|e| git_error("cannot pack the commit to save", &e))?;
+        let mut builder = self.repo.packbuilder().map_err(failed)?;
+        builder.insert_walk(&mut walk).and_then(|()| builder.write_buf(&mut pack)).map_err(failed)?;
         let mut bytes = bundle.into_bytes();
         bytes.extend_from_slice(&pack);
         let path = dir.join(format!("kestra-backup-{}.bundle", &commit.to_string()[..12]));
