@@ -24,6 +24,9 @@ pub struct Report {
     /// Backup with mirrors: what each mirror got, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<MirrorReport>,
+    /// Backup with `git.tag`: the tag and the commit it names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<TagReport>,
     /// Restore and drill only: how the backup compares with Kestra, and what was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreReport>,
@@ -47,6 +50,54 @@ pub struct RestoreReport {
     pub restored_files: usize,
     /// Every file that is not in sync, sorted by `file`.
     pub drift: Vec<DriftRow>,
+    /// The backup commit read (the `ref`, resolved).
+    pub restored_from: Option<CommitInfo>,
+    /// The tip of the branch: the newest backup.
+    pub latest_backup: Option<CommitInfo>,
+    /// What the plan says per selected item (rows in `restore.planFile`).
+    pub plan: PlanCounts,
+    /// Flows added to the selection because a selected flow calls them (`withDependencies`).
+    pub dependencies: Vec<DependencyRow>,
+}
+
+/// A commit of the backup branch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitInfo {
+    /// Full SHA.
+    pub commit: String,
+    /// Committer date, RFC 3339 in UTC (`2026-11-20T18:00:00Z`).
+    pub date: String,
+    /// The commit message's first line.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanCounts {
+    pub create: usize,
+    pub replace: usize,
+    pub unchanged: usize,
+    pub skip: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyRow {
+    /// `namespace/id` of the flow added.
+    pub flow: String,
+    /// `namespace/id` of the selected flow that calls it.
+    pub required_by: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TagReport {
+    pub name: String,
+    /// The commit the tag names (on the primary repository).
+    pub commit: String,
+    /// False when the tag already named that commit (a re-run): nothing was pushed for it.
+    pub created: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -52,6 +52,23 @@ pub struct RestoreOptions {
     /// Drill: fail when Kestra and the backup differ (besides failing on flows Kestra refuses).
     #[serde(default)]
     pub fail_on_drift: bool,
+    /// Which backup: a commit SHA (full or abbreviated), a tag, a branch, or an instant (the newest
+    /// backup commit of `git.branch` at or before it). Unset or blank: the branch tip.
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// Globs over `namespace/id` selecting flows. When `flows` or `files` is set, only what they
+    /// select is compared, validated and written; both unset: everything.
+    #[serde(default)]
+    pub flows: Vec<String>,
+    /// Globs over `namespace/path` selecting namespace files (see `flows`).
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// Also select, transitively, the flows a selected flow calls as subflows (as they are at `ref`).
+    #[serde(default)]
+    pub with_dependencies: bool,
+    /// Where to write the plan: one JSON object per line (valid ION), one per selected item.
+    #[serde(default)]
+    pub plan_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,6 +158,10 @@ pub struct GitConfig {
     /// Push attempts in total when the branch moved under us (non-fast-forward); never forced.
     #[serde(default = "default_push_attempts")]
     pub max_push_attempts: u32,
+    /// Backup only: an annotated tag on the commit the run produced (or on the tip when nothing
+    /// changed), pushed with the branch and to the mirrors; never moved.
+    #[serde(default)]
+    pub tag: Option<String>,
     /// Backup only: more repositories that get the same content after `url`, each with a commit
     /// of its own on its own history (a copy at another provider survives losing the first).
     #[serde(default)]
