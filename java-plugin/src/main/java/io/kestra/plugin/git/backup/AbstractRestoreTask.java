@@ -13,7 +13,10 @@ import lombok.*;
 import lombok.experimental.SuperBuilder;
 
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -66,11 +69,51 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     @PluginProperty(group = "source")
     protected Property<String> filesDirectory = Property.ofValue(InstanceLayout.FILES_DIRECTORY);
 
+    @Schema(
+        title = "Which backup to read: a commit SHA, a tag, a branch or an instant; default: the tip of `branch`",
+        description = "A full or abbreviated (4+ hex digits) commit SHA, a tag (such as the backup tasks' `tag` makes), a branch, or an "
+            + "instant — `2026-11-20`, `2026-11-20T18:00:00Z`, `2026-11-20T19:00:00+01:00`, fractional seconds allowed, or an expression "
+            + "rendering to one such as `{{ now() | dateAdd(-1, 'DAYS') }}` — meaning the newest backup commit of `branch` (first-parent "
+            + "history) whose committer date is at or before that instant (a date alone: the end of that day, UTC). Only as much history as the ref "
+            + "needs is fetched. The commit read is the output `restoredFrom`. An unknown ref fails the task naming the newest backups."
+    )
+    @PluginProperty(group = "source")
+    protected Property<String> ref;
+
+    @Schema(
+        title = "Only these flows: globs over `namespace/id`",
+        description = "E.g. `company.team/etl_*` or `company/**`. When `flows` or `files` is set, only what they select is compared, "
+            + "validated and written (of the other kind: nothing); both unset: every flow and file under `namespacePrefix` / `namespace`."
+    )
+    @PluginProperty(group = "source")
+    protected Property<List<String>> flows;
+
+    @Schema(
+        title = "Only these namespace files: globs over `namespace/path`",
+        description = "E.g. `company/scripts/**`. See `flows`."
+    )
+    @PluginProperty(group = "source")
+    protected Property<List<String>> files;
+
+    @Schema(
+        title = "Also select the flows a selected flow calls as subflows, transitively, as they are at `ref`",
+        description = "Flow-calling tasks (`io.kestra.plugin.core.flow.Subflow` and the like) whose `namespace` and `flowId` are literal. "
+            + "The flows added are the output `dependencies`, and their plan rows say which flow required them."
+    )
+    @Builder.Default
+    @PluginProperty(group = "source")
+    protected Property<Boolean> withDependencies = Property.ofValue(false);
+
     /** The core's job: `restore` or `drill`. */
     protected abstract String job();
 
     /** The job's options and dry-run flag, rendered: the request's `restore` object and `dryRun`. */
     protected abstract void putOptions(RunContext runContext, Map<String, Object> options, Map<String, Object> request) throws Exception;
+
+    /** Where the core writes the plan: the task's working directory, which goes with the task once the file is in storage. */
+    private static Path planFile(RunContext runContext) {
+        return runContext.workingDir().path().resolve("restore-plan.ion");
+    }
 
     protected CoreReport.Restore restore(RunContext runContext) throws Exception {
         CoreReport report = CoreClient.run(request(runContext), runContext.logger());
@@ -94,6 +137,11 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         request.put("kestra", kestra(runContext));
         request.put("git", connection(runContext));
         request.put("sources", sources(runContext));
+        runContext.render(ref).as(String.class).map(String::trim).filter(r -> !r.isEmpty()).ifPresent(r -> options.put("ref", r));
+        options.put("flows", runContext.render(flows).asList(String.class));
+        options.put("files", runContext.render(files).asList(String.class));
+        options.put("withDependencies", runContext.render(withDependencies).as(Boolean.class).orElse(false));
+        options.put("planFile", planFile(runContext).toString());
         putOptions(runContext, options, request);
         request.put("restore", options);
         return request;
@@ -144,13 +192,85 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
             description = "A row: `{file:\"flows/company/etl.yml\",state:\"missingInKestra\"}`; states `missingInKestra`, `differing`, `onlyInKestra`."
         )
         private final URI drift;
+
+        @Schema(title = "The backup commit read: `ref` resolved")
+        private final BackupCommit restoredFrom;
+
+        @Schema(
+            title = "Plan file: one row per selected flow and file, sorted by file",
+            description = "JSON objects one per line (read as ION): `file`, `kind` (`flow` or `file`), `namespace`, `path` (the flow id or "
+                + "the namespace-relative path), `action` — `create`, `replace`, `unchanged`, or `skip` with a `reason` — and, for every "
+                + "`replace` of a flow or text file, `diff`: a unified diff from what Kestra holds (`--- kestra`) to the backup (`+++ backup`). "
+                + "A flow selected by `withDependencies` carries `requiredBy`."
+        )
+        private final URI plan;
+
+        @Schema(title = "Rows of the plan per action")
+        private final PlanCounts planCounts;
+
+        @Schema(title = "Flows added to the selection by `withDependencies`, and the selected flow that calls each")
+        private final List<Dependency> dependencies;
     }
 
-    /** Fills the comparison outputs both restore tasks share, the drift file uploaded to internal storage. */
+    /** A commit of the backup branch. */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class BackupCommit {
+        @Schema(title = "Commit SHA")
+        private final String commit;
+
+        @Schema(title = "Committer date: when the backup was taken")
+        private final Instant date;
+
+        @Schema(title = "First line of the commit message")
+        private final String message;
+
+        static BackupCommit of(CoreReport.CommitInfo info) {
+            return info == null ? null : new BackupCommit(info.commit, Instant.parse(info.date), info.message);
+        }
+    }
+
+    /** How many selected items the plan creates, replaces, leaves or skips. */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class PlanCounts {
+        @Schema(title = "In the backup, not in Kestra: written")
+        private final long create;
+
+        @Schema(title = "Held by Kestra with other content: rolled back with `overwrite: true` (a drill counts what such a restore would do)")
+        private final long replace;
+
+        @Schema(title = "Held by Kestra with the same content")
+        private final long unchanged;
+
+        @Schema(title = "Left as Kestra holds it: differs and `overwrite` is off, or only in Kestra (a restore never deletes)")
+        private final long skip;
+    }
+
+    /** A flow added by `withDependencies`. */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class Dependency {
+        @Schema(title = "The flow added, `namespace/id`")
+        private final String flow;
+
+        @Schema(title = "The selected flow that calls it, `namespace/id`")
+        private final String requiredBy;
+    }
+
+    /**
+     * Fills the outputs both restore tasks share: the comparison, the commit read, the plan (its
+     * file moved from the working directory to internal storage) and the drift file.
+     */
     protected static <B extends Output.OutputBuilder<?, ?>> B comparison(B output, RunContext runContext, CoreReport.Restore restore) throws Exception {
+        Path plan = planFile(runContext);
         output.inSync(restore.inSync).missingInKestra(restore.missingInKestra).differing(restore.differing).onlyInKestra(restore.onlyInKestra)
             .flowsValidated(restore.flowsValidated)
-            .drift(IonFile.upload(runContext, file -> IonFile.drift(restore.drift, file)));
+            .drift(IonFile.upload(runContext, file -> IonFile.drift(restore.drift, file)))
+            .restoredFrom(BackupCommit.of(restore.restoredFrom))
+            .plan(Files.exists(plan) ? runContext.storage().putFile(plan.toFile()) : null)
+            .planCounts(new PlanCounts(restore.plan.create, restore.plan.replace, restore.plan.unchanged, restore.plan.skip))
+            .dependencies(restore.dependencies.stream().map(d -> new Dependency(d.flow, d.requiredBy)).toList());
         return output;
     }
 }

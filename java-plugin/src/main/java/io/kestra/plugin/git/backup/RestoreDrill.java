@@ -3,13 +3,17 @@ package io.kestra.plugin.git.backup;
 import io.kestra.core.models.annotations.Example;
 import io.kestra.core.models.annotations.Plugin;
 import io.kestra.core.models.annotations.PluginProperty;
+import io.kestra.core.models.executions.metrics.Gauge;
 import io.kestra.core.models.property.Property;
 import io.kestra.core.models.tasks.RunnableTask;
 import io.kestra.core.runners.RunContext;
+import io.kestra.plugin.git.backup.internal.CoreReport;
 import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
 
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
 
 @SuperBuilder(toBuilder = true)
@@ -18,11 +22,13 @@ import java.util.Map;
 @Getter
 @NoArgsConstructor
 @Schema(
-    title = "Check that the Git backup would restore, without writing anything.",
-    description = "Reads the branch written by BackupInstance, submits every flow of the backup to Kestra's own validation and compares "
-        + "the backup with what Kestra holds. Fails when Kestra refuses a flow of the backup (a plugin removed, a property renamed: "
-        + "the backup would not restore), and with `failOnDrift: true` also when Kestra and the backup differ. Writes nothing, "
-        + "neither to Kestra nor to Git."
+    title = "Check that the Git backup would restore, and how old it is, without writing anything.",
+    description = "Reads the branch written by BackupInstance at its tip (or at `ref`: a commit, a tag, a branch or an instant), submits "
+        + "every flow of that backup (or of the `flows`/`files` selection) to Kestra's own validation and compares it with what Kestra "
+        + "holds. Fails when Kestra refuses a flow of the backup (a plugin removed, a property renamed: the backup would not restore), "
+        + "and with `failOnDrift: true` also when Kestra and the backup differ. The plan (output `plan`) says what a restore with "
+        + "`overwrite: true` would do. Outputs `latestBackup`, the tip of the branch, and records the metric `backup.age.seconds`, "
+        + "the time since it was taken, so a flow can alert when backups stop. Writes nothing, neither to Kestra nor to Git."
 )
 @Plugin(
     examples = {
@@ -46,6 +52,35 @@ import java.util.Map;
                     type: io.kestra.plugin.core.trigger.Schedule
                     cron: 0 6 * * 1
                 """
+        ),
+        @Example(
+            title = "Alert when backups stop: a daily drill whose `latestBackup` must be at most two days old. A backup run that finds "
+                + "nothing changed makes no commit, so pick a window your instance always changes within.",
+            full = true,
+            code = """
+                id: backup_watchdog
+                namespace: system
+                tasks:
+                  - id: drill
+                    type: io.kestra.plugin.git.backup.RestoreDrill
+                    url: https://gitlab-01.local/backup/kestra
+                    username: "{{ secret('GITLAB_USERNAME') }}"
+                    password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                    filesDirectory: scripts
+                  - id: backups_stopped
+                    type: io.kestra.plugin.core.execution.Fail
+                    condition: "{{ (outputs.drill.latestBackup.date | timestamp) < (now() | dateAdd(-2, 'DAYS') | timestamp) }}"
+                    errorMessage: "No backup since {{ outputs.drill.latestBackup.date }} (commit {{ outputs.drill.latestBackup.commit }})"
+                errors:
+                  - id: alert
+                    type: io.kestra.plugin.core.log.Log
+                    level: ERROR
+                    message: "Kestra backup watchdog failed in execution {{ execution.id }}: backups stopped or would not restore"
+                triggers:
+                  - id: daily
+                    type: io.kestra.plugin.core.trigger.Schedule
+                    cron: 0 7 * * *
+                """
         )
     }
 )
@@ -57,7 +92,16 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
 
     @Override
     public Output run(RunContext runContext) throws Exception {
-        return comparison(Output.builder(), runContext, restore(runContext)).build();
+        return outputs(runContext, restore(runContext));
+    }
+
+    /** The report's outputs, and the age of the newest backup as a metric. */
+    Output outputs(RunContext runContext, CoreReport.Restore r) throws Exception {
+        BackupCommit latest = BackupCommit.of(r.latestBackup);
+        if (latest != null) {
+            runContext.metric(Gauge.of("backup.age.seconds", Duration.between(latest.getDate(), Instant.now()).toSeconds()));
+        }
+        return comparison(Output.builder(), runContext, r).latestBackup(latest).build();
     }
 
     @Override
@@ -73,5 +117,11 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
     @SuperBuilder
     @Getter
     public static class Output extends AbstractRestoreTask.Output {
+        @Schema(
+            title = "The newest backup: the tip of `branch`",
+            description = "Its `date` is when the last backup that changed something was taken (a backup run that finds nothing to commit "
+                + "leaves it); the metric `backup.age.seconds` is the time since then."
+        )
+        private final BackupCommit latestBackup;
     }
 }

@@ -19,11 +19,20 @@ import java.util.Map;
 @Getter
 @NoArgsConstructor
 @Schema(
-    title = "Restore flows and namespace files from a Git backup into Kestra.",
-    description = "Reads the branch written by BackupInstance (`<flowsDirectory>/<namespace>/<id>.yml`, `<filesDirectory>/<namespace>/<path>`), "
-        + "compares it with what Kestra holds and writes back what Kestra is missing; with `overwrite: true` also what differs. "
+    title = "Restore flows and namespace files from a Git backup into Kestra: the latest backup, or any earlier one by commit, tag or date.",
+    description = "Reads the branch written by BackupInstance (`<flowsDirectory>/<namespace>/<id>.yml`, `<filesDirectory>/<namespace>/<path>`; "
+        + "with `namespace`, one PushFlows + PushNamespaceFiles pair) at its tip, or at `ref`: a commit, a tag, a branch or an instant "
+        + "(the newest backup at or before it; `{{ now() | dateAdd(-1, 'DAYS') }}` is yesterday's). It compares that backup with what "
+        + "Kestra holds and writes back what Kestra is missing; with `overwrite: true` also rolls back what differs. `flows` and `files` "
+        + "narrow it to some flows and files, `withDependencies` adds the subflows the selected flows call. "
         + "Every flow to write is first checked by Kestra's own validation: if one is refused, nothing is written and the task fails "
-        + "naming it. Nothing is ever deleted from Kestra. Needs Kestra API credentials that may write flows and files."
+        + "naming it. Nothing is ever deleted from Kestra.\n\n"
+        + "The plan (output `plan`) has one row per selected flow and file — `create`, `replace`, `unchanged` or `skip` and why — with a "
+        + "unified diff for every replace; `dryRun: true` writes only the plan, to read before the real run.\n\n"
+        + "Kestra stores a restored flow as a new revision of that flow (its revision history goes on; the damaged revision stays in it). "
+        + "A restore carries flow sources and namespace files only: not a trigger's runtime state (a Schedule's last and next dates, a "
+        + "backfill, a trigger disabled from the UI: the scheduler registers a restored trigger afresh), not execution history, logs, "
+        + "KV store entries or secrets. Needs Kestra API credentials that may write flows and files."
 )
 @Plugin(
     examples = {
@@ -61,6 +70,57 @@ import java.util.Map;
                     auth:
                       apiToken: "{{ secret('KESTRA_API_TOKEN') }}"
                 """
+        ),
+        @Example(
+            title = "Restore one flow as it was yesterday: broken by an edit today, or deleted, after tonight's backup recorded the damage.",
+            full = true,
+            code = """
+                id: restore_flow_from_yesterday
+                namespace: system
+                tasks:
+                  - id: restore
+                    type: io.kestra.plugin.git.backup.RestoreInstance
+                    ref: "{{ now() | dateAdd(-1, 'DAYS') }}"
+                    flows:
+                      - company.team/etl
+                    overwrite: true
+                    url: https://gitlab-01.local/backup/kestra
+                    username: "{{ secret('GITLAB_USERNAME') }}"
+                    password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                    filesDirectory: scripts
+                  - id: done
+                    type: io.kestra.plugin.core.log.Log
+                    message: >-
+                      Restored from {{ outputs.restore.restoredFrom.commit }} ({{ outputs.restore.restoredFrom.date }}):
+                      {{ outputs.restore.planCounts.create }} created, {{ outputs.restore.planCounts.replace }} replaced
+                """
+        ),
+        @Example(
+            title = "Read the plan first: a dry run from a tagged backup of a flow and the subflows it calls, printing every row and diff.",
+            full = true,
+            code = """
+                id: plan_restore_from_tag
+                namespace: system
+                tasks:
+                  - id: dry_run
+                    type: io.kestra.plugin.git.backup.RestoreInstance
+                    ref: backup-2026-11-20
+                    flows:
+                      - company/orders_*
+                    files:
+                      - company/sql/**
+                    withDependencies: true
+                    overwrite: true
+                    dryRun: true
+                    url: git@gitlab-01.local:backup/kestra.git
+                    privateKey: "{{ secret('GIT_SSH_KEY') }}"
+                    kestraUrl: http://kestra:8080
+                    auth:
+                      apiToken: "{{ secret('KESTRA_API_TOKEN') }}"
+                  - id: show
+                    type: io.kestra.plugin.core.log.Log
+                    message: "{{ read(outputs.dry_run.plan) }}"
+                """
         )
     }
 )
@@ -70,7 +130,7 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
     @PluginProperty(group = "execution")
     private Property<Boolean> overwrite = Property.ofValue(false);
 
-    @Schema(title = "Compare and validate, write nothing")
+    @Schema(title = "Compare, validate and write the plan; write nothing to Kestra")
     @Builder.Default
     @PluginProperty(group = "execution")
     private Property<Boolean> dryRun = Property.ofValue(false);

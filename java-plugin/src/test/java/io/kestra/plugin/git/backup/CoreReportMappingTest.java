@@ -1,19 +1,43 @@
 package io.kestra.plugin.git.backup;
 
+import io.kestra.core.context.TestRunContextFactory;
+import io.kestra.core.junit.annotations.KestraTest;
+import io.kestra.core.models.executions.metrics.Gauge;
+import io.kestra.core.models.tasks.Task;
+import io.kestra.core.runners.RunContext;
+import io.kestra.core.serializers.JacksonMapper;
+import io.kestra.core.storages.StorageInterface;
+import io.kestra.core.tenant.TenantService;
 import io.kestra.plugin.git.backup.internal.CoreClient;
 import io.kestra.plugin.git.backup.internal.CoreReport;
 import io.kestra.plugin.git.backup.internal.IonFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import jakarta.inject.Inject;
+
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The core's envelope → report, errors → BackupException, report → plugin-git's diff file and the drift file. */
+/**
+ * The core's envelope → report, errors → BackupException, report → plugin-git's diff file, the
+ * drift file, and the restore tasks' outputs and metric in a Kestra run context.
+ */
+@KestraTest
 class CoreReportMappingTest {
+    @Inject
+    TestRunContextFactory runContextFactory;
+    @Inject
+    StorageInterface storage;
+
     private static final String REPORT = """
         {"report":{"commitId":"0123456789abcdef0123456789abcdef01234567","commitUrl":"https://git.local/a/b/commit/0123",
           "dryRun":false,"branchCreated":false,"bytesPushed":1234,"pushAttempts":1,
@@ -73,5 +97,59 @@ class CoreReportMappingTest {
         Path file = dir.resolve("drift.ion");
         IonFile.drift(r.restore.drift, file);
         assertEquals(List.of("{file:\"flows/a/y.yml\",state:\"missingInKestra\"}", "{file:\"scripts/b/x.py\",state:\"differing\"}"), Files.readAllLines(file));
+    }
+
+    private static final String RESTORE_REPORT = """
+        {"report":{"tag":{"name":"backup-2026-11-20","commit":"1111111111111111111111111111111111111111","created":true},
+          "restore":{"inSync":1,"missingInKestra":2,"differing":1,"onlyInKestra":1,"flowsValidated":3,"restoredFlows":0,"restoredFiles":0,
+          "drift":[],
+          "restoredFrom":{"commit":"1111111111111111111111111111111111111111","date":"2026-11-20T18:00:00Z","message":"Backup of the Kestra instance"},
+          "latestBackup":{"commit":"2222222222222222222222222222222222222222","date":"%s","message":"Nightly"},
+          "plan":{"create":2,"replace":1,"unchanged":1,"skip":1},
+          "dependencies":[{"flow":"company/child","requiredBy":"company/parent"}]}}}""";
+
+    @Test
+    void restoreReportBecomesTheOutputsAndTheAgeMetric() throws Exception {
+        Instant latest = Instant.now().minusSeconds(7200).truncatedTo(ChronoUnit.SECONDS);
+        CoreReport report = CoreClient.parse(RESTORE_REPORT.formatted(latest));
+        assertEquals("backup-2026-11-20", report.tag.name);
+        assertEquals("1111111111111111111111111111111111111111", report.tag.commit);
+        assertTrue(report.tag.created);
+
+        RestoreDrill drill = (RestoreDrill) JacksonMapper.ofYaml().readValue("""
+            id: drill
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """, Task.class);
+        RunContext runContext = runContextFactory.of("system", Map.of());
+        // The core writes the plan where the request says; the task moves it to internal storage.
+        @SuppressWarnings("unchecked")
+        Path planFile = Path.of((String) ((Map<String, Object>) drill.request(runContext).get("restore")).get("planFile"));
+        String rows = "{\"file\":\"flows/company/child.yml\",\"kind\":\"flow\",\"namespace\":\"company\",\"path\":\"child\",\"action\":\"create\",\"requiredBy\":\"company/parent\"}\n";
+        Files.writeString(planFile, rows);
+
+        RestoreDrill.Output output = drill.outputs(runContext, report.restore);
+        assertEquals("1111111111111111111111111111111111111111", output.getRestoredFrom().getCommit());
+        assertEquals(Instant.parse("2026-11-20T18:00:00Z"), output.getRestoredFrom().getDate());
+        assertEquals("Backup of the Kestra instance", output.getRestoredFrom().getMessage());
+        assertEquals("2222222222222222222222222222222222222222", output.getLatestBackup().getCommit());
+        assertEquals(latest, output.getLatestBackup().getDate());
+        assertEquals(List.of(2L, 1L, 1L, 1L), List.of(output.getPlanCounts().getCreate(), output.getPlanCounts().getReplace(),
+            output.getPlanCounts().getUnchanged(), output.getPlanCounts().getSkip()));
+        assertEquals(1, output.getDependencies().size());
+        assertEquals("company/child", output.getDependencies().getFirst().getFlow());
+        assertEquals("company/parent", output.getDependencies().getFirst().getRequiredBy());
+        assertEquals(2, output.getMissingInKestra());
+        try (InputStream in = storage.get(TenantService.MAIN_TENANT, "system", output.getPlan())) {
+            assertEquals(rows, new String(in.readAllBytes(), StandardCharsets.UTF_8), "the plan file, as the core wrote it");
+        }
+
+        Gauge age = (Gauge) runContext.metrics().stream().filter(m -> m.getName().equals("backup.age.seconds")).findFirst().orElseThrow();
+        assertTrue(age.getValue() >= 7200 && age.getValue() < 7200 + 60, "now minus the tip's committer date: " + age.getValue());
+
+        // Outputs serialise the way Kestra stores them: the date as RFC 3339 text (Kestra writes microseconds).
+        Map<String, Object> stored = JacksonMapper.toMap(output);
+        assertEquals(latest, Instant.parse((String) ((Map<?, ?>) stored.get("latestBackup")).get("date")));
     }
 }

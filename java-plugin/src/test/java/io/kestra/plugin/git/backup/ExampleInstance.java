@@ -169,6 +169,10 @@ final class ExampleInstance {
         }
     }
 
+    boolean fileExists(String namespace, String path) throws Exception {
+        return namespace(namespace).exists(Path.of(path));
+    }
+
     void deleteFile(String namespace, String path) throws Exception {
         namespace(namespace).delete(Path.of(path));
     }

@@ -12,14 +12,18 @@ import io.kestra.core.models.flows.State;
 import io.kestra.core.models.tasks.Task;
 import io.kestra.core.plugins.PluginRegistry;
 import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.models.executions.MetricEntry;
 import io.kestra.core.repositories.LogDataStoreInterface;
+import io.kestra.core.repositories.MetricRepositoryInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
+import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.services.FlowParsingService;
 import io.kestra.core.services.FlowService;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.Await;
+import io.micronaut.data.model.Pageable;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,11 +38,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -83,6 +91,8 @@ class KestraRuntimeTest {
     PluginRegistry pluginRegistry;
     @Inject
     JsonSchemaGenerator jsonSchemaGenerator;
+    @Inject
+    MetricRepositoryInterface metrics;
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
@@ -91,7 +101,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -370,6 +380,312 @@ class KestraRuntimeTest {
         assertTrue(flowRepository.findByIdWithSource("main", "rest", "gone").isEmpty(), "nothing restored");
         for (Execution e : List.of(intact, lost, restored, refusedDrill, refusedRestore)) {
             assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
+    }
+
+    /**
+     * Issue 11, time travel: backups T1 and T2 two seconds apart, the instance changed in between
+     * (flow A edited, flow B deleted, file F deleted, flow C added, a parent flow and its subflow
+     * deleted); then restores from T1 by SHA, by instant, by tag, with a selection, with
+     * dependencies, as a dry run (the plan), with `overwrite`; a drill at T1 with the age of the
+     * newest backup; and refs that do not resolve. Checked in Kestra's flow repository, its
+     * namespace storage, internal storage and the Git server.
+     */
+    @Test
+    void timeTravelRestoresAnyBackupByCommitTagOrDate() throws Exception {
+        kestra.putFile("tt", "/lib/f.py", "print('T1')\n");
+        kestra.putFile("tt", "/keep.txt", "kept\n");
+        flowService.create(GenericFlow.fromYaml("main", """
+            # A as it was at T1
+            id: alpha
+            namespace: tt
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: "first"
+            """));
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: bravo
+            namespace: tt
+            labels:
+              kept: "byte ✓ for byte"
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message:   "B,   odd spacing kept"
+            """));
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: child
+            namespace: tt.sub
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: child
+            """));
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: parent
+            namespace: tt
+            tasks:
+              - id: call
+                type: io.kestra.plugin.core.flow.Subflow
+                namespace: tt.sub
+                flowId: child
+            """));
+        String layout = """
+                namespacePrefix: tt
+                filesDirectory: scripts
+            %s""".formatted(connection("history"));
+        saveTaskFlow("tt_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
+
+        Execution backupT1 = run("tt_backup");
+        assertEquals(State.Type.SUCCESS, backupT1.getState().getCurrent(), logText(backupT1));
+        String t1 = git("history", "rev-parse", "main");
+        // TODO(issue 11, tags): give tt_backup `tag: backup-t1` once BackupInstance has `tag` on main; until then the tag is made on the server.
+        git("history", "-c", "user.name=test", "-c", "user.email=test@example.com", "tag", "-a", "backup-t1", "-m", "T1", t1);
+        Instant t1Date = Instant.ofEpochSecond(Long.parseLong(git("history", "log", "-1", "--format=%ct", t1)));
+        Map<String, FlowWithSource> atT1 = flowsOf("tt", "alpha", "bravo", "parent");
+        atT1.putAll(flowsOf("tt.sub", "child"));
+        for (Map.Entry<String, FlowWithSource> flow : atT1.entrySet()) {
+            assertEquals(flow.getValue().getSource(), blob("history", t1 + ":flows/" + flow.getKey() + ".yml"), "T1 holds Kestra's bytes");
+        }
+
+        // Committer dates in whole seconds: T2 at least two seconds after T1, so T1 + 1 s lies between them.
+        Thread.sleep(2100);
+        FlowWithSource alpha = atT1.get("tt/alpha");
+        flowService.update(GenericFlow.fromYaml("main", alpha.getSource().replace("\"first\"", "\"second\"")), alpha);
+        String alphaEdited = flowRepository.findByIdWithSource("main", "tt", "alpha").orElseThrow().getSource();
+        for (String flow : List.of("tt/bravo", "tt/parent", "tt.sub/child")) {
+            flowService.delete(flowRepository.findByIdWithSource("main", flow.split("/")[0], flow.split("/")[1]).orElseThrow());
+        }
+        kestra.deleteFile("tt", "/lib/f.py");
+        String charlie = """
+            id: charlie
+            namespace: tt
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: added after T1
+            """;
+        flowService.create(GenericFlow.fromYaml("main", charlie));
+        charlie = flowRepository.findByIdWithSource("main", "tt", "charlie").orElseThrow().getSource();
+        Execution backupT2 = run("tt_backup");
+        assertEquals(State.Type.SUCCESS, backupT2.getState().getCurrent(), logText(backupT2));
+        String t2 = git("history", "rev-parse", "main");
+        assertEquals(t1, git("history", "rev-parse", "main~1"));
+        assertEquals("""
+            A\tflows/tt/charlie.yml
+            D\tflows/tt.sub/child.yml
+            D\tflows/tt/bravo.yml
+            D\tflows/tt/parent.yml
+            D\tscripts/tt/lib/f.py
+            M\tflows/tt/alpha.yml""".lines().sorted().collect(Collectors.joining("\n")),
+            git("history", "diff", "--name-status", t1, t2).lines().sorted().collect(Collectors.joining("\n")));
+        Instant t2Date = Instant.ofEpochSecond(Long.parseLong(git("history", "log", "-1", "--format=%ct", t2)));
+        String drillLayout = layout.replace("    dryRun: false\n", "");
+
+        // (g) A drill at T1: the drift from T1 to now, the commit read, the newest backup and its age.
+        saveTaskFlow("tt_drill_t1", "io.kestra.plugin.git.backup.RestoreDrill", drillLayout + "    ref: " + t1 + "\n", "");
+        Execution drill = run("tt_drill_t1");
+        assertEquals(State.Type.SUCCESS, drill.getState().getCurrent(), logText(drill));
+        Map<String, Object> drillOut = taskOutputs(drill);
+        assertEquals(t1, map(drillOut.get("restoredFrom")).get("commit"));
+        assertEquals(t2, map(drillOut.get("latestBackup")).get("commit"));
+        assertEquals(t2Date, Instant.parse((String) map(drillOut.get("latestBackup")).get("date")), "T2's committer date");
+        assertEquals("""
+            {file:"flows/tt.sub/child.yml",state:"missingInKestra"}
+            {file:"flows/tt/alpha.yml",state:"differing"}
+            {file:"flows/tt/bravo.yml",state:"missingInKestra"}
+            {file:"flows/tt/charlie.yml",state:"onlyInKestra"}
+            {file:"flows/tt/parent.yml",state:"missingInKestra"}
+            {file:"scripts/tt/lib/f.py",state:"missingInKestra"}
+            """, stored(drillOut.get("drift")), "the drift from T1 to now");
+        Await.until(() -> metricValue(drill, "backup.age.seconds").isPresent(), Duration.ofMillis(200), Duration.ofSeconds(30));
+        double age = metricValue(drill, "backup.age.seconds").orElseThrow();
+        assertTrue(age >= 0 && age < 600, "seconds since T2 was committed: " + age);
+        // The alert of RestoreDrill's docs: a Fail task on `latestBackup.date`; a fresh backup passes, a window of 0 s fails.
+        for (int window : new int[] {3600, 0}) {
+            flowService.create(GenericFlow.fromYaml("main", """
+                id: tt_watchdog_%1$d
+                namespace: system
+                tasks:
+                  - id: drill
+                    type: io.kestra.plugin.git.backup.RestoreDrill
+                %2$s
+                  - id: backups_stopped
+                    type: io.kestra.plugin.core.execution.Fail
+                    condition: "{{ (outputs.drill.latestBackup.date | timestamp) < (now() | dateAdd(-%1$d, 'SECONDS') | timestamp) }}"
+                    errorMessage: "No backup since {{ outputs.drill.latestBackup.date }} (commit {{ outputs.drill.latestBackup.commit }})"
+                """.formatted(window, drillLayout.stripTrailing())));
+        }
+        assertEquals(State.Type.SUCCESS, run("tt_watchdog_3600").getState().getCurrent(), "the newest backup is seconds old");
+        Execution stale = run("tt_watchdog_0");
+        assertEquals(State.Type.FAILED, stale.getState().getCurrent(), "older than the window: the check fails");
+        assertTrue(logText(stale).contains("(commit " + t2 + ")"), logText(stale));
+
+        // (a) T1's SHA, one flow selected: B is back byte for byte, nothing else is written.
+        saveTaskFlow("tt_restore_b_sha", "io.kestra.plugin.git.backup.RestoreInstance", layout + """
+                ref: %s
+                flows: [tt/bravo]
+            """.formatted(t1), "");
+        Execution bySha = run("tt_restore_b_sha");
+        assertEquals(State.Type.SUCCESS, bySha.getState().getCurrent(), logText(bySha));
+        FlowWithSource bravo = flowRepository.findByIdWithSource("main", "tt", "bravo").orElseThrow();
+        assertEquals(atT1.get("tt/bravo").getSource(), bravo.getSource(), "B as at T1, byte for byte");
+        assertTrue(bravo.getRevision() > atT1.get("tt/bravo").getRevision(), "Kestra stores the restored flow as a new revision: " + bravo.getRevision());
+        Map<String, Object> byShaOut = taskOutputs(bySha);
+        assertEquals(t1, map(byShaOut.get("restoredFrom")).get("commit"));
+        assertEquals("create=1 replace=0 unchanged=0 skip=0", planCounts(byShaOut));
+        assertEquals(1L, ((Number) byShaOut.get("restoredFlows")).longValue());
+        assertEquals(0L, ((Number) byShaOut.get("restoredFiles")).longValue());
+        assertUnrestored(alphaEdited, charlie);
+
+        // (b) An instant between T1 and T2 resolves to T1.
+        flowService.delete(bravo);
+        saveTaskFlow("tt_restore_b_instant", "io.kestra.plugin.git.backup.RestoreInstance", layout + """
+                ref: "%s"
+                flows: [tt/bravo]
+            """.formatted(t1Date.plusSeconds(1)), "");
+        Execution byInstant = run("tt_restore_b_instant");
+        assertEquals(State.Type.SUCCESS, byInstant.getState().getCurrent(), logText(byInstant));
+        assertEquals(t1, map(taskOutputs(byInstant).get("restoredFrom")).get("commit"), "the newest backup at or before " + t1Date.plusSeconds(1));
+        assertEquals(atT1.get("tt/bravo").getSource(), flowRepository.findByIdWithSource("main", "tt", "bravo").orElseThrow().getSource());
+        assertUnrestored(alphaEdited, charlie);
+
+        // (c) + (f) T1's tag, everything selected, a dry run with `overwrite`: the plan's rows and A's diff; nothing written.
+        saveTaskFlow("tt_plan_tag", "io.kestra.plugin.git.backup.RestoreInstance", layout.replace("dryRun: false", "dryRun: true") + """
+                ref: backup-t1
+                overwrite: true
+            """, "");
+        Execution byTag = run("tt_plan_tag");
+        assertEquals(State.Type.SUCCESS, byTag.getState().getCurrent(), logText(byTag));
+        Map<String, Object> byTagOut = taskOutputs(byTag);
+        assertEquals(t1, map(byTagOut.get("restoredFrom")).get("commit"), "the tag names T1");
+        List<Map<String, Object>> plan = stored(byTagOut.get("plan")).lines().map(KestraRuntimeTest::json).toList();
+        assertEquals(List.of(
+            "flows/tt.sub/child.yml flow tt.sub child create",
+            "flows/tt/alpha.yml flow tt alpha replace",
+            "flows/tt/bravo.yml flow tt bravo unchanged",
+            "flows/tt/charlie.yml flow tt charlie skip",
+            "flows/tt/parent.yml flow tt parent create",
+            "scripts/tt/keep.txt file tt keep.txt unchanged",
+            "scripts/tt/lib/f.py file tt lib/f.py create"
+        ), plan.stream().map(r -> r.get("file") + " " + r.get("kind") + " " + r.get("namespace") + " " + r.get("path") + " " + r.get("action")).toList());
+        assertEquals("create=3 replace=1 unchanged=2 skip=1", planCounts(byTagOut));
+        String alphaDiff = (String) plan.get(1).get("diff");
+        assertTrue(alphaDiff.startsWith("--- kestra\n+++ backup\n@@ ") && alphaDiff.contains("\n-    message: \"second\"\n")
+            && alphaDiff.contains("\n+    message: \"first\"\n"), "A's diff, from Kestra now to T1:\n" + alphaDiff);
+        assertNotNull(plan.get(3).get("reason"), "a skip says why: " + plan.get(3));
+        assertEquals(List.of("flows/tt/alpha.yml"), plan.stream().filter(r -> r.containsKey("diff")).map(r -> r.get("file")).toList(), "only a replace carries a diff");
+        assertUnrestored(alphaEdited, charlie);
+        assertFalse(flowRepository.findByIdWithSource("main", "tt", "parent").isPresent(), "a dry run writes nothing");
+
+        // (e) The parent selected with its dependencies: the subflow it calls comes back with it, as at T1.
+        saveTaskFlow("tt_restore_parent", "io.kestra.plugin.git.backup.RestoreInstance", layout + """
+                ref: %s
+                flows: [tt/parent]
+                withDependencies: true
+            """.formatted(t1), "");
+        Execution withDependencies = run("tt_restore_parent");
+        assertEquals(State.Type.SUCCESS, withDependencies.getState().getCurrent(), logText(withDependencies));
+        assertEquals(atT1.get("tt/parent").getSource(), flowRepository.findByIdWithSource("main", "tt", "parent").orElseThrow().getSource());
+        assertEquals(atT1.get("tt.sub/child").getSource(), flowRepository.findByIdWithSource("main", "tt.sub", "child").orElseThrow().getSource());
+        Map<String, Object> withDependenciesOut = taskOutputs(withDependencies);
+        assertEquals(List.of(Map.of("flow", "tt.sub/child", "requiredBy", "tt/parent")), withDependenciesOut.get("dependencies"));
+        assertTrue(stored(withDependenciesOut.get("plan")).lines().map(KestraRuntimeTest::json)
+            .anyMatch(r -> "flows/tt.sub/child.yml".equals(r.get("file")) && "tt/parent".equals(r.get("requiredBy"))), "the plan says why the child came");
+        assertUnrestored(alphaEdited, charlie);
+
+        // (h) Refs that do not resolve fail with what to do, and write nothing (the restore would have rolled A back).
+        Map<String, String> badRefs = new LinkedHashMap<>();
+        badRefs.put("no-such-backup", "no-such-backup");
+        badRefs.put("2020-01-01", t1Date.toString());
+        badRefs.put("2026-13-45", "`2026-11-20T19:00:00+01:00`");
+        int i = 0;
+        for (Map.Entry<String, String> bad : badRefs.entrySet()) {
+            String id = "tt_bad_ref_" + i++;
+            saveTaskFlow(id, "io.kestra.plugin.git.backup.RestoreInstance", layout + """
+                    ref: "%s"
+                    overwrite: true
+                """.formatted(bad.getKey()), "");
+            Execution refused = run(id);
+            assertEquals(State.Type.FAILED, refused.getState().getCurrent(), bad.getKey());
+            String log = logText(refused);
+            assertTrue(log.contains("[InvalidConfig]") && log.contains(bad.getValue()), bad.getKey() + " → " + log);
+            if (bad.getKey().equals("no-such-backup")) {
+                assertTrue(log.contains(t2.substring(0, 7)) && log.contains(t1.substring(0, 7)), "the newest backups are listed:\n" + log);
+            }
+            assertUnrestored(alphaEdited, charlie);
+        }
+
+        // (d) Everything at T1 with `overwrite`: A, B and F as at T1, C untouched.
+        int alphaRevision = flowRepository.findByIdWithSource("main", "tt", "alpha").orElseThrow().getRevision();
+        saveTaskFlow("tt_restore_all", "io.kestra.plugin.git.backup.RestoreInstance", layout + """
+                ref: %s
+                overwrite: true
+            """.formatted(t1), "");
+        Execution all = run("tt_restore_all");
+        assertEquals(State.Type.SUCCESS, all.getState().getCurrent(), logText(all));
+        FlowWithSource alphaBack = flowRepository.findByIdWithSource("main", "tt", "alpha").orElseThrow();
+        assertEquals(alpha.getSource(), alphaBack.getSource(), "A rolled back to T1");
+        assertEquals(alphaRevision + 1, alphaBack.getRevision(), "a new revision of A");
+        assertEquals(atT1.get("tt/bravo").getSource(), flowRepository.findByIdWithSource("main", "tt", "bravo").orElseThrow().getSource());
+        assertEquals("print('T1')\n", new String(kestra.readFile("tt", "/lib/f.py"), StandardCharsets.UTF_8));
+        assertEquals(charlie, flowRepository.findByIdWithSource("main", "tt", "charlie").orElseThrow().getSource(), "C is not in T1: untouched");
+        assertEquals("create=1 replace=1 unchanged=4 skip=1", planCounts(taskOutputs(all)));
+
+        for (Execution e : List.of(backupT1, backupT2, drill, stale, bySha, byInstant, byTag, withDependencies, all)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
+    }
+
+    /** What no restore of the time-travel test wrote: A as edited after T1, F deleted, C as added. */
+    private void assertUnrestored(String alphaEdited, String charlie) throws Exception {
+        assertEquals(alphaEdited, flowRepository.findByIdWithSource("main", "tt", "alpha").orElseThrow().getSource(), "A not rolled back");
+        assertFalse(kestra.fileExists("tt", "/lib/f.py"), "F not restored");
+        assertEquals(charlie, flowRepository.findByIdWithSource("main", "tt", "charlie").orElseThrow().getSource());
+    }
+
+    /** Flows of a namespace by id, keyed `namespace/id`. */
+    private Map<String, FlowWithSource> flowsOf(String namespace, String... ids) {
+        Map<String, FlowWithSource> flows = new LinkedHashMap<>();
+        for (String id : ids) {
+            flows.put(namespace + "/" + id, flowRepository.findByIdWithSource("main", namespace, id).orElseThrow());
+        }
+        return flows;
+    }
+
+    /** The outputs of the task `task` of the execution, as Kestra stored them. */
+    private static Map<String, Object> taskOutputs(Execution execution) {
+        return execution.getTaskRunList().stream().filter(t -> t.getTaskId().equals("task")).findFirst().orElseThrow().getOutputs();
+    }
+
+    /** A file of internal storage named by a task output, as text. */
+    private String stored(Object uri) throws Exception {
+        try (InputStream in = storage.get("main", "system", URI.create((String) uri))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+
+    private static String planCounts(Map<String, Object> outputs) {
+        Map<String, Object> counts = map(outputs.get("planCounts"));
+        return Stream.of("create", "replace", "unchanged", "skip").map(a -> a + "=" + counts.get(a)).collect(Collectors.joining(" "));
+    }
+
+    private Optional<Double> metricValue(Execution execution, String name) {
+        return metrics.findByExecutionId("main", execution.getId(), Pageable.from(1, 100)).stream()
+            .filter(m -> m.getName().equals(name)).map(MetricEntry::getValue).findFirst();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> map(Object value) {
+        return (Map<String, Object>) value;
+    }
+
+    private static Map<String, Object> json(String line) {
+        try {
+            return map(JacksonMapper.ofJson().readValue(line, Map.class));
+        } catch (Exception e) {
+            throw new AssertionError("not a JSON object: " + line, e);
         }
     }
 

@@ -7,6 +7,10 @@ import io.kestra.core.serializers.JacksonMapper;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.OffsetDateTime;
 import java.util.List;
 import java.util.Map;
 
@@ -228,7 +232,12 @@ class RequestRenderingTest {
             overwrite: true
             """);
         assertEquals("restore", restore.get("job"));
-        assertEquals(Map.of("overwrite", true), restore.get("restore"));
+        Map<String, Object> options = map(restore.get("restore"));
+        assertEquals(true, options.get("overwrite"));
+        assertFalse(options.containsKey("ref"), "unset: the core reads the branch tip");
+        assertEquals(List.of(), options.get("flows"));
+        assertEquals(List.of(), options.get("files"));
+        assertEquals(false, options.get("withDependencies"));
         assertEquals(false, restore.get("dryRun"));
         assertEquals(List.of(
             Map.of("kind", "flows", "namespaces", Map.of("discover", Map.of("prefix", "company")), "gitDirectory", "flows"),
@@ -267,7 +276,51 @@ class RequestRenderingTest {
             namespacePrefix: company
             """));
         assertTrue(both.getMessage().contains("`namespace` and `namespacePrefix`"), both.getMessage());
-        assertEquals(Map.of("failOnDrift", false), drill.get("restore"));
+        assertEquals(false, map(drill.get("restore")).get("failOnDrift"));
         assertFalse(drill.containsKey("dryRun"), "a drill writes nothing anyway");
+    }
+
+    @Test
+    void restoreSelectionRefAndPlanFile() throws Exception {
+        Map<String, Object> options = map(request("""
+            id: restore
+            type: io.kestra.plugin.git.backup.RestoreInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            ref: "{{ now() | dateAdd(-1, 'DAYS') }}"
+            flows:
+              - "company.team/etl_*"
+              - "{{ 'company' }}/{{ inputs.repo }}"
+            files: ["company/scripts/**"]
+            withDependencies: true
+            """).get("restore"));
+        // What Kestra 2.0 renders for the documented expression is one of the forms the core accepts:
+        // RFC 3339 with fractional seconds and `Z` or an offset (the JVM's zone).
+        String ref = (String) options.get("ref");
+        assertTrue(ref.matches("\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{6}(Z|[+-]\\d{2}:\\d{2})"), ref);
+        Duration ago = Duration.between(OffsetDateTime.parse(ref).toInstant(), Instant.now());
+        assertTrue(ago.compareTo(Duration.ofHours(23)) > 0 && ago.compareTo(Duration.ofHours(25)) < 0, ref);
+        assertEquals(List.of("company.team/etl_*", "company/backup"), options.get("flows"));
+        assertEquals(List.of("company/scripts/**"), options.get("files"));
+        assertEquals(true, options.get("withDependencies"));
+        Path plan = Path.of((String) options.get("planFile"));
+        assertTrue(plan.isAbsolute() && plan.getFileName().toString().equals("restore-plan.ion"), plan.toString());
+
+        Map<String, Object> drill = map(request("""
+            id: drill
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            ref: "  backup-2026-11-20 "
+            """).get("restore"));
+        assertEquals("backup-2026-11-20", drill.get("ref"));
+        assertTrue(drill.containsKey("planFile"), "a drill writes its plan too");
+        assertFalse(map(request("""
+            id: drill
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            ref: "{{ '' }}"
+            """).get("restore")).containsKey("ref"), "a blank ref is the tip");
     }
 }

@@ -16,6 +16,8 @@ public class CoreReport {
     public long bytesPushed;
     public int pushAttempts;
     public Timings timingsMs = new Timings();
+    /** Backup with `git.tag` only. */
+    public Tag tag;
     /** Restore and drill only. */
     public Restore restore;
 
@@ -58,6 +60,45 @@ public class CoreReport {
         public long restoredFlows;
         public long restoredFiles;
         public List<DriftRow> drift = List.of();
+        /** The backup commit read: the request's `ref`, resolved. */
+        public CommitInfo restoredFrom;
+        /** The branch tip: the newest backup. */
+        public CommitInfo latestBackup;
+        public PlanCounts plan = new PlanCounts();
+        public List<DependencyRow> dependencies = List.of();
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class CommitInfo {
+        public String commit;
+        /** Committer date, RFC 3339 in UTC. */
+        public String date;
+        public String message;
+    }
+
+    /** Rows of the plan file per action. */
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class PlanCounts {
+        public long create;
+        public long replace;
+        public long unchanged;
+        public long skip;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class DependencyRow {
+        /** `namespace/id` of the flow added to the selection. */
+        public String flow;
+        /** `namespace/id` of the selected flow that calls it. */
+        public String requiredBy;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Tag {
+        public String name;
+        public String commit;
+        /** False when the tag already named that commit. */
+        public boolean created;
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
