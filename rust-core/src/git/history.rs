@@ -59,6 +59,13 @@ impl Workspace {
         Ok(CommitInfo { commit: commit.to_string(), date: rfc3339(c.committer().when().seconds()), message: c.summary().ok().flatten().unwrap_or_default().to_string() })
     }
 
+    /// `Name <email>` of the author of `commit`.
+    pub fn author(&self, commit: Oid) -> Result<String, CoreError> {
+        let c = self.repo.find_commit(commit).map_err(|e| git_error("cannot read a backup commit", &e))?;
+        let author = c.author();
+        Ok(format!("{} <{}>", author.name().unwrap_or_default(), author.email().unwrap_or_default()))
+    }
+
     /// Up to `limit` backup commits of the branch, newest first (first-parent history).
     pub fn backups(&mut self, limit: usize, log: &mut Log) -> Result<Vec<Oid>, CoreError> {
         let Some(tip) = self.tip else { return Ok(Vec::new()) };
@@ -80,6 +87,29 @@ impl Workspace {
             self.ensure_present(p, log)?;
         }
         Ok(parent)
+    }
+
+    /// The paths `commit` added (`A`), modified (`M`) or deleted (`D`) against `parent` (None:
+    /// the first backup, everything added), sorted.
+    pub fn changed_paths(&self, commit: Oid, parent: Option<Oid>) -> Result<Vec<(char, String)>, CoreError> {
+        let tree = |c: Oid| self.repo.find_commit(c).and_then(|c| c.tree()).map_err(|e| git_error("cannot read a backup's tree", &e));
+        let new = tree(commit)?;
+        let old = parent.map(tree).transpose()?;
+        let diff = self.repo.diff_tree_to_tree(old.as_ref(), Some(&new), None).map_err(|e| git_error("cannot compare two backups", &e))?;
+        let mut out: Vec<(char, String)> = diff
+            .deltas()
+            .filter_map(|d| {
+                let status = match d.status() {
+                    git2::Delta::Added => 'A',
+                    git2::Delta::Deleted => 'D',
+                    _ => 'M',
+                };
+                let file = if status == 'D' { d.old_file() } else { d.new_file() };
+                file.path().and_then(|p| p.to_str()).map(|p| (status, p.to_string()))
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
     }
 
     fn newest_at_or_before(&mut self, tip: Oid, seconds: i64, wanted: &str, log: &mut Log) -> Result<Option<Oid>, CoreError> {

@@ -152,7 +152,7 @@ mod tests {
     }
 
     fn file(ns: &str, path: &str) -> BackupFile {
-        BackupFile { path: format!("files/{ns}/{path}"), kind: SourceKind::NamespaceFiles, namespace: ns.into(), relative: path.into(), backup: Some(Oid::zero()), kestra: None, drift: Drift::MissingInKestra }
+        BackupFile { path: format!("files/{ns}/{path}"), kind: SourceKind::NamespaceFiles, namespace: ns.into(), relative: path.into(), backup: Some(Oid::ZERO_SHA1), kestra: None, drift: Drift::MissingInKestra }
     }
 
     #[test]
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn globs_select_per_kind_and_name_the_field_when_wrong() {
-        let all = || vec![flow("company", "etl_daily", Oid::zero()), flow("company.team", "etl_x", Oid::zero()), file("company", "lib/a.py"), file("company", "b.sql")];
+        let all = || vec![flow("company", "etl_daily", Oid::ZERO_SHA1), flow("company.team", "etl_x", Oid::ZERO_SHA1), file("company", "lib/a.py"), file("company", "b.sql")];
         let names = |s: Selection| {
             let mut sink = |_: &crate::LogEvent| {};
             let mut log = crate::progress::Log::new(&mut sink, vec![]);

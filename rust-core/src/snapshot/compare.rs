@@ -81,6 +81,14 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Where a repository path belongs in Kestra: (kind, namespace, path in the namespace); None
+    /// outside every source's directory.
+    pub fn place(&self, path: &str) -> Option<(SourceKind, String, String)> {
+        self.sources.iter().find_map(|source| split(source, path).map(|(namespace, relative)| (source.kind, namespace, relative)))
+    }
+}
+
 fn locate(source: &SourceState, file: &TipFile) -> Option<(String, String)> {
     if file.mode == MODE_LINK || file.mode == MODE_SUBMODULE {
         return None;
