@@ -32,6 +32,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.commit_url = primary.commit.map(|c| ws.commit_url(c));
     report.bytes_pushed = primary.bytes;
     report.push_attempts = primary.attempts;
+    report.bytes_fetched = ws.bytes_fetched();
 
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {

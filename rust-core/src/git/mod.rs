@@ -36,6 +36,8 @@ pub struct Workspace {
     branch_missing: bool,
     trust: Option<Rc<TaskTrust>>,
     signer: Option<CommitSigner>,
+    /// Bytes received by every fetch of this run.
+    bytes_fetched: std::cell::Cell<u64>,
     /// How deep the branch's history has been fetched (commits; `i32::MAX`: all of it).
     fetched_depth: i32,
     /// Which remote this workspace talks to: "origin", or "mirror-<n>" after `switch_to_mirror`.
@@ -54,7 +56,7 @@ impl Workspace {
         }
         let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, fetched_depth: 0, remote: "origin".into() };
+        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote: "origin".into() };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -90,6 +92,11 @@ impl Workspace {
     /// The branch this workspace pushes to.
     pub fn branch(&self) -> &str {
         &self.config.branch
+    }
+
+    /// Bytes received by the fetches so far.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.bytes_fetched.get()
     }
 
     /// The commit the remote's branch pointed to at the last fetch; None for a new branch.
@@ -231,6 +238,7 @@ impl Workspace {
                 .fetch(&[refspec.as_str()], Some(&mut options), None)
                 .map_err(|e| transport::network_error(&e, &session, "fetch from", &url, &self.config))?;
         }
+        self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
         self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched ref is missing", &e))
     }
 

@@ -127,6 +127,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
             log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
         }
     }
+    report.bytes_fetched = ws.bytes_fetched();
     report.restore = Some(summary);
     Ok(())
 }
