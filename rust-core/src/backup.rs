@@ -7,7 +7,7 @@ use crate::export::{self, KestraClient};
 use crate::git::{PushOutcome, Workspace};
 use crate::progress::Log;
 use crate::report::{DiffRow, MirrorReport, Report, SourceCounts, Timings};
-use crate::request::Request;
+use crate::request::{Request, Source};
 use crate::snapshot::Snapshot;
 use git2::Oid;
 use std::time::Instant;
@@ -22,7 +22,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    export_into(&mut snapshot, req, client.as_ref(), &mut ws, log)?;
+    export_into(&mut snapshot, &req.sources, client.as_ref(), &mut ws, None, log)?;
     report.timings_ms.export = elapsed_ms(t);
 
     let primary = publish(&mut ws, &snapshot, req, &mut report.timings_ms, log)?;
@@ -32,6 +32,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.commit_url = primary.commit.map(|c| ws.commit_url(c));
     report.bytes_pushed = primary.bytes;
     report.push_attempts = primary.attempts;
+    report.bytes_fetched = ws.bytes_fetched();
 
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
@@ -152,10 +153,21 @@ fn keep_unpushed(ws: &Workspace, commit: Oid, mut err: CoreError, req: &Request,
 
 /// Fills `snapshot` with what Kestra holds now, laid out as the repository would hold it. Every
 /// exported item is mapped to its path and written as a blob at once, so memory holds one item at
-/// a time, never the export.
-pub(crate) fn export_into(snapshot: &mut Snapshot, req: &Request, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<(), CoreError> {
-    for (index, source) in req.sources.iter().enumerate() {
-        let in_backup = snapshot.namespaces_in_backup(index, ws)?;
+/// a time, never the export. Namespaces the backup holds (at `backup`, default the tip) are
+/// exported too, even when no flow of Kestra names them.
+pub(crate) fn export_into(
+    snapshot: &mut Snapshot,
+    sources: &[Source],
+    client: Option<&KestraClient>,
+    ws: &mut Workspace,
+    backup: Option<Oid>,
+    log: &mut Log,
+) -> Result<(), CoreError> {
+    for (index, source) in sources.iter().enumerate() {
+        let in_backup = match backup {
+            Some(commit) => snapshot.namespaces_in_backup(index, &ws.at(commit))?,
+            None => snapshot.namespaces_in_backup(index, ws)?,
+        };
         export::export_source(client, source, &in_backup, log, &mut |item| snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes)))?;
     }
     Ok(())

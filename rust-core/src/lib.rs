@@ -8,6 +8,7 @@
 //! call `run_json`; nothing here depends on a JVM.
 
 pub mod backup;
+pub mod backup_log;
 mod bridge;
 pub mod diff;
 pub mod error;
@@ -38,6 +39,18 @@ pub fn run(request: &Request, sink: progress::Sink) -> Result<Report, CoreError>
     }
     report.timings_ms.total = backup::elapsed_ms(started);
     Ok(report)
+}
+
+/// The backup commits of the request's branch, newest first (the CLI's `log`); log events and
+/// the error are redacted like `run`'s.
+pub fn backup_log(request: &Request, filter: &backup_log::Filter, limit: usize, sink: progress::Sink) -> Result<Vec<backup_log::Entry>, CoreError> {
+    let secrets = request.secrets();
+    let mut log = progress::Log::new(sink, secrets.clone());
+    catch_panic(|| {
+        request.validate_git()?;
+        backup_log::entries(request, filter, limit, &mut log)
+    })
+    .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
 }
 
 /// Version of the core, checked by the Java side when it loads the library.
@@ -80,9 +93,14 @@ fn catch_panic<T>(body: impl FnOnce() -> Result<T, CoreError>) -> Result<T, Core
 /// never has to parse megabytes (Jackson refuses strings over 20 MB).
 const MAX_MESSAGE_CHARS: usize = 16 * 1024;
 
-fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
+/// The error's message without the request's secrets, cut to `MAX_MESSAGE_CHARS`.
+fn redacted(err: &CoreError, secrets: &[secret::Secret]) -> String {
     let refs: Vec<&secret::Secret> = secrets.iter().collect();
-    let message = error::cut(&secret::redact(&err.message, &refs), MAX_MESSAGE_CHARS);
+    error::cut(&secret::redact(&err.message, &refs), MAX_MESSAGE_CHARS)
+}
+
+fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
+    let message = redacted(err, secrets);
     serde_json::json!({
         "error": {
             "code": err.code,

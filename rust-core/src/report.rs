@@ -18,6 +18,8 @@ pub struct Report {
     pub diff: Vec<DiffRow>,
     /// Bytes sent to the remote by the push (0 when nothing was pushed).
     pub bytes_pushed: u64,
+    /// Bytes received from the remote by the fetches (0 when a cache held everything).
+    pub bytes_fetched: u64,
     /// Push attempts made (0 = no push).
     pub push_attempts: u32,
     pub timings_ms: Timings,

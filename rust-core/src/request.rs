@@ -347,14 +347,7 @@ impl Request {
 impl Request {
     /// Checks what serde cannot: values, combinations. Errors name the field and the fix.
     pub fn validate(&self) -> Result<(), CoreError> {
-        if self.git.url.trim().is_empty() {
-            return Err(CoreError::invalid("url", "is empty; set the Git remote, e.g. https://gitlab.example.com/group/backup.git"));
-        }
-        check_remote("url", &self.git.url)?;
-        if self.git.branch.trim().is_empty() {
-            return Err(CoreError::invalid("branch", "is empty; set a branch name such as `main`"));
-        }
-        check_branch("branch", &self.git.branch)?;
+        self.validate_git()?;
         if self.sources.is_empty() {
             return Err(CoreError::invalid("sources", "is empty; give at least one source to back up"));
         }
@@ -394,6 +387,18 @@ impl Request {
             return Err(CoreError::invalid("kestra", "is missing; set the Kestra API URL (and credentials) to export from"));
         }
         Ok(())
+    }
+
+    /// The checks of `validate` that reading the backup's history needs: the remote and the branch.
+    pub fn validate_git(&self) -> Result<(), CoreError> {
+        if self.git.url.trim().is_empty() {
+            return Err(CoreError::invalid("url", "is empty; set the Git remote, e.g. https://gitlab.example.com/group/backup.git"));
+        }
+        check_remote("url", &self.git.url)?;
+        if self.git.branch.trim().is_empty() {
+            return Err(CoreError::invalid("branch", "is empty; set a branch name such as `main`"));
+        }
+        check_branch("branch", &self.git.branch)
     }
 
     /// The commit message: the one given, else a summary of the sources.

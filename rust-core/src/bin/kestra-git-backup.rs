@@ -5,37 +5,81 @@ use serde_json::Value;
 use std::io::Read;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: kestra-git-backup run <request.json | request.yaml | -> [--dry-run] [--env <field>=<VAR>]...
+const USAGE: &str = "usage: kestra-git-backup run <request.json | request.yaml | -> [--dry-run] [--ref <ref>] [--env <field>=<VAR>]...
+       kestra-git-backup log <request.json | request.yaml | -> [--flow <namespace/id>] [--path <path>] [--limit <n>] [--json] [--env <field>=<VAR>]...
        kestra-git-backup --version
 
-Runs one request (format: docs/request-report.md), given as JSON or YAML: a backup, or with
+run: runs one request (format: docs/request-report.md), given as JSON or YAML: a backup, or with
 \"job\": \"restore\" / \"drill\" a restore of the backup into Kestra / a check that it would restore.
   --dry-run              compute and report, write nothing (no push, no restore)
+  --ref <ref>            restore or drill this backup: a commit SHA, a tag, a branch or a date
+                         (2026-11-20, 2026-11-20T18:00:00Z, 2026-11-20T19:00:00+01:00); default: the tip
   --env <field>=<VAR>    set a request field (dotted path, e.g. git.password) from the
                          environment variable VAR, so secrets stay out of files and argv
+log: lists the backup commits of the request's branch, newest first: SHA, date, author,
+files added/modified/deleted, message; the SHA or the date is a `--ref` to restore.
+  --flow <ns/id>         only the commits that changed that flow (placed by the request's sources)
+  --path <path>          only the commits that changed that file or directory of the repository
+  --limit <n>            at most n commits (default 20; 0: all)
+  --json                 one JSON array instead of lines
 Log events go to stderr, the report (JSON) to stdout. Exit codes: 0 success, 2 invalid
 request, 3 authentication, 4 TLS, 5 network, 6 refused (deletion guard, unsafe path, push
 rejected, conflict), 7 the backup does not restore (flows Kestra refuses, drift), 1 other.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let env = |name: &str| std::env::var(name).ok();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["--version"] => {
             println!("kestra-git-backup {}", kestra_git_backup::VERSION);
             ExitCode::SUCCESS
         }
-        ["run", file, options @ ..] => match load_request(file, options, |name| std::env::var(name).ok()) {
+        ["run", file, options @ ..] => match load_request(file, options, env) {
             Ok(request) => run(&request.to_string()),
-            Err(e) => {
-                eprintln!("error[InvalidConfig]: {e}");
-                ExitCode::from(2)
-            }
+            Err(e) => invalid(&e),
+        },
+        ["log", file, options @ ..] => match log_options(options).and_then(|(query, rest)| Ok((query, load_request(file, &rest, env)?))) {
+            Ok((query, request)) => log(request, &query),
+            Err(e) => invalid(&e),
         },
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
+}
+
+fn invalid(message: &str) -> ExitCode {
+    eprintln!("error[InvalidConfig]: {message}");
+    ExitCode::from(2)
+}
+
+/// What `log` was asked for.
+#[derive(Debug, Default, PartialEq)]
+struct LogQuery {
+    flow: Option<String>,
+    path: Option<String>,
+    limit: usize,
+    json: bool,
+}
+
+/// `log`'s own options, and the others (for `load_request`).
+fn log_options<'a>(options: &[&'a str]) -> Result<(LogQuery, Vec<&'a str>), String> {
+    let mut query = LogQuery { limit: 20, ..LogQuery::default() };
+    let mut rest = Vec::new();
+    let mut options = options.iter();
+    while let Some(option) = options.next() {
+        let mut value = || options.next().map(|v| v.to_string()).ok_or_else(|| format!("`{option}` needs a value"));
+        match *option {
+            "--flow" => query.flow = Some(value()?),
+            "--path" => query.path = Some(value()?),
+            "--limit" => query.limit = value()?.parse().map_err(|_| "`--limit` takes a whole number (0: all)".to_string())?,
+            "--json" => query.json = true,
+            "--dry-run" | "--ref" => return Err(format!("`{option}` is an option of `run`, not of `log`")),
+            other => rest.push(other),
+        }
+    }
+    Ok((query, rest))
 }
 
 /// Reads the request file (JSON when it starts with `{`, else YAML) and applies the options.
@@ -50,6 +94,10 @@ fn load_request(file: &str, options: &[&str], env: impl Fn(&str) -> Option<Strin
     while let Some(option) = options.next() {
         match *option {
             "--dry-run" => set(&mut request, "dryRun", Value::Bool(true))?,
+            "--ref" => {
+                let reference = options.next().ok_or("`--ref` needs a commit SHA, a tag, a branch or a date, e.g. --ref 2026-11-20")?;
+                set(&mut request, "restore.ref", Value::String(reference.to_string()))?;
+            }
             "--env" => {
                 let spec = options.next().ok_or("`--env` needs <field>=<VAR>, e.g. --env git.password=GIT_TOKEN")?;
                 let (field, var) = spec.split_once('=').filter(|(f, v)| !f.is_empty() && !v.is_empty()).ok_or_else(|| {
@@ -89,6 +137,31 @@ fn set(request: &mut Value, path: &str, value: Value) -> Result<(), String> {
     Err(format!("`{path}`: empty field name"))
 }
 
+fn log(request: Value, query: &LogQuery) -> ExitCode {
+    let request: kestra_git_backup::Request = match serde_json::from_value(request) {
+        Ok(r) => r,
+        Err(e) => return invalid(&format!("invalid request: {e}")),
+    };
+    let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{} {}", e.level.as_str(), e.message);
+    let filter = kestra_git_backup::backup_log::Filter { flow: query.flow.clone(), path: query.path.clone() };
+    match kestra_git_backup::backup_log(&request, &filter, query.limit, &mut print) {
+        Ok(entries) if query.json => {
+            println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(entries) => {
+            for e in &entries {
+                println!("{}  {}  +{} ~{} -{}  {}  {}", &e.commit[..12], e.date, e.added, e.modified, e.deleted, e.author, e.message);
+                for path in &e.matched {
+                    println!("    {path}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => failed(&format!("{:?}", e.code), &e.message, None),
+    }
+}
+
 fn run(json: &str) -> ExitCode {
     let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{} {}", e.level.as_str(), e.message);
     let answer = kestra_git_backup::run_json(json, &mut print);
@@ -99,8 +172,13 @@ fn run(json: &str) -> ExitCode {
     }
     let code = value.pointer("/error/code").and_then(|c| c.as_str()).unwrap_or("Internal");
     let message = value.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("unknown error");
+    failed(code, message, value.pointer("/error/unpushedBundle").and_then(|c| c.as_str()))
+}
+
+/// Prints the error (and the bundle of a commit that could not be pushed); its exit code.
+fn failed(code: &str, message: &str, bundle: Option<&str>) -> ExitCode {
     eprintln!("error[{code}]: {message}");
-    if let Some(bundle) = value.pointer("/error/unpushedBundle").and_then(|c| c.as_str()) {
+    if let Some(bundle) = bundle {
         eprintln!("bundle: {bundle} (bring it into a clone of the branch with `git pull {bundle} <branch>`, then push)");
     }
     ExitCode::from(match code {
@@ -146,6 +224,19 @@ mod tests {
         assert_eq!(request["git"]["password"], "tok-123");
         assert_eq!(request["git"]["url"], "https://git.example/backup.git");
         assert_eq!(request["kestra"]["auth"]["bearer"]["token"], "tok-123");
+    }
+
+    #[test]
+    fn log_and_ref_options() {
+        let (query, rest) = log_options(&["--flow", "company/etl", "--env", "git.password=T", "--limit", "0", "--json"]).unwrap();
+        assert_eq!(query, LogQuery { flow: Some("company/etl".into()), path: None, limit: 0, json: true });
+        assert_eq!(rest, ["--env", "git.password=T"]);
+        assert_eq!(log_options(&[]).unwrap().0.limit, 20);
+        assert!(log_options(&["--limit", "x"]).unwrap_err().contains("whole number"));
+        assert!(log_options(&["--ref", "abc"]).unwrap_err().contains("option of `run`"));
+        let f = file("git: {url: x}\n");
+        let request = load_request(f.path().to_str().unwrap(), &["--ref", "2026-11-20"], no_env).unwrap();
+        assert_eq!(request["restore"]["ref"], "2026-11-20");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! shown to users.
 
 mod commit_url;
+mod history;
 mod identity;
 mod signing;
 mod transport;
@@ -35,6 +36,10 @@ pub struct Workspace {
     branch_missing: bool,
     trust: Option<Rc<TaskTrust>>,
     signer: Option<CommitSigner>,
+    /// Bytes received by every fetch of this run.
+    bytes_fetched: std::cell::Cell<u64>,
+    /// How deep the branch's history has been fetched (commits; `i32::MAX`: all of it).
+    fetched_depth: i32,
     /// Which remote this workspace talks to: "origin", or "mirror-<n>" after `switch_to_mirror`.
     /// Names the local refs, so each remote's tip and commits are kept apart in one repository.
     remote: String,
@@ -51,7 +56,7 @@ impl Workspace {
         }
         let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, remote: "origin".into() };
+        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote: "origin".into() };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -68,6 +73,7 @@ impl Workspace {
         self.config = config;
         self.remote = format!("mirror-{n}");
         self.tip = None;
+        self.fetched_depth = 0;
         log.info(format!("Mirror: start cloning from '{}'", self.display_url()));
         self.branch_missing = !self.sync(log)?;
         Ok(())
@@ -86,6 +92,16 @@ impl Workspace {
     /// The branch this workspace pushes to.
     pub fn branch(&self) -> &str {
         &self.config.branch
+    }
+
+    /// Bytes received by the fetches so far.
+    pub fn bytes_fetched(&self) -> u64 {
+        self.bytes_fetched.get()
+    }
+
+    /// The commit the remote's branch pointed to at the last fetch; None for a new branch.
+    pub fn tip(&self) -> Option<Oid> {
+        self.tip
     }
 
     /// True when the remote had no such branch at `open` (it is created by the push).
@@ -199,22 +215,31 @@ impl Workspace {
             return Ok(false);
         };
         let branch = start.trim_start_matches("refs/heads/");
-        let tracking = format!("refs/remotes/{}/{branch}", self.remote);
-        let refspec = format!("+{start}:{tracking}");
+        let depth = shallow_depth(&self.config.url);
+        let tip = self.fetch_ref(start, depth, log)?;
+        self.fetched_depth = self.fetched_depth.max(depth.unwrap_or(i32::MAX));
+        self.tip = Some(tip);
+        log.debug(format!("Tip of {branch} is {tip}"));
+        Ok(exists)
+    }
+
+    /// Fetches one remote ref (`refs/heads/x`, `refs/tags/y`), `depth` commits deep (None: whole
+    /// history), into this remote's tracking namespace; returns the object it names.
+    fn fetch_ref(&self, remote_ref: &str, depth: Option<i32>, log: &mut Log) -> Result<Oid, CoreError> {
+        let tracking = format!("refs/remotes/{}/{}", self.remote, remote_ref.trim_start_matches("refs/heads/"));
+        let refspec = format!("+{remote_ref}:{tracking}");
         let session = Session::new(self.trust.clone());
         let url = self.display_url();
         {
             let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
             let ticker = Ticker::new(log);
-            let mut options = transport::fetch_options(&self.config, &session, &ticker, shallow_depth(&self.config.url));
+            let mut options = transport::fetch_options(&self.config, &session, &ticker, depth);
             remote
                 .fetch(&[refspec.as_str()], Some(&mut options), None)
                 .map_err(|e| transport::network_error(&e, &session, "fetch from", &url, &self.config))?;
         }
-        let tip = self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched branch is missing", &e))?;
-        self.tip = Some(tip);
-        log.debug(format!("Tip of {branch} is {tip}"));
-        Ok(exists)
+        self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
+        self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched ref is missing", &e))
     }
 
     /// Web URL of a commit (plugin-git rules, `plugin-git-compat.md` §11).
@@ -253,8 +278,14 @@ impl Workspace {
         Ok(path)
     }
 
-    /// The remote's branches; the first connection of every sync, so it also logs the SSH host key.
+    /// The remote's branches, its default branch first.
     fn list_remote_heads(&self, log: &mut Log) -> Result<Vec<(String, Oid)>, CoreError> {
+        Ok(self.list_remote_refs(log)?.into_iter().filter(|(name, _)| name.starts_with("refs/heads/")).collect())
+    }
+
+    /// Every ref the remote advertises (branches with its default branch first, tags, peeled
+    /// tags as `refs/tags/x^{}`); the first connection of every sync, so it also logs the SSH host key.
+    fn list_remote_refs(&self, log: &mut Log) -> Result<Vec<(String, Oid)>, CoreError> {
         let session = Session::new(self.trust.clone());
         let url = self.display_url();
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
@@ -268,10 +299,9 @@ impl Workspace {
         let list = conn.list().map_err(|e| transport::network_error(&e, &session, "list", &url, &self.config))?;
         // The remote's default branch (HEAD's target) first, so a missing branch starts from it.
         let default = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
-        let mut heads: Vec<(String, Oid)> =
-            list.iter().filter(|h| h.name().starts_with("refs/heads/")).map(|h| (h.name().to_string(), h.oid())).collect();
-        heads.sort_by_key(|(name, _)| Some(name) != default.as_ref());
-        Ok(heads)
+        let mut refs: Vec<(String, Oid)> = list.iter().map(|h| (h.name().to_string(), h.oid())).collect();
+        refs.sort_by_key(|(name, _)| Some(name) != default.as_ref());
+        Ok(refs)
     }
 
     fn log_host_key(&self, fingerprint: &str, log: &mut Log) {
@@ -285,8 +315,33 @@ impl Workspace {
 
 impl TipTree for Workspace {
     fn files_under(&self, dir: &str) -> Result<Vec<TipFile>, CoreError> {
-        let Some(tip) = self.tip else { return Ok(Vec::new()) };
-        let root = self.repo.find_commit(tip).and_then(|c| c.tree()).map_err(|e| git_error("cannot read the tip tree", &e))?;
+        match self.tip {
+            Some(tip) => self.at(tip).files_under(dir),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn read_blob(&self, oid: Oid) -> Result<Vec<u8>, CoreError> {
+        blob_bytes(&self.repo, oid)
+    }
+}
+
+impl Workspace {
+    /// The files of `commit` (a backup of the branch's history, see `history`).
+    pub fn at(&self, commit: Oid) -> CommitTree<'_> {
+        CommitTree { repo: &self.repo, commit }
+    }
+}
+
+/// Read access to the tree of one commit of the local repository.
+pub struct CommitTree<'a> {
+    repo: &'a Repository,
+    commit: Oid,
+}
+
+impl TipTree for CommitTree<'_> {
+    fn files_under(&self, dir: &str) -> Result<Vec<TipFile>, CoreError> {
+        let root = self.repo.find_commit(self.commit).and_then(|c| c.tree()).map_err(|e| git_error("cannot read the commit's tree", &e))?;
         let tree = if dir.is_empty() {
             root
         } else {
@@ -312,8 +367,12 @@ impl TipTree for Workspace {
     }
 
     fn read_blob(&self, oid: Oid) -> Result<Vec<u8>, CoreError> {
-        self.repo.find_blob(oid).map(|b| b.content().to_vec()).map_err(|e| git_error("cannot read a blob", &e))
+        blob_bytes(self.repo, oid)
     }
+}
+
+fn blob_bytes(repo: &Repository, oid: Oid) -> Result<Vec<u8>, CoreError> {
+    repo.find_blob(oid).map(|b| b.content().to_vec()).map_err(|e| git_error("cannot read a blob", &e))
 }
 
 /// Where the local repository lives for one run.

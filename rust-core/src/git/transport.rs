@@ -25,6 +25,7 @@ pub struct Session {
     host_key_refused: RefCell<Option<String>>,
     pub rejections: RefCell<Vec<(String, String)>>,
     pub bytes_sent: RefCell<u64>,
+    pub bytes_received: RefCell<u64>,
     /// What the server printed (`remote: ...` lines), e.g. a hook's reason for a refusal.
     remote_text: RefCell<String>,
 }
@@ -128,6 +129,7 @@ pub fn callbacks<'a, 'l: 'a, 's: 'a>(
         }
     });
     cb.transfer_progress(move |stats| {
+        *session.bytes_received.borrow_mut() = stats.received_bytes() as u64;
         if let Some(t) = ticker {
             t.tick(|| {
                 format!("Fetching: received {}/{} objects, {} KiB", stats.received_objects(), stats.total_objects(), stats.received_bytes() / 1024)

@@ -1,11 +1,15 @@
-//! Restore and drill: the backup (the branch tip, whole-instance layout) back into Kestra.
+//! Restore and drill: a backup (the branch tip, or the commit `ref` names) back into Kestra.
 //!
-//! Both fetch the branch, export what Kestra holds now (as a backup would) and compare file by
-//! file. The flows to restore (a drill: every flow of the backup) go through Kestra's own
-//! validation first; one refused flow stops the job before anything is written. A restore then
-//! writes what Kestra is missing (and, with `overwrite`, what differs): flows through ZIP imports,
-//! namespace files through ZIP uploads per namespace. Nothing is ever deleted from Kestra.
+//! Both fetch the branch (as deep as `ref` needs), export what Kestra holds now (as a backup
+//! would) and compare the selected items (`select`) file by file; the plan (`plan`) says what a
+//! restore does with each. The flows to restore (a drill: every selected flow of the backup) go
+//! through Kestra's own validation first; one refused flow stops the job before anything is
+//! written. A restore then writes what Kestra is missing (and, with `overwrite`, what differs):
+//! flows through ZIP imports, namespace files through ZIP uploads per namespace. Nothing is ever
+//! deleted from Kestra.
 
+mod plan;
+mod select;
 mod upload;
 mod validation;
 
@@ -15,41 +19,62 @@ use crate::export::{flow_header, KestraClient};
 use crate::git::Workspace;
 use crate::progress::Log;
 use crate::report::{DriftRow, Report, RestoreReport};
-use crate::request::{Job, Request, SourceKind};
+use crate::request::{Job, Request, Source, SourceKind};
 use crate::snapshot::{BackupFile, Drift, Snapshot, TipTree};
+use select::Selection;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// How many problems an error message lists before "and N more".
+/// How many problems an error message lists before "and N more"; and plan rows the log shows.
 const LISTED: usize = 20;
 
 pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
     let kestra = req.kestra.as_ref().ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to restore into"))?;
     let client = KestraClient::new(kestra)?;
-    let mut snapshot = Snapshot::new(&req.sources)?;
+    let selection = Selection::new(&req.restore)?;
+    // A kind the selection leaves out is not even exported.
+    let sources: Vec<Source> = req.sources.iter().filter(|s| selection.wants(s.kind)).cloned().collect();
+    let mut snapshot = Snapshot::new(&sources)?;
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
-    if ws.branch_missing() {
+    let Some(tip) = ws.tip().filter(|_| !ws.branch_missing()) else {
         return Err(CoreError::invalid("branch", format!("`{}` does not exist on the remote: there is no backup to restore", req.git.branch)));
+    };
+    let at = ws.resolve(req.restore.git_ref.as_deref(), log)?;
+    let (restored_from, latest_backup) = (ws.commit_info(at)?, ws.commit_info(tip)?);
+    if at != tip {
+        log.info(format!("Reading the backup {} of {} (the newest is {} of {})", restored_from.commit, restored_from.date, latest_backup.commit, latest_backup.date));
     }
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    export_into(&mut snapshot, req, Some(&client), &mut ws, log)?;
+    export_into(&mut snapshot, &sources, Some(&client), &mut ws, Some(at), log)?;
     report.timings_ms.export = elapsed_ms(t);
 
     let t = Instant::now();
-    let files = snapshot.compare(&ws)?;
+    let (files, dependencies) = selection.apply(snapshot.compare(&ws.at(at))?, req.restore.with_dependencies, &ws, log)?;
     let mut summary = summarise(&files);
+    summary.restored_from = Some(restored_from);
+    summary.latest_backup = Some(latest_backup);
+    let rows = plan::rows(&files, &dependencies, req.job == Job::Drill || req.restore.overwrite, &ws)?;
+    summary.plan = plan::counts(&rows);
+    summary.dependencies = dependencies;
+    if let Some(target) = &req.restore.plan_file {
+        plan::write(&rows, target)?;
+    }
+
     log.info(format!(
         "Backup against Kestra: {} in sync, {} missing in Kestra, {} differing, {} only in Kestra",
         summary.in_sync, summary.missing_in_kestra, summary.differing, summary.only_in_kestra
     ));
-    for row in summary.drift.iter().take(LISTED) {
-        log.info(format!("  {} `{}`", row.state, row.file));
+    let p = &summary.plan;
+    log.info(format!("Plan: {} to create, {} to replace, {} unchanged, {} skipped", p.create, p.replace, p.unchanged, p.skip));
+    let changing: Vec<&plan::Row> = rows.iter().filter(|r| r.action != "unchanged").collect();
+    for row in changing.iter().take(LISTED) {
+        log.info(format!("  {}", plan::describe(row)));
     }
-    if summary.drift.len() > LISTED {
-        log.info(format!("  ... and {} more (all of them in the drift output)", summary.drift.len() - LISTED));
+    if changing.len() > LISTED {
+        log.info(format!("  ... and {} more (all of them in the plan output)", changing.len() - LISTED));
     }
     let to_write: Vec<&BackupFile> = files
         .iter()
@@ -102,6 +127,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
             log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
         }
     }
+    report.bytes_fetched = ws.bytes_fetched();
     report.restore = Some(summary);
     Ok(())
 }

@@ -43,6 +43,8 @@ pub struct BackupFile {
     pub relative: String,
     /// The blob in the backup; None when only Kestra has the file.
     pub backup: Option<Oid>,
+    /// The blob of what Kestra holds now (written by the export); None when Kestra lacks it.
+    pub kestra: Option<Oid>,
     pub drift: Drift,
 }
 
@@ -59,22 +61,31 @@ impl Snapshot {
             let ignores = Ignores::load(source, &by_path, tip)?;
             for file in tip_files {
                 let Some((namespace, relative)) = locate(source, &file) else { continue };
-                let drift = match source.entries.get(&file.path) {
-                    Some(oid) if *oid == file.oid => Drift::InSync,
+                let kestra = source.entries.get(&file.path).copied();
+                let drift = match kestra {
+                    Some(oid) if oid == file.oid => Drift::InSync,
                     Some(_) => Drift::Differing,
                     None => Drift::MissingInKestra,
                 };
-                out.insert(file.path.clone(), BackupFile { path: file.path, kind: source.kind, namespace, relative, backup: Some(file.oid), drift });
+                out.insert(file.path.clone(), BackupFile { path: file.path, kind: source.kind, namespace, relative, backup: Some(file.oid), kestra, drift });
             }
-            for path in source.entries.keys() {
+            for (path, oid) in &source.entries {
                 if out.contains_key(path) || ignores.is_ignored(source, path) {
                     continue;
                 }
                 let Some((namespace, relative)) = split(source, path) else { continue };
-                out.insert(path.clone(), BackupFile { path: path.clone(), kind: source.kind, namespace, relative, backup: None, drift: Drift::OnlyInKestra });
+                out.insert(path.clone(), BackupFile { path: path.clone(), kind: source.kind, namespace, relative, backup: None, kestra: Some(*oid), drift: Drift::OnlyInKestra });
             }
         }
         Ok(out.into_values().collect())
+    }
+}
+
+impl Snapshot {
+    /// Where a repository path belongs in Kestra: (kind, namespace, path in the namespace); None
+    /// outside every source's directory.
+    pub fn place(&self, path: &str) -> Option<(SourceKind, String, String)> {
+        self.sources.iter().find_map(|source| split(source, path).map(|(namespace, relative)| (source.kind, namespace, relative)))
     }
 }
 

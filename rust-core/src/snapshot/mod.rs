@@ -10,7 +10,7 @@ mod guard;
 mod kestraignore;
 mod layout;
 #[cfg(test)]
-mod mem_tip;
+pub(crate) mod mem_tip;
 mod plan;
 pub mod safe_path;
 
