@@ -31,8 +31,8 @@ import java.util.Map;
         + "unified diff for every replace; `dryRun: true` writes only the plan, to read before the real run.\n\n"
         + "Kestra stores a restored flow as a new revision of that flow (its revision history goes on; the damaged revision stays in it). "
         + "A restore carries flow sources and namespace files only: not a trigger's runtime state (a Schedule's last and next dates, a "
-        + "backfill, a trigger disabled from the UI: the scheduler registers a restored trigger afresh), not execution history, logs, "
-        + "KV store entries or secrets. Needs Kestra API credentials that may write flows and files."
+        + "backfill in progress, a trigger disabled or locked from the UI), not execution history, logs, KV store entries or secrets. "
+        + "Needs Kestra API credentials that may write flows and files."
 )
 @Plugin(
     examples = {
