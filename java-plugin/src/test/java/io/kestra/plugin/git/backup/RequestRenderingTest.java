@@ -306,21 +306,16 @@ class RequestRenderingTest {
         Path plan = Path.of((String) options.get("planFile"));
         assertTrue(plan.isAbsolute() && plan.getFileName().toString().equals("restore-plan.ion"), plan.toString());
 
-        Map<String, Object> drill = map(request("""
+        String drill = """
             id: drill
             type: io.kestra.plugin.git.backup.RestoreDrill
             url: /srv/git/backup.git
             auth: {apiToken: t}
-            ref: "  backup-2026-11-20 "
-            """).get("restore"));
-        assertEquals("backup-2026-11-20", drill.get("ref"));
-        assertTrue(drill.containsKey("planFile"), "a drill writes its plan too");
-        assertFalse(map(request("""
-            id: drill
-            type: io.kestra.plugin.git.backup.RestoreDrill
-            url: /srv/git/backup.git
-            auth: {apiToken: t}
-            ref: "{{ '' }}"
-            """).get("restore")).containsKey("ref"), "a blank ref is the tip");
+            ref: "%s"
+            """;
+        Map<String, Object> tagged = map(request(drill.formatted("  backup-2026-11-20 ")).get("restore"));
+        assertEquals("backup-2026-11-20", tagged.get("ref"));
+        assertTrue(tagged.containsKey("planFile"), "a drill writes its plan too");
+        assertFalse(map(request(drill.formatted("{{ '' }}")).get("restore")).containsKey("ref"), "a blank ref is the tip");
     }
 }
