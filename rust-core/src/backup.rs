@@ -12,6 +12,11 @@ use crate::snapshot::Snapshot;
 use git2::Oid;
 use std::time::Instant;
 
+/// Wait after a push that lost the race for the branch: from 0.25 s, doubling, at most 8 s; with
+/// the default 40 attempts a run keeps trying for about four minutes at most.
+const RACE_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(250);
+const RACE_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_secs(8);
+
 pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
     // The Kestra URL and the sources' directories and globs are checked before any connection.
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
@@ -124,11 +129,15 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
                     );
                     return Err(keep_unpushed(ws, commit, err, req, log));
                 }
+                // Writers that lost together must not retry together: each waits its own while.
+                let delay = crate::retry::backoff(attempts - 1, RACE_BACKOFF_BASE, RACE_BACKOFF_CAP);
                 log.info(format!(
-                    "Branch `{}` moved on the remote; rebuilding the same snapshot on the new tip ({} attempts left)",
+                    "Branch `{}` moved on the remote; rebuilding the same snapshot on the new tip in {} ms ({} attempts left)",
                     ws.branch(),
+                    delay.as_millis(),
                     req.git.max_push_attempts - attempts
                 ));
+                std::thread::sleep(delay);
                 ws.refresh(log)?;
             }
         }
