@@ -29,6 +29,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let t = Instant::now();
     export_into(&mut snapshot, &req.sources, client.as_ref(), &mut ws, None, log)?;
     report.timings_ms.export = elapsed_ms(t);
+    log.peak_memory("the export");
 
     let primary = publish(&mut ws, &snapshot, req, &mut report.timings_ms, log)?;
     report.sources = primary.counts;
@@ -107,11 +108,13 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
         let t = Instant::now();
         let commit = ws.commit(&plan.changes, &req.commit_message(), log)?;
         timings.commit += elapsed_ms(t);
+        log.peak_memory("the commit");
 
         let t = Instant::now();
         published.attempts += 1;
         let outcome = ws.push(commit, log);
         timings.push += elapsed_ms(t);
+        log.peak_memory("the push");
         match outcome.map_err(|e| keep_unpushed(ws, commit, e, req, log))? {
             PushOutcome::Pushed { bytes } => {
                 published.bytes += bytes;
@@ -150,7 +153,9 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
 fn keep_unpushed(ws: &Workspace, commit: Oid, mut err: CoreError, req: &Request, log: &mut Log) -> CoreError {
     err.local_commit = Some(commit.to_string());
     let dir = req.git.unpushed_dir.clone().unwrap_or_else(std::env::temp_dir);
-    match ws.write_bundle(commit, &dir) {
+    let written = ws.write_bundle(commit, &dir);
+    log.peak_memory("the bundle");
+    match written {
         Ok(path) => {
             err.message = format!("{}; the commit {commit} is saved as a Git bundle", err.message);
             err.unpushed_bundle = Some(path);

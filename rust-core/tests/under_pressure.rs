@@ -29,23 +29,20 @@ fn flow(ns: &str, id: &str) -> String {
     text
 }
 
-/// Runs the CLI on `request`; (success, stderr, peak resident memory in bytes). The child is
-/// reaped by `wait4`, which also reports its peak memory.
-#[allow(clippy::zombie_processes)]
+/// Runs the CLI on `request`; (success, stderr, the peak resident memory it logged in bytes: the
+/// process's own `VmHWM` after each phase; 0 when it logged none).
 fn cli(request: &Value) -> (bool, String, u64) {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), request.to_string()).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_kestra-git-backup")).arg("run").arg(file.path()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let pid = child.id() as libc::pid_t;
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut text).unwrap();
-        text
-    });
-    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
-    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
-    (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, stderr.join().unwrap(), usage.ru_maxrss as u64 * 1024)
+    let out = Command::new(env!("CARGO_BIN_EXE_kestra-git-backup")).arg("run").arg(file.path()).stdout(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let peak = stderr
+        .lines()
+        .filter_map(|l| l.split_once("Peak memory after ").and_then(|(_, rest)| rest.split(": ").nth(1)))
+        .filter_map(|kb| kb.trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    (out.status.success(), stderr, peak * 1024)
 }
 
 #[test]
@@ -120,7 +117,8 @@ fn a_large_first_backup_survives_the_keep_alive_and_stays_within_its_memory() {
     assert!(ok, "{stderr}");
     assert_eq!(repo.files("main").len(), 20_000);
     println!("20,000 flows, {exported} bytes exported: peak RSS {peak} bytes ({:.2}x) on success", peak as f64 / exported as f64);
-    assert!(peak < exported * 2, "peak {peak} for {exported} exported");
+    stderr.lines().filter(|l| l.contains("Peak memory")).for_each(|l| println!("  {l}"));
+    assert!(peak > 0 && peak * 2 < exported * 3, "at most 1.5x: peak {peak} for {exported} exported");
 
     // Refused by a hook: the unpushed commit goes to a bundle, memory stays bounded too.
     let hook = repo.0.join("hooks/pre-receive");
@@ -135,7 +133,9 @@ fn a_large_first_backup_survives_the_keep_alive_and_stays_within_its_memory() {
     let (ok, stderr, peak) = cli(&refused);
     assert!(!ok && stderr.contains("bundle: "), "{stderr}");
     println!("the same backup refused: peak RSS {peak} bytes ({:.2}x), bundle written", peak as f64 / exported as f64);
-    assert!(peak < exported * 2, "peak {peak} for {exported} exported");
+    stderr.lines().filter(|l| l.contains("Peak memory")).for_each(|l| println!("  {l}"));
+    assert!(stderr.contains("Peak memory after the bundle"), "{stderr}");
+    assert!(peak * 2 < exported * 3, "at most 1.5x: peak {peak} for {exported} exported");
 }
 
 #[test]
