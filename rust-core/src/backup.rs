@@ -12,6 +12,11 @@ use crate::snapshot::Snapshot;
 use git2::Oid;
 use std::time::Instant;
 
+/// Wait after a push that lost the race for the branch: from 0.25 s, doubling, at most 8 s; with
+/// the default 40 attempts a run keeps trying for about four minutes at most.
+const RACE_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(250);
+const RACE_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_secs(8);
+
 pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
     // The Kestra URL and the sources' directories and globs are checked before any connection.
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
@@ -24,6 +29,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let t = Instant::now();
     export_into(&mut snapshot, &req.sources, client.as_ref(), &mut ws, None, log)?;
     report.timings_ms.export = elapsed_ms(t);
+    log.peak_memory("the export");
 
     let primary = publish(&mut ws, &snapshot, req, &mut report.timings_ms, log)?;
     report.sources = primary.counts;
@@ -102,11 +108,13 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
         let t = Instant::now();
         let commit = ws.commit(&plan.changes, &req.commit_message(), log)?;
         timings.commit += elapsed_ms(t);
+        log.peak_memory("the commit");
 
         let t = Instant::now();
         published.attempts += 1;
         let outcome = ws.push(commit, log);
         timings.push += elapsed_ms(t);
+        log.peak_memory("the push");
         match outcome.map_err(|e| keep_unpushed(ws, commit, e, req, log))? {
             PushOutcome::Pushed { bytes } => {
                 published.bytes += bytes;
@@ -124,11 +132,15 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
                     );
                     return Err(keep_unpushed(ws, commit, err, req, log));
                 }
+                // Writers that lost together must not retry together: each waits its own while.
+                let delay = crate::retry::backoff(attempts - 1, RACE_BACKOFF_BASE, RACE_BACKOFF_CAP);
                 log.info(format!(
-                    "Branch `{}` moved on the remote; rebuilding the same snapshot on the new tip ({} attempts left)",
+                    "Branch `{}` moved on the remote; rebuilding the same snapshot on the new tip in {} ms ({} attempts left)",
                     ws.branch(),
+                    delay.as_millis(),
                     req.git.max_push_attempts - attempts
                 ));
+                std::thread::sleep(delay);
                 ws.refresh(log)?;
             }
         }
@@ -141,7 +153,9 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
 fn keep_unpushed(ws: &Workspace, commit: Oid, mut err: CoreError, req: &Request, log: &mut Log) -> CoreError {
     err.local_commit = Some(commit.to_string());
     let dir = req.git.unpushed_dir.clone().unwrap_or_else(std::env::temp_dir);
-    match ws.write_bundle(commit, &dir) {
+    let written = ws.write_bundle(commit, &dir);
+    log.peak_memory("the bundle");
+    match written {
         Ok(path) => {
             err.message = format!("{}; the commit {commit} is saved as a Git bundle", err.message);
             err.unpushed_bundle = Some(path);

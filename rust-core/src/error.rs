@@ -72,8 +72,44 @@ pub fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// A request that does not parse, described without echoing its values: serde quotes a string
+/// of the wrong type, and a field name that is not a plain name may be a value that lost its
+/// quotes (a token, a password); plain names are kept, since they show the typo to fix.
+pub fn invalid_request(e: &serde_json::Error) -> CoreError {
+    static QUOTED_STRING: once_cell::sync::Lazy<regex::Regex> = once_cell::sync::Lazy::new(|| regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).unwrap());
+    static NAMED: once_cell::sync::Lazy<regex::Regex> = once_cell::sync::Lazy::new(|| regex::Regex::new(r"(unknown (?:field|variant)) `((?s).*?)`, expected").unwrap());
+    let text = e.to_string();
+    let text = QUOTED_STRING.replace_all(&text, "a string");
+    let text = NAMED.replace_all(&text, |c: &regex::Captures| {
+        let plain = c[2].len() <= 64 && c[2].chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '-' | '.'));
+        if plain { format!("{} `{}`, expected", &c[1], &c[2]) } else { format!("{} (a name that is not a plain field name, not shown), expected", &c[1]) }
+    });
+    CoreError::new(ErrorCode::InvalidConfig, format!("invalid request: {text}"))
+}
+
 impl From<std::io::Error> for CoreError {
     fn from(e: std::io::Error) -> Self {
         CoreError::new(ErrorCode::Io, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_error(json: &str) -> String {
+        invalid_request(&serde_json::from_str::<crate::Request>(json).unwrap_err()).message
+    }
+
+    #[test]
+    fn a_request_that_does_not_parse_is_described_without_its_values() {
+        let typo = parse_error(r#"{"git": {"url": "x", "pasword": "tok-1"}, "sources": []}"#);
+        assert!(typo.starts_with("invalid request: unknown field `pasword`, expected one of") && !typo.contains("tok-1"), "{typo}");
+        let lost_quote = parse_error(r#"{"git": {"url": "x", "password: tok-secret-2": 1}, "sources": []}"#);
+        assert!(lost_quote.contains("unknown field (a name that is not a plain field name, not shown)") && !lost_quote.contains("tok-secret-2"), "{lost_quote}");
+        let wrong_type = parse_error(r#"{"dryRun": "tok-secret-3", "git": {"url": "x"}, "sources": []}"#);
+        assert!(wrong_type.contains("invalid type: a string, expected a boolean") && !wrong_type.contains("tok-secret-3"), "{wrong_type}");
+        let variant = parse_error(r#"{"job": "bakup", "git": {"url": "x"}, "sources": []}"#);
+        assert!(variant.contains("unknown variant `bakup`, expected one of"), "{variant}");
     }
 }

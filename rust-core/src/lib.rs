@@ -18,6 +18,7 @@ pub mod progress;
 pub mod report;
 pub mod request;
 mod restore;
+mod retry;
 pub mod secret;
 pub mod snapshot;
 
@@ -63,11 +64,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
     let request: Request = match serde_json::from_str(request_json) {
         Ok(r) => r,
-        Err(e) => {
-            // serde's message names the field and the position, never the value of a secret.
-            let err = CoreError::new(ErrorCode::InvalidConfig, format!("invalid request: {e}"));
-            return error_json(&err, &[]);
-        }
+        Err(e) => return error_json(&error::invalid_request(&e), &[]),
     };
     let secrets = request.secrets();
     match catch_panic(|| run(&request, sink)) {

@@ -55,6 +55,15 @@ impl<'a> Log<'a> {
         (self.sink)(&LogEvent { level, message });
     }
 
+    /// A debug line with the process's peak resident memory so far (Linux `VmHWM`), after `phase`:
+    /// how memory grows phase by phase (docs/reliability.md).
+    pub fn peak_memory(&mut self, phase: &str) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        if let Some(peak) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+            self.debug(format!("Peak memory after {phase}: {}", peak.trim()));
+        }
+    }
+
     pub fn debug(&mut self, message: impl AsRef<str>) {
         self.emit(Level::Debug, message)
     }

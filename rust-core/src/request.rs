@@ -312,7 +312,7 @@ fn default_max_retries() -> u32 {
     3
 }
 fn default_push_attempts() -> u32 {
-    5
+    40
 }
 fn default_max_deletion_ratio() -> f64 {
     0.5

@@ -140,7 +140,7 @@ fn set(request: &mut Value, path: &str, value: Value) -> Result<(), String> {
 fn log(request: Value, query: &LogQuery) -> ExitCode {
     let request: kestra_git_backup::Request = match serde_json::from_value(request) {
         Ok(r) => r,
-        Err(e) => return invalid(&format!("invalid request: {e}")),
+        Err(e) => return invalid(&kestra_git_backup::error::invalid_request(&e).message),
     };
     let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{} {}", e.level.as_str(), e.message);
     let filter = kestra_git_backup::backup_log::Filter { flow: query.flow.clone(), path: query.path.clone() };

@@ -108,7 +108,7 @@ impl KestraClient {
                     format!("Kestra API {path} failed after {} tries: {why}; check that `kestraUrl` ({}) is reachable from the worker", attempt + 1, self.base),
                 ));
             }
-            let delay = retry_after.unwrap_or_else(|| backoff(attempt));
+            let delay = retry_after.unwrap_or_else(|| crate::retry::backoff(attempt, BACKOFF_BASE, BACKOFF_CAP));
             attempt += 1;
             log.warn(format!("Kestra API {path}: {why}; retrying in {} ms (try {} of {})", delay.as_millis(), attempt + 1, self.max_retries + 1));
             (self.sleep)(delay);
@@ -154,12 +154,6 @@ fn retry_after(resp: &Response) -> Option<Duration> {
     Some(Duration::from_secs(secs).min(RETRY_AFTER_CAP))
 }
 
-/// Full-jitter exponential backoff: a random delay up to min(cap, base × 2^attempt).
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let ceiling = BACKOFF_BASE.saturating_mul(1 << attempt.min(10)).min(BACKOFF_CAP);
-    ceiling.mul_f64(rand::random_range(0.5..=1.0))
-}
-
 /// Kestra's own error text (`{"message": ...}`), as `: <text>`, or nothing.
 fn kestra_message(resp: Response) -> String {
     let body = resp.text().unwrap_or_default();
@@ -185,15 +179,6 @@ fn describe(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_is_capped_and_jittered() {
-        for attempt in 0..20 {
-            let d = backoff(attempt);
-            assert!(d <= BACKOFF_CAP && d >= BACKOFF_BASE.mul_f64(0.5).min(BACKOFF_CAP.mul_f64(0.5)), "{d:?}");
-        }
-        assert!(backoff(0) <= BACKOFF_BASE);
-    }
 
     #[test]
     fn transient_statuses() {

@@ -4,6 +4,7 @@
 
 mod commit_url;
 mod history;
+mod server_text;
 mod identity;
 mod signing;
 mod transport;
@@ -20,6 +21,9 @@ use signing::CommitSigner;
 use transport::{Session, TaskTrust};
 
 pub use commit_url::{commit_url, display_url};
+
+/// Pushes tried again after the connection broke off (not counting the first).
+const BROKEN_PUSH_RETRIES: u32 = 3;
 
 pub enum PushOutcome {
     Pushed { bytes: u64 },
@@ -165,21 +169,33 @@ impl Workspace {
     pub fn push(&mut self, commit: Oid, log: &mut Log) -> Result<PushOutcome, CoreError> {
         let url = self.display_url();
         log.info(format!("Pushing to {url} on branch {}", self.config.branch));
-        let session = Session::new(self.trust.clone());
         let refspec = format!("{}:refs/heads/{}", self.local_branch(), self.config.branch);
-        let result = {
-            let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
-            let ticker = Ticker::new(log);
-            let mut options = transport::push_options(&self.config, &session, &ticker);
-            remote.push(&[refspec.as_str()], Some(&mut options))
-        };
-        let bytes = *session.bytes_sent.borrow();
-        if let Err(e) = result {
+        let mut broken = 0;
+        let session = loop {
+            let session = Session::new(self.trust.clone());
+            let result = {
+                let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+                let ticker = Ticker::new(log);
+                let mut options = transport::push_options(&self.config, &session, &ticker);
+                remote.push(&[refspec.as_str()], Some(&mut options))
+            };
+            let Err(e) = result else { break session };
+            let bytes = *session.bytes_sent.borrow();
             if is_lost_race(e.message()) || e.code() == git2::ErrorCode::NotFastForward {
                 return Ok(PushOutcome::BranchMoved { bytes });
             }
+            // A connection the network or the server dropped: the same push again on a new one. If
+            // the server had taken it, the branch is already at the commit and the retry is a no-op.
+            if transport::is_broken_connection(&e) && broken < BROKEN_PUSH_RETRIES {
+                let delay = crate::retry::backoff(broken, std::time::Duration::from_secs(1), std::time::Duration::from_secs(8));
+                broken += 1;
+                log.warn(format!("Push to {url} broke off ({}); trying again on a new connection in {} ms ({broken} of {BROKEN_PUSH_RETRIES})", e.message(), delay.as_millis()));
+                std::thread::sleep(delay);
+                continue;
+            }
             return Err(transport::network_error(&e, &session, "push to", &url, &self.config));
-        }
+        };
+        let bytes = *session.bytes_sent.borrow();
         if let Some((refname, msg)) = session.rejections.borrow().first().cloned() {
             if is_lost_race(&msg) {
                 return Ok(PushOutcome::BranchMoved { bytes });
@@ -260,21 +276,30 @@ impl Workspace {
         let object = self.repo.find_commit(commit).map_err(failed)?;
         let mut walk = self.repo.revwalk().map_err(failed)?;
         walk.push(commit).map_err(failed)?;
-        let mut bundle = String::from("# v2 git bundle\n");
+        let mut header = String::from("# v2 git bundle\n");
         for parent in object.parent_ids() {
             walk.hide(parent).map_err(failed)?;
-            bundle.push_str(&format!("-{parent}\n"));
+            header.push_str(&format!("-{parent}\n"));
         }
-        bundle.push_str(&format!("{commit} refs/heads/{}\n\n", self.config.branch));
-        let mut pack = git2::Buf::new();
-        let mut builder = self.repo.packbuilder().map_err(failed)?;
-        builder.insert_walk(&mut walk).and_then(|()| builder.write_buf(&mut pack)).map_err(failed)?;
-        let mut bytes = bundle.into_bytes();
-        bytes.extend_from_slice(&pack);
+        header.push_str(&format!("{commit} refs/heads/{}\n\n", self.config.branch));
         let path = dir.join(format!("kestra-backup-{}.bundle", &commit.to_string()[..12]));
-        std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, bytes)).map_err(|e| {
-            CoreError::new(ErrorCode::Io, format!("cannot write the bundle {}: {e}", path.display()))
-        })?;
+        let io_failed = |e: std::io::Error| CoreError::new(ErrorCode::Io, format!("cannot write the bundle {}: {e}", path.display()));
+        std::fs::create_dir_all(dir).map_err(io_failed)?;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io_failed)?);
+        std::io::Write::write_all(&mut file, header.as_bytes()).map_err(io_failed)?;
+        // The pack goes to the file chunk by chunk as libgit2 produces it, never whole in memory.
+        let mut builder = self.repo.packbuilder().map_err(failed)?;
+        // One thread: each extra delta-search thread holds its own window and heap arena.
+        builder.set_threads(1);
+        builder.insert_walk(&mut walk).map_err(failed)?;
+        let mut written = Ok(());
+        let packed = builder.foreach(|chunk| {
+            written = std::io::Write::write_all(&mut file, chunk);
+            written.is_ok()
+        });
+        written.map_err(io_failed)?;
+        packed.map_err(failed)?;
+        std::io::Write::flush(&mut file).map_err(io_failed)?;
         Ok(path)
     }
 

@@ -8,6 +8,7 @@
 use crate::error::{CoreError, ErrorCode};
 use crate::progress::Ticker;
 use crate::request::GitConfig;
+use super::server_text::ServerText;
 use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOptions, PushOptions, RemoteCallbacks};
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
@@ -27,7 +28,7 @@ pub struct Session {
     pub bytes_sent: RefCell<u64>,
     pub bytes_received: RefCell<u64>,
     /// What the server printed (`remote: ...` lines), e.g. a hook's reason for a refusal.
-    remote_text: RefCell<String>,
+    remote_text: RefCell<ServerText>,
 }
 
 impl Session {
@@ -35,11 +36,9 @@ impl Session {
         Session { trust, ..Default::default() }
     }
 
-    /// The server's own messages, one line, bounded.
+    /// The server's own messages without progress meters, one line, bounded.
     pub fn remote_text(&self) -> String {
-        let text = self.remote_text.borrow();
-        let line = text.split(['\n', '\r']).map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
-        line.chars().take(500).collect()
+        self.remote_text.borrow().text()
     }
 
     /// The SHA256 fingerprint of the SSH host key seen, if any (logged by the caller).
@@ -111,10 +110,7 @@ pub fn callbacks<'a, 'l: 'a, 's: 'a>(
         Ok(())
     });
     cb.sideband_progress(move |data| {
-        let mut text = session.remote_text.borrow_mut();
-        if text.len() < 4096 {
-            text.push_str(&String::from_utf8_lossy(data));
-        }
+        session.remote_text.borrow_mut().push(data);
         true
     });
     cb.push_transfer_progress(move |current, total, bytes| {
@@ -168,7 +164,23 @@ pub fn push_options<'a, 'l: 'a, 's: 'a>(config: &'a GitConfig, session: &'a Sess
     let mut o = PushOptions::new();
     o.remote_callbacks(callbacks(config, session, Some(ticker)));
     o.proxy_options(proxy(config));
+    // libgit2 builds the pack between the ref advertisement and the upload; on a kept-alive
+    // connection a server or proxy with a short idle timeout closes it meanwhile and the upload
+    // breaks. Asking for a closed connection makes the upload open a fresh one.
+    if config.url.to_ascii_lowercase().starts_with("http") {
+        o.custom_headers(&["Connection: close"]);
+    }
     o
+}
+
+/// A connection dropped under a transfer (reset, broken pipe, closed early), as opposed to an
+/// answer from the server.
+pub fn is_broken_connection(e: &git2::Error) -> bool {
+    let text = e.message().to_lowercase();
+    matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Os | git2::ErrorClass::Ssl | git2::ErrorClass::Http | git2::ErrorClass::Ssh)
+        && ["broken pipe", "connection reset", "connection closed", "connection aborted", "unexpected eof", "early eof", "eof was observed", "socket closed", "stream error", "syscall failure"]
+            .iter()
+            .any(|s| text.contains(s))
 }
 
 /// The CA certificates of one request's `trustedCaPemPath`. libgit2 keeps one trust store per
@@ -290,6 +302,16 @@ pub fn network_error(e: &git2::Error, session: &Session, what: &str, url: &str, 
             format!("tried {}; check the credentials and their rights on the repository{passphrase_hint}", tried.join(", then "))
         };
         return CoreError::new(ErrorCode::Auth, format!("authentication failed for {url}: {detail}"));
+    }
+    if text.contains("status code: 404") || text.contains("repository not found") || text.contains("does not appear to be a git repository") {
+        return CoreError::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "{what} {url}: no repository there ({}). It does not exist, or these credentials may not see it \
+                 (GitHub, GitLab and others answer \"not found\" to a token without access); check the URL and the token's scope",
+                e.message().trim()
+            ),
+        );
     }
     let network = matches!(e.class(), git2::ErrorClass::Net | git2::ErrorClass::Os | git2::ErrorClass::Http | git2::ErrorClass::Ssh)
         || text.contains("timed out")

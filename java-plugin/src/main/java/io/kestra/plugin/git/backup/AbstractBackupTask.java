@@ -94,7 +94,7 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     @Schema(title = "Push attempts when the branch moves during the run (never forced)")
     @Builder.Default
     @PluginProperty(group = "reliability")
-    protected Property<Integer> maxPushAttempts = Property.ofValue(5);
+    protected Property<Integer> maxPushAttempts = Property.ofValue(40);
 
     /** The namespace the task reads, rendered and checked against the namespace ACL first; null for the whole instance. */
     protected abstract String renderedNamespace(RunContext runContext) throws IllegalVariableEvaluationException;
@@ -162,7 +162,7 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         git.put("commitMessage", runContext.render(commitMessage).as(String.class).orElse(defaultCommitMessage(namespace)));
         putIfPresent(git, "authorName", runContext.render(authorName).as(String.class));
         putIfPresent(git, "authorEmail", runContext.render(authorEmail).as(String.class));
-        git.put("maxPushAttempts", runContext.render(maxPushAttempts).as(Integer.class).orElse(5));
+        git.put("maxPushAttempts", runContext.render(maxPushAttempts).as(Integer.class).orElse(40));
         git.put("unpushedDir", runContext.workingDir().path().toString());
         if (mirrors != null && !mirrors.isEmpty()) {
             List<Map<String, Object>> rendered = new ArrayList<>();

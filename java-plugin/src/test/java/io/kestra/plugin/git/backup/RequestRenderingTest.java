@@ -59,7 +59,7 @@ class RequestRenderingTest {
         assertEquals("Add flows from system namespace", git.get("commitMessage"));
         assertEquals(10000, git.get("connectTimeoutMs"));
         assertEquals(60000, git.get("readTimeoutMs"));
-        assertEquals(5, git.get("maxPushAttempts"));
+        assertEquals(40, git.get("maxPushAttempts"));
         assertFalse(git.containsKey("authorName"), "unset: the core applies plugin-git's identity fallback");
 
         Map<String, Object> kestra = map(request.get("kestra"));
