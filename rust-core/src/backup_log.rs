@@ -43,7 +43,7 @@ pub fn entries(request: &Request, filter: &Filter, limit: usize, log: &mut Log) 
     }
     let mut ws = Workspace::open(&request.git, log)?;
     if ws.branch_missing() {
-        return Err(CoreError::invalid("branch", format!("`{}` does not exist on the remote: there are no backups", request.git.branch)));
+        return Err(CoreError::invalid("git.branch", format!("`{}` does not exist on the remote: there are no backups", request.git.branch)));
     }
     let mut out = Vec::new();
     let mut next = ws.tip();

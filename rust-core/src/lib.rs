@@ -132,6 +132,6 @@ mod tests {
         let request = format!(r#"{{"git": {{"url": "{huge}"}}, "sources": []}}"#);
         let answer: serde_json::Value = serde_json::from_str(&run_json(&request, &mut |_| {})).unwrap();
         let message = answer["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with("`url`: `xxx") && message.contains("… (1000000 characters)` is neither"), "{}", &message[..300]);
+        assert!(message.starts_with("`git.url`: `xxx") && message.contains("… (1000000 characters)` is neither"), "{}", &message[..300]);
     }
 }

@@ -356,14 +356,14 @@ impl Request {
         }
         for (i, mirror) in self.git.mirrors.iter().enumerate() {
             if mirror.url.trim().is_empty() {
-                return Err(CoreError::invalid(&format!("mirrors[{i}].url"), "is empty; set the mirror's Git URL"));
+                return Err(CoreError::invalid(&format!("git.mirrors[{i}].url"), "is empty; set the mirror's Git URL"));
             }
             if mirror.url.trim() == self.git.url.trim() {
-                return Err(CoreError::invalid(&format!("mirrors[{i}].url"), "is the primary `url`; a mirror must be another repository"));
+                return Err(CoreError::invalid(&format!("git.mirrors[{i}].url"), "is the primary `git.url`; a mirror must be another repository"));
             }
-            check_remote(&format!("mirrors[{i}].url"), &mirror.url)?;
+            check_remote(&format!("git.mirrors[{i}].url"), &mirror.url)?;
             if let Some(branch) = &mirror.branch {
-                check_branch(&format!("mirrors[{i}].branch"), branch)?;
+                check_branch(&format!("git.mirrors[{i}].branch"), branch)?;
             }
         }
         if self.git.max_push_attempts == 0 {
@@ -392,13 +392,13 @@ impl Request {
     /// The checks of `validate` that reading the backup's history needs: the remote and the branch.
     pub fn validate_git(&self) -> Result<(), CoreError> {
         if self.git.url.trim().is_empty() {
-            return Err(CoreError::invalid("url", "is empty; set the Git remote, e.g. https://gitlab.example.com/group/backup.git"));
+            return Err(CoreError::invalid("git.url", "is empty; set the Git remote, e.g. https://gitlab.example.com/group/backup.git"));
         }
-        check_remote("url", &self.git.url)?;
+        check_remote("git.url", &self.git.url)?;
         if self.git.branch.trim().is_empty() {
-            return Err(CoreError::invalid("branch", "is empty; set a branch name such as `main`"));
+            return Err(CoreError::invalid("git.branch", "is empty; set a branch name such as `main`"));
         }
-        check_branch("branch", &self.git.branch)
+        check_branch("git.branch", &self.git.branch)
     }
 
     /// The commit message: the one given, else a summary of the sources.
@@ -491,13 +491,13 @@ mod tests {
             request(&format!(r#"{{"url": "{ok}"}}"#)).unwrap_or_else(|e| panic!("{ok}: {}", e.message));
         }
         for (git, field, says) in [
-            (r#"{"url": "ftp://h/r"}"#, "`url`", "unsupported scheme `ftp`; use https://"),
-            (r#"{"url": "/no/such/repo.git"}"#, "`url`", "nor an existing local repository"),
-            (r#"{"url": "file:///no/such/repo.git"}"#, "`url`", "nor an existing local repository"),
-            (r#"{"url": "https://h/r", "branch": "main..x"}"#, "`branch`", "`main..x` is not a valid Git branch name"),
-            (r#"{"url": "https://h/r", "branch": "my branch"}"#, "`branch`", "not a valid Git branch name"),
-            (r#"{"url": "https://h/r", "mirrors": [{"url": "ftps://m/r"}]}"#, "`mirrors[0].url`", "unsupported scheme `ftps`"),
-            (r#"{"url": "https://h/r", "mirrors": [{"url": "https://m/r", "branch": "x~1"}]}"#, "`mirrors[0].branch`", "not a valid"),
+            (r#"{"url": "ftp://h/r"}"#, "`git.url`", "unsupported scheme `ftp`; use https://"),
+            (r#"{"url": "/no/such/repo.git"}"#, "`git.url`", "nor an existing local repository"),
+            (r#"{"url": "file:///no/such/repo.git"}"#, "`git.url`", "nor an existing local repository"),
+            (r#"{"url": "https://h/r", "branch": "main..x"}"#, "`git.branch`", "`main..x` is not a valid Git branch name"),
+            (r#"{"url": "https://h/r", "branch": "my branch"}"#, "`git.branch`", "not a valid Git branch name"),
+            (r#"{"url": "https://h/r", "mirrors": [{"url": "ftps://m/r"}]}"#, "`git.mirrors[0].url`", "unsupported scheme `ftps`"),
+            (r#"{"url": "https://h/r", "mirrors": [{"url": "https://m/r", "branch": "x~1"}]}"#, "`git.mirrors[0].branch`", "not a valid"),
         ] {
             let err = request(git).unwrap_err();
             assert_eq!(err.code, crate::ErrorCode::InvalidConfig);

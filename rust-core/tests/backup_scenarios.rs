@@ -530,7 +530,7 @@ fn commits_signed_with_an_ssh_key_verify_with_git() {
     let passphrase = server.get("SSH_PASSPHRASE").to_string();
 
     // A bad key or passphrase fails before anything is pushed, naming the property, hiding the values.
-    for (key, pass, field) in [("KEY_ED25519_PASS", Some("wrong-passphrase-42"), "`signingKeyPassphrase`"), ("KEY_ED25519_PASS", None, "`signingKeyPassphrase`"), ("KEY_RSA_PEM", None, "`signingKey`")] {
+    for (key, pass, field) in [("KEY_ED25519_PASS", Some("wrong-passphrase-42"), "`git.signingKeyPassphrase`"), ("KEY_ED25519_PASS", None, "`git.signingKeyPassphrase`"), ("KEY_RSA_PEM", None, "`git.signingKey`")] {
         let r = run(&signed(key, pass));
         assert_eq!(error_code(&r), "InvalidConfig", "{r}");
         let message = r.pointer("/error/message").unwrap().as_str().unwrap();
@@ -580,7 +580,7 @@ fn commits_signed_with_an_openpgp_key_verify_with_git() {
         let r = run(&signed(&with_subkey, pass));
         assert_eq!(error_code(&r), "InvalidConfig", "{r}");
         let message = r.pointer("/error/message").unwrap().as_str().unwrap();
-        assert!(message.starts_with("`signingKeyPassphrase`") && message.contains(says), "{message}");
+        assert!(message.starts_with("`git.signingKeyPassphrase`") && message.contains(says), "{message}");
         assert!(!message.contains("wrong-passphrase-42") && !message.contains(with_subkey.lines().nth(3).unwrap()), "{message}");
     }
     assert_eq!(repo.commit_count("main"), 0);

@@ -167,7 +167,7 @@ fn refs_resolve_to_the_backup_they_name_fetching_only_as_deep_as_needed() {
     let message = invalid_config(&run(&s.request("restore", json!({"ref": "2026-10-31T00:00:00Z"}))).0);
     assert!(message.contains("is before the first backup of branch `main`") && message.contains("2026-11-01T01:00:00Z \"Backup 1\""), "{message}");
     let message = invalid_config(&run(&s.request("restore", json!({"ref": "nope"}))).0);
-    assert!(message.starts_with("`ref`: `nope` is not a tag, a branch, a date or a commit"), "{message}");
+    assert!(message.starts_with("`restore.ref`: `nope` is not a tag, a branch, a date or a commit"), "{message}");
     assert!(message.contains(&format!("{} 2026-11-02T06:00:00Z \"Backup 30\"", &s.sha(30)[..7])) && message.contains(&s.sha(26)[..7]), "{message}");
     assert!(!message.contains(&s.sha(25)[..7]), "five newest only: {message}");
     let message = invalid_config(&run(&s.request("restore", json!({"ref": "2026-11-45"}))).0);
@@ -227,7 +227,7 @@ fn a_selection_restores_only_what_it_names_with_the_subflows_it_calls() {
 
     // A glob without a namespace names the field and the fix.
     let message = invalid_config(&run(&s.request("restore", json!({"flows": ["first"]}))).0);
-    assert!(message.starts_with("`flows[0]`: `first` has no `/`"), "{message}");
+    assert!(message.starts_with("`restore.flows[0]`: `first` has no `/`"), "{message}");
 }
 
 #[test]

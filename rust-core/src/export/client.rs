@@ -37,7 +37,7 @@ impl KestraClient {
     pub fn new(config: &KestraConfig) -> Result<Self, CoreError> {
         let base = config.url.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CoreError::invalid("kestraUrl", format!("`{base}` is not an http(s) URL; use e.g. http://localhost:8080")));
+            return Err(CoreError::invalid("kestra.url", format!("`{base}` is not an http(s) URL; use e.g. http://localhost:8080")));
         }
         let mut builder = Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
@@ -105,7 +105,7 @@ impl KestraClient {
             if attempt >= self.max_retries {
                 return Err(CoreError::new(
                     ErrorCode::Network,
-                    format!("Kestra API {path} failed after {} tries: {why}; check that `kestraUrl` ({}) is reachable from the worker", attempt + 1, self.base),
+                    format!("Kestra API {path} failed after {} tries: {why}; check that `kestra.url` ({}) is reachable from the worker", attempt + 1, self.base),
                 ));
             }
             let delay = retry_after.unwrap_or_else(|| crate::retry::backoff(attempt, BACKOFF_BASE, BACKOFF_CAP));
@@ -133,7 +133,7 @@ impl KestraClient {
                 ),
             );
         }
-        let hint = if status == StatusCode::NOT_FOUND { "; check `kestraUrl` (a reverse proxy or base path?) and the tenant" } else { "" };
+        let hint = if status == StatusCode::NOT_FOUND { "; check `kestra.url` (a reverse proxy or base path?) and `kestra.tenant`" } else { "" };
         CoreError::new(ErrorCode::KestraApi, format!("Kestra API {path} answered {}{message}{hint}", status.as_u16()))
     }
 

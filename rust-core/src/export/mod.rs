@@ -153,7 +153,7 @@ fn provided_files(source: &Source, files: &[crate::request::ProvidedFile], log: 
     let namespace = match &source.namespaces {
         NamespaceSelector::One { namespace, .. } => namespace.clone(),
         NamespaceSelector::Discover { .. } => {
-            return Err(CoreError::invalid("providedFiles", "needs a single namespace (`namespaces.one`), not discovery"));
+            return Err(CoreError::invalid("sources[].providedFiles", "needs a single namespace (`namespaces.one`), not discovery"));
         }
     };
     let mut bytes_total = 0u64;

@@ -25,19 +25,19 @@ impl Workspace {
     /// The commit `reference` names (see the module doc); blank or unset: the branch tip. A tag
     /// or branch of that exact name wins over reading it as a date or a SHA.
     pub fn resolve(&mut self, reference: Option<&str>, log: &mut Log) -> Result<Oid, CoreError> {
-        let tip = self.tip.ok_or_else(|| CoreError::invalid("branch", format!("`{}` has no commit: there is no backup to read", self.config.branch)))?;
+        let tip = self.tip.ok_or_else(|| CoreError::invalid("git.branch", format!("`{}` has no commit: there is no backup to read", self.config.branch)))?;
         let Some(wanted) = reference.map(str::trim).filter(|r| !r.is_empty()) else { return Ok(tip) };
         let refs = self.list_remote_refs(log)?;
         for name in [format!("refs/tags/{wanted}"), format!("refs/heads/{wanted}")] {
             if refs.iter().any(|(r, _)| *r == name) {
                 let oid = self.fetch_ref(&name, Some(1), log)?;
                 let commit = self.repo.find_object(oid, None).and_then(|o| o.peel_to_commit()).map_err(|e| git_error("cannot read the ref's commit", &e))?;
-                log.info(format!("`ref` {wanted}: {} {}", short(commit.id()), name.trim_start_matches("refs/")));
+                log.info(format!("`restore.ref` {wanted}: {} {}", short(commit.id()), name.trim_start_matches("refs/")));
                 return Ok(commit.id());
             }
         }
         let found = if looks_like_date(wanted) {
-            let seconds = parse_instant(wanted).ok_or_else(|| CoreError::invalid("ref", format!("`{}` is not a date this task reads; use {ACCEPTED}", crate::error::shown(wanted))))?;
+            let seconds = parse_instant(wanted).ok_or_else(|| CoreError::invalid("restore.ref", format!("`{}` is not a date this task reads; use {ACCEPTED}", crate::error::shown(wanted))))?;
             self.newest_at_or_before(tip, seconds, wanted, log)?
         } else if (4..=40).contains(&wanted.len()) && wanted.chars().all(|c| c.is_ascii_hexdigit()) {
             self.commit_by_sha(tip, &wanted.to_ascii_lowercase(), log)?
@@ -46,7 +46,7 @@ impl Workspace {
         };
         match found {
             Some(commit) => {
-                log.info(format!("`ref` {wanted}: backup {}", self.describe(commit)?));
+                log.info(format!("`restore.ref` {wanted}: backup {}", self.describe(commit)?));
                 Ok(commit)
             }
             None => Err(self.unknown_ref(tip, wanted, log)),
@@ -126,7 +126,7 @@ impl Workspace {
             None => "none".into(),
         };
         Err(CoreError::invalid(
-            "ref",
+            "restore.ref",
             format!("`{}` ({}) is before the first backup of branch `{}`: {first}", crate::error::shown(wanted), rfc3339(seconds), self.config.branch),
         ))
     }
@@ -152,7 +152,7 @@ impl Workspace {
         match odb.exists_prefix(padded, prefix.len()) {
             Ok(oid) => Ok(self.repo.find_commit(oid).ok().map(|c| c.id())),
             Err(e) if e.code() == git2::ErrorCode::Ambiguous => Err(CoreError::invalid(
-                "ref",
+                "restore.ref",
                 format!("the short SHA `{prefix}` is ambiguous: more than one object starts with it; give more digits"),
             )),
             Err(_) => Ok(None),
@@ -163,7 +163,7 @@ impl Workspace {
         let newest = self.backups(LISTED, log).unwrap_or_else(|_| vec![tip]);
         let listed: Vec<String> = newest.iter().filter_map(|c| self.describe(*c).ok()).collect();
         CoreError::invalid(
-            "ref",
+            "restore.ref",
             format!(
                 "`{}` is not a tag, a branch, a date or a commit of branch `{}`; the newest backups: {}. Give {ACCEPTED}",
                 crate::error::shown(wanted),

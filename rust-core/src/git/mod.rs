@@ -56,7 +56,7 @@ impl Workspace {
         let trust = TaskTrust::load(config)?;
         let signer = config.signing_key.as_ref().map(|key| CommitSigner::load(key, config.signing_key_passphrase.as_ref())).transpose()?;
         if config.private_key.is_some() && config.url.starts_with("http") {
-            log.warn("`privateKey` is ignored for an HTTP(S) URL; use `username` and `password`");
+            log.warn("`git.privateKey` is ignored for an HTTP(S) URL; use `git.username` and `git.password`");
         }
         let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
@@ -174,7 +174,7 @@ impl Workspace {
         let session = loop {
             let session = Session::new(self.trust.clone());
             let result = {
-                let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+                let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
                 let ticker = Ticker::new(log);
                 let mut options = transport::push_options(&self.config, &session, &ticker);
                 remote.push(&[refspec.as_str()], Some(&mut options))
@@ -247,7 +247,7 @@ impl Workspace {
         let session = Session::new(self.trust.clone());
         let url = self.display_url();
         {
-            let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+            let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
             let ticker = Ticker::new(log);
             let mut options = transport::fetch_options(&self.config, &session, &ticker, depth);
             remote
@@ -313,7 +313,7 @@ impl Workspace {
     fn list_remote_refs(&self, log: &mut Log) -> Result<Vec<(String, Oid)>, CoreError> {
         let session = Session::new(self.trust.clone());
         let url = self.display_url();
-        let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `url`", &e))?;
+        let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
         let callbacks = transport::callbacks(&self.config, &session, None);
         let conn = remote
             .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(&self.config)))
@@ -331,9 +331,9 @@ impl Workspace {
 
     fn log_host_key(&self, fingerprint: &str, log: &mut Log) {
         if self.config.host_key_fingerprint.is_some() {
-            log.info(format!("SSH host key {fingerprint} matches `hostKeyFingerprint`"));
+            log.info(format!("SSH host key {fingerprint} matches `git.hostKeyFingerprint`"));
         } else {
-            log.warn(format!("SSH host key {fingerprint} accepted without check; pin it with `hostKeyFingerprint`"));
+            log.warn(format!("SSH host key {fingerprint} accepted without check; pin it with `git.hostKeyFingerprint`"));
         }
     }
 }
@@ -416,7 +416,7 @@ fn open_local(cache: Option<&PathBuf>, log: &mut Log) -> Result<(Repository, Loc
         let repo = Repository::init_bare(temp.path()).map_err(|e| git_error("cannot create a work repository", &e))?;
         return Ok((repo, LocalDir::Temp { _dir: temp }));
     };
-    std::fs::create_dir_all(dir).map_err(|e| CoreError::invalid("cacheDirectory", format!("cannot create `{}`: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| CoreError::invalid("git.cacheDir", format!("cannot create `{}`: {e}", dir.display())))?;
     let lock = lock_dir(dir, log)?;
     let repo = match Repository::open_bare(dir) {
         Ok(repo) => repo,
@@ -445,7 +445,7 @@ fn lock_dir(dir: &std::path::Path, log: &mut Log) -> Result<std::fs::File, CoreE
             handle.lock()?;
         }
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(CoreError::invalid("cacheDirectory", format!("cannot lock `{}`: {e}", dir.display())));
+            return Err(CoreError::invalid("git.cacheDir", format!("cannot lock `{}`: {e}", dir.display())));
         }
     }
     Ok(handle)
@@ -474,7 +474,7 @@ fn apply_git_config(repo: &Repository, config: &GitConfig, log: &mut Log) -> Res
             }
             other => cfg.set_str(key, &json_text(other)),
         };
-        set.map_err(|e| CoreError::invalid("gitConfig", format!("cannot set `{key}`: {}", e.message())))?;
+        set.map_err(|e| CoreError::invalid("git.config", format!("cannot set `{key}`: {}", e.message())))?;
     }
     Ok(())
 }

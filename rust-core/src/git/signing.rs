@@ -64,7 +64,7 @@ impl CommitSigner {
 
     /// The armored signature of a commit object's bytes, for its `gpgsig` header.
     pub fn sign(&self, commit: &[u8]) -> Result<String, CoreError> {
-        let failed = |e: &dyn std::fmt::Display| CoreError::new(ErrorCode::Internal, format!("cannot sign the commit with `signingKey`: {e}"));
+        let failed = |e: &dyn std::fmt::Display| CoreError::new(ErrorCode::Internal, format!("cannot sign the commit with `git.signingKey`: {e}"));
         match self {
             CommitSigner::Ssh(key) => key
                 .sign(NAMESPACE, HashAlg::Sha512, commit)
@@ -76,7 +76,7 @@ impl CommitSigner {
 }
 
 fn load_ssh(text: &str, passphrase: Option<&Secret>) -> Result<PrivateKey, CoreError> {
-    let parsed = PrivateKey::from_openssh(text).map_err(|e| CoreError::invalid("signingKey", format!("cannot be read: {e}")))?;
+    let parsed = PrivateKey::from_openssh(text).map_err(|e| CoreError::invalid("git.signingKey", format!("cannot be read: {e}")))?;
     if !parsed.is_encrypted() {
         return Ok(parsed);
     }
@@ -87,15 +87,15 @@ fn load_ssh(text: &str, passphrase: Option<&Secret>) -> Result<PrivateKey, CoreE
 /// The key is encrypted and `passphrase` (given or not) does not open it.
 fn passphrase_error(passphrase: Option<&Secret>) -> CoreError {
     match passphrase {
-        None => CoreError::invalid("signingKeyPassphrase", "is missing; the signing key is encrypted"),
-        Some(_) => CoreError::invalid("signingKeyPassphrase", "does not decrypt `signingKey`"),
+        None => CoreError::invalid("git.signingKeyPassphrase", "is missing; the signing key is encrypted"),
+        Some(_) => CoreError::invalid("git.signingKeyPassphrase", "does not decrypt `git.signingKey`"),
     }
 }
 
 impl PgpSigner {
     fn load(text: &str, passphrase: Option<&Secret>) -> Result<Self, CoreError> {
-        let (key, _) = SignedSecretKey::from_string(text).map_err(|e| CoreError::invalid("signingKey", format!("cannot be read as an OpenPGP secret key: {e}")))?;
-        key.verify_bindings().map_err(|e| CoreError::invalid("signingKey", format!("has invalid self-signatures: {e}")))?;
+        let (key, _) = SignedSecretKey::from_string(text).map_err(|e| CoreError::invalid("git.signingKey", format!("cannot be read as an OpenPGP secret key: {e}")))?;
+        key.verify_bindings().map_err(|e| CoreError::invalid("git.signingKey", format!("has invalid self-signatures: {e}")))?;
         // The newest subkey whose binding allows signing, as gpg picks it.
         let subkey = key
             .secret_subkeys
@@ -140,11 +140,11 @@ mod tests {
     fn keys_that_cannot_sign_name_the_property_and_the_fix() {
         let pem = CommitSigner::load(&Secret::new("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"), None).err().unwrap();
         assert_eq!(pem.code, ErrorCode::InvalidConfig);
-        assert!(pem.message.starts_with("`signingKey`") && pem.message.contains("ssh-keygen -p"), "{}", pem.message);
+        assert!(pem.message.starts_with("`git.signingKey`") && pem.message.contains("ssh-keygen -p"), "{}", pem.message);
         assert!(pem.message.contains("gpg --armor --export-secret-keys"), "{}", pem.message);
         let garbage = CommitSigner::load(&Secret::new("-----BEGIN OPENSSH PRIVATE KEY-----\nnot base64\n-----END OPENSSH PRIVATE KEY-----\n"), None);
-        assert!(garbage.err().unwrap().message.starts_with("`signingKey`: cannot be read"));
+        assert!(garbage.err().unwrap().message.starts_with("`git.signingKey`: cannot be read"));
         let garbage = CommitSigner::load(&Secret::new("-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nnot base64\n-----END PGP PRIVATE KEY BLOCK-----\n"), None);
-        assert!(garbage.err().unwrap().message.starts_with("`signingKey`: cannot be read as an OpenPGP secret key"));
+        assert!(garbage.err().unwrap().message.starts_with("`git.signingKey`: cannot be read as an OpenPGP secret key"));
     }
 }

@@ -60,7 +60,7 @@ pub fn callbacks<'a, 'l: 'a, 's: 'a>(
         if allowed.contains(CredentialType::SSH_KEY)
             && let Some(key) = config.private_key.as_ref().filter(|_| !tried.iter().any(|t| t.starts_with("SSH key")))
         {
-            tried.push(format!("SSH key from `privateKey` as `{ssh_user}`"));
+            tried.push(format!("SSH key from `git.privateKey` as `{ssh_user}`"));
             let passphrase = config.passphrase.as_ref().map(|p| p.expose());
             return Cred::ssh_key_from_memory(ssh_user, None, key.expose(), passphrase);
         }
@@ -97,7 +97,7 @@ pub fn callbacks<'a, 'l: 'a, 's: 'a>(
         match config.host_key_fingerprint.as_deref().map(str::trim) {
             Some(pin) if pin.trim_end_matches('=') != fingerprint => {
                 *session.host_key_refused.borrow_mut() =
-                    Some(format!("SSH host key of `{host}` is {fingerprint}, but `hostKeyFingerprint` pins {pin}"));
+                    Some(format!("SSH host key of `{host}` is {fingerprint}, but `git.hostKeyFingerprint` pins {pin}"));
                 Err(git2::Error::from_str("host key mismatch"))
             }
             _ => Ok(CertificateCheckStatus::CertificateOk),
@@ -197,11 +197,11 @@ impl TaskTrust {
             return Ok(None);
         };
         let pem = std::fs::read(path).map_err(|e| {
-            CoreError::invalid("trustedCaPemPath", format!("cannot read `{}`: {e}; give the path of a PEM file on the worker", path.display()))
+            CoreError::invalid("git.trustedCaPemPath", format!("cannot read `{}`: {e}; give the path of a PEM file on the worker", path.display()))
         })?;
         let cas = openssl::x509::X509::stack_from_pem(&pem).unwrap_or_default();
         if cas.is_empty() {
-            return Err(CoreError::invalid("trustedCaPemPath", format!("`{}` holds no PEM certificate", path.display())));
+            return Err(CoreError::invalid("git.trustedCaPemPath", format!("`{}` holds no PEM certificate", path.display())));
         }
         Ok(Some(Rc::new(TaskTrust { cas })))
     }
@@ -283,7 +283,7 @@ pub fn network_error(e: &git2::Error, session: &Session, what: &str, url: &str, 
         return CoreError::new(
             ErrorCode::Tls,
             format!(
-                "{what} {url}: the server's TLS certificate is not trusted ({}); set `trustedCaPemPath` to the PEM file of its CA \
+                "{what} {url}: the server's TLS certificate is not trusted ({}); set `git.trustedCaPemPath` to the PEM file of its CA \
                  (or add the CA to the worker's JVM trust store)",
                 e.message()
             ),
@@ -291,11 +291,11 @@ pub fn network_error(e: &git2::Error, session: &Session, what: &str, url: &str, 
     }
     if is_auth {
         let detail = if tried.is_empty() {
-            let hint = if url.starts_with("http") { "set `username` and `password` (a token)" } else { "set `privateKey` (and `passphrase`)" };
+            let hint = if url.starts_with("http") { "set `git.username` and `git.password` (a token)" } else { "set `git.privateKey` (and `git.passphrase`)" };
             format!("the server asked for credentials but none are configured; {hint}")
         } else {
             let passphrase_hint = if config.private_key.is_some() && tried.iter().any(|t| t.starts_with("SSH")) {
-                " (a key with a passphrase needs `passphrase`)"
+                " (a key with a passphrase needs `git.passphrase`)"
             } else {
                 ""
             };

@@ -38,7 +38,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
     let Some(tip) = ws.tip().filter(|_| !ws.branch_missing()) else {
-        return Err(CoreError::invalid("branch", format!("`{}` does not exist on the remote: there is no backup to restore", req.git.branch)));
+        return Err(CoreError::invalid("git.branch", format!("`{}` does not exist on the remote: there is no backup to restore", req.git.branch)));
     };
     let at = ws.resolve(req.restore.git_ref.as_deref(), log)?;
     let (restored_from, latest_backup) = (ws.commit_info(at)?, ws.commit_info(tip)?);
@@ -81,7 +81,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         .filter(|f| f.drift == Drift::MissingInKestra || (req.restore.overwrite && f.drift == Drift::Differing))
         .collect();
     if req.job == Job::Restore && !req.restore.overwrite && summary.differing > 0 {
-        log.warn(format!("{} file(s) differ between Kestra and the backup and are left as Kestra has them; set `overwrite: true` to restore them", summary.differing));
+        log.warn(format!("{} file(s) differ between Kestra and the backup and are left as Kestra has them; set `restore.overwrite: true` to restore them", summary.differing));
     }
     let checked: Vec<&BackupFile> = match req.job {
         Job::Drill => files.iter().filter(|f| f.backup.is_some()).collect(),
@@ -111,7 +111,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
                 return Err(CoreError::new(
                     ErrorCode::Drift,
                     format!(
-                        "the backup restores, but {drifted} file(s) differ from Kestra (`failOnDrift`): {}",
+                        "the backup restores, but {drifted} file(s) differ from Kestra (`restore.failOnDrift`): {}",
                         listed(summary.drift.iter().map(|d| format!("`{}` {}", d.file, d.state)))
                     ),
                 ));

@@ -44,7 +44,7 @@ pub fn rows(files: &[BackupFile], dependencies: &[DependencyRow], replace: bool,
                 Drift::MissingInKestra => ("create", None),
                 Drift::InSync => ("unchanged", None),
                 Drift::Differing if replace => ("replace", None),
-                Drift::Differing => ("skip", Some("differs from Kestra; set `overwrite: true` to replace it")),
+                Drift::Differing => ("skip", Some("differs from Kestra; set `restore.overwrite: true` to replace it")),
                 Drift::OnlyInKestra => ("skip", Some("only in Kestra: a restore never deletes")),
             };
             let diff = match (action, f.kestra, f.backup) {
@@ -146,7 +146,7 @@ mod tests {
 
         let kept = rows(&files, &[], false, &tip).unwrap();
         assert_eq!((kept[0].action, kept[0].diff.as_deref()), ("skip", None));
-        assert_eq!(describe(&kept[0]), "skip flow co/a (flows/co/a.yml): differs from Kestra; set `overwrite: true` to replace it");
+        assert_eq!(describe(&kept[0]), "skip flow co/a (flows/co/a.yml): differs from Kestra; set `restore.overwrite: true` to replace it");
 
         let target = tempfile::NamedTempFile::new().unwrap();
         write(&replaced, target.path()).unwrap();

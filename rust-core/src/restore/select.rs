@@ -102,10 +102,10 @@ fn glob_set(field: &str, globs: &[String]) -> Result<GlobSet, CoreError> {
         let compiled = GlobBuilder::new(glob)
             .literal_separator(true)
             .build()
-            .map_err(|e| CoreError::invalid(&format!("{field}[{i}]"), format!("`{}` is not a valid glob: {}", crate::error::shown(glob), e.kind())))?;
+            .map_err(|e| CoreError::invalid(&format!("restore.{field}[{i}]"), format!("`{}` is not a valid glob: {}", crate::error::shown(glob), e.kind())))?;
         set.add(compiled);
     }
-    set.build().map_err(|e| CoreError::invalid(field, format!("invalid globs: {e}")))
+    set.build().map_err(|e| CoreError::invalid(&format!("restore.{field}"), format!("invalid globs: {e}")))
 }
 
 /// The flows (`namespace/id`) a flow source starts through a flow-calling task, anywhere in it
@@ -177,9 +177,9 @@ mod tests {
         assert_eq!(names(Selection::new(&options(&[], &["company/lib/**"])).unwrap()), ["company/lib/a.py"]);
         assert!(!Selection::new(&options(&["a/b"], &[])).unwrap().wants(SourceKind::NamespaceFiles));
         let err = Selection::new(&options(&["etl_daily"], &[])).err().unwrap();
-        assert!(err.message.starts_with("`flows[0]`") && err.message.contains("namespace/id"), "{}", err.message);
+        assert!(err.message.starts_with("`restore.flows[0]`") && err.message.contains("namespace/id"), "{}", err.message);
         let err = Selection::new(&options(&[], &["a/[x"])).err().unwrap();
-        assert!(err.message.starts_with("`files[0]`") && err.message.contains("not a valid glob"), "{}", err.message);
+        assert!(err.message.starts_with("`restore.files[0]`") && err.message.contains("not a valid glob"), "{}", err.message);
     }
 
     #[test]

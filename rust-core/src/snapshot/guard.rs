@@ -32,8 +32,8 @@ pub fn check(guard: &DeletionGuard, s: &SourceDeletions) -> Result<(), CoreError
         return Err(CoreError::new(
             ErrorCode::DeletionGuard,
             format!(
-                "source `{dir}`: this run would delete {} of {} file(s) ({:.0}%), more than `maxDeletionRatio` allows ({:.0}%); \
-                 if this is intended, raise `maxDeletionRatio` for one run",
+                "source `{dir}`: this run would delete {} of {} file(s) ({:.0}%), more than `guard.maxDeletionRatio` allows ({:.0}%); \
+                 if this is intended, raise `guard.maxDeletionRatio` for one run",
                 s.deleting,
                 s.existing,
                 ratio * 100.0,

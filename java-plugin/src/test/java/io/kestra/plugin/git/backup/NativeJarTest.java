@@ -124,7 +124,7 @@ class NativeJarTest {
         git.put("password", server.get("GIT_TOKEN"));
         JsonNode bad = run(JSON.writeValueAsString(request), logs);
         assertEquals("InvalidConfig", bad.at("/error/code").asText(), bad.toString());
-        assertTrue(bad.at("/error/message").asText().startsWith("`url`: unsupported scheme `ftp`; use https://"), bad.toString());
+        assertTrue(bad.at("/error/message").asText().startsWith("`git.url`: unsupported scheme `ftp`; use https://"), bad.toString());
         assertFalse(bad.toString().contains(server.get("GIT_TOKEN")));
     }
 

@@ -32,7 +32,7 @@ public final class CoreClient {
             if (error != null) {
                 throw new BackupException(
                     BackupException.Code.parse(error.path("code").asText("Internal")),
-                    error.path("message").asText("unknown error"),
+                    FieldNames.asProperties(error.path("message").asText("unknown error")),
                     text(error, "localCommit"),
                     text(error, "unpushedBundle")
                 );
@@ -49,7 +49,8 @@ public final class CoreClient {
         return node.hasNonNull(field) ? node.get(field).asText() : null;
     }
 
-    private static void log(Logger logger, String level, String message) {
+    private static void log(Logger logger, String level, String coreMessage) {
+        String message = FieldNames.asProperties(coreMessage);
         switch (level) {
             case "ERROR" -> logger.error(message);
             case "WARN" -> logger.warn(message);
