@@ -192,6 +192,6 @@ mod tests {
         let c = KestraClient::new(&cfg).unwrap();
         assert_eq!(c.url("/flows/export/by-query"), "http://k:8080/api/v1/main/flows/export/by-query");
         let bad: KestraConfig = serde_json::from_value(serde_json::json!({"url": "ftp://k"})).unwrap();
-        assert!(KestraClient::new(&bad).err().unwrap().message.contains("kestraUrl"));
+        assert!(KestraClient::new(&bad).err().unwrap().message.contains("`kestra.url`"));
     }
 }

@@ -44,7 +44,7 @@ impl CommitSigner {
             PgpSigner::load(text, passphrase).map(CommitSigner::OpenPgp)
         } else {
             Err(CoreError::invalid(
-                "signingKey",
+                "git.signingKey",
                 format!(
                     "is neither an OpenSSH private key (`{OPENSSH}`) nor an OpenPGP secret key (`{OPENPGP}`); \
                      convert a PEM SSH key with `ssh-keygen -p -f <key>`, export a GPG key with `gpg --armor --export-secret-keys <id>`"

@@ -55,7 +55,8 @@ impl Selection {
         let (mut selected, rest): (Vec<BackupFile>, Vec<BackupFile>) =
             all.into_iter().partition(|f| self.set(f.kind).is_none_or(|set| set.is_match(item_name(f))));
         let mut dependencies = Vec::new();
-        if with_dependencies {
+        // With no `flows` list every flow is selected already: nothing to follow.
+        if with_dependencies && self.flows.is_some() {
             let mut candidates: BTreeMap<String, BackupFile> =
                 rest.into_iter().filter(|f| f.kind == SourceKind::Flows && f.backup.is_some()).map(|f| (item_name(&f), f)).collect();
             let mut queue: VecDeque<BackupFile> = selected.iter().filter(|f| f.kind == SourceKind::Flows).cloned().collect();
@@ -95,7 +96,7 @@ fn glob_set(field: &str, globs: &[String]) -> Result<GlobSet, CoreError> {
         let glob = glob.trim();
         if !glob.contains('/') {
             return Err(CoreError::invalid(
-                &format!("{field}[{i}]"),
+                &format!("restore.{field}[{i}]"),
                 format!("`{}` has no `/`; write `namespace/{}`, e.g. `company.team/{}`", crate::error::shown(glob), if field == "flows" { "id" } else { "path" }, crate::error::shown(glob)),
             ));
         }
