@@ -18,7 +18,8 @@ public final class FieldNames {
         "kestra.auth", "auth",
         "kestra", "kestraUrl"
     );
-    private static final Pattern FIELD = Pattern.compile("`(kestra|(?:git|kestra|restore|guard)\\.([A-Za-z]+))([^`]*)`");
+    // A dotted name first: `kestra` alone must not take the head of `kestra.url`.
+    private static final Pattern FIELD = Pattern.compile("`((?:git|kestra|restore|guard)\\.([A-Za-z]+)|kestra)([^`]*)`");
 
     private FieldNames() {
     }
