@@ -18,8 +18,7 @@ public final class FieldNames {
         "kestra.auth", "auth",
         "kestra", "kestraUrl"
     );
-    // A dotted name first: `kestra` alone must not take the head of `kestra.url`.
-    private static final Pattern FIELD = Pattern.compile("`((?:git|kestra|restore|guard)\\.([A-Za-z]+)|kestra)([^`]*)`");
+    private static final Pattern FIELD = Pattern.compile("`(?:(git|kestra|restore|guard)\\.([A-Za-z]+)([^`]*)|(kestra))`");
 
     private FieldNames() {
     }
@@ -31,8 +30,10 @@ public final class FieldNames {
         Matcher m = FIELD.matcher(message);
         StringBuilder out = new StringBuilder();
         while (m.find()) {
-            String property = PROPERTY.getOrDefault(m.group(1), m.group(2) == null ? m.group(1) : m.group(2));
-            m.appendReplacement(out, Matcher.quoteReplacement("`" + property + m.group(3) + "`"));
+            String shown = m.group(4) != null
+                ? PROPERTY.get(m.group(4))
+                : PROPERTY.getOrDefault(m.group(1) + "." + m.group(2), m.group(2)) + m.group(3);
+            m.appendReplacement(out, Matcher.quoteReplacement("`" + shown + "`"));
         }
         return m.appendTail(out).toString();
     }
