@@ -16,7 +16,7 @@ public class CoreReport {
     public long bytesPushed;
     public int pushAttempts;
     public Timings timingsMs = new Timings();
-    /** Backup with `git.tag` only. */
+    /** Backup with a tag; absent in dry run. */
     public Tag tag;
     /** Restore and drill only. */
     public Restore restore;
@@ -48,6 +48,13 @@ public class CoreReport {
         public long commit;
         public long push;
         public long total;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Tag {
+        public String name;
+        public String commit;
+        public boolean created;
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
@@ -91,14 +98,6 @@ public class CoreReport {
         public String flow;
         /** `namespace/id` of the selected flow that calls it. */
         public String requiredBy;
-    }
-
-    @JsonIgnoreProperties(ignoreUnknown = true)
-    public static class Tag {
-        public String name;
-        public String commit;
-        /** False when the tag already named that commit. */
-        public boolean created;
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
