@@ -53,8 +53,13 @@ pub fn entries(request: &Request, filter: &Filter, limit: usize, log: &mut Log) 
         }
         let parent = ws.first_parent(commit, log)?;
         let changes = ws.changed_paths(commit, parent)?;
-        let matched: Vec<String> = changes.iter().filter(|(_, path)| matches(filter, &layout, path)).map(|(status, path)| format!("{status} {path}")).collect();
-        if filter.flow.is_none() && filter.path.is_none() || !matched.is_empty() {
+        let filtered = filter.flow.is_some() || filter.path.is_some();
+        let matched: Vec<String> = if filtered {
+            changes.iter().filter(|(_, path)| matches(filter, &layout, path)).map(|(status, path)| format!("{status} {path}")).collect()
+        } else {
+            Vec::new()
+        };
+        if !filtered || !matched.is_empty() {
             let info = ws.commit_info(commit)?;
             let count = |s: char| changes.iter().filter(|(status, _)| *status == s).count();
             out.push(Entry {

@@ -246,6 +246,7 @@ fn the_cli_lists_backups_and_restores_by_ref() {
     let entries: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert!(ok && entries.len() == 3 && entries[0]["commit"] == s.sha(30) && entries[0]["added"] == 1_200, "{out}");
     assert_eq!(entries[0]["author"], "Backup Bot <bot@example.com>");
+    assert!(entries[0].get("matched").is_none(), "paths are listed only for a filter: {out}");
 
     let (ok, out, err) = cli(&["run", "--ref", &s.sha(21)[..10]], &request);
     assert!(ok, "{err}");
