@@ -74,4 +74,13 @@ class CoreReportMappingTest {
         IonFile.drift(r.restore.drift, file);
         assertEquals(List.of("{file:\"flows/a/y.yml\",state:\"missingInKestra\"}", "{file:\"scripts/b/x.py\",state:\"differing\"}"), Files.readAllLines(file));
     }
+
+    @Test
+    void theTagNameIsReadForTheOutput() {
+        CoreReport tagged = CoreClient.parse("{\"report\":{\"tag\":{\"name\":\"backup-2026-12-01\",\"commit\":\"0123\",\"created\":false}}}");
+        assertEquals("backup-2026-12-01", tagged.tagName());
+        assertEquals("0123", tagged.tag.commit);
+        assertFalse(tagged.tag.created);
+        assertNull(CoreClient.parse(REPORT).tagName());
+    }
 }

@@ -16,6 +16,8 @@ public class CoreReport {
     public long bytesPushed;
     public int pushAttempts;
     public Timings timingsMs = new Timings();
+    /** Backup with a tag; absent in dry run. */
+    public Tag tag;
     /** Restore and drill only. */
     public Restore restore;
 
@@ -49,6 +51,13 @@ public class CoreReport {
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Tag {
+        public String name;
+        public String commit;
+        public boolean created;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
     public static class Restore {
         public long inSync;
         public long missingInKestra;
@@ -64,6 +73,10 @@ public class CoreReport {
     public static class DriftRow {
         public String file;
         public String state;
+    }
+
+    public String tagName() {
+        return tag == null ? null : tag.name;
     }
 
     public long exported() {
