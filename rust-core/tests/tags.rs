@@ -206,3 +206,49 @@ fn after_a_lost_push_race_the_tag_names_the_commit_that_lands() {
     assert_eq!(tag_report(&r), &json!({"name": "backup-raced-2", "commit": landed, "created": true}));
     assert_eq!(server_tag(&repo, "backup-raced-2").1, landed, "the tag names the commit that landed");
 }
+
+#[test]
+fn a_tag_the_server_took_while_refusing_the_branch_fails_the_run_with_conflict() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("tag-split"));
+    let stub = KestraStub::start();
+    set_flow(&stub, "etl", "one");
+    run(&tagged_backup(&server, &stub, "tag-split", "backup-1"));
+
+    // Another writer's commit, on the server but not yet on `main`.
+    let other = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").current_dir(other.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["clone", "-q", repo.0.to_str().unwrap(), "."]);
+    std::fs::write(other.path().join("NOTES.md"), "written by someone else\n").unwrap();
+    git(&["add", "."]);
+    git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "other writer"]);
+    git(&["push", "-q", "origin", "HEAD:refs/heads/other"]);
+    let other_commit = git(&["rev-parse", "HEAD"]);
+    // Once, the writer's commit lands on `main` after the server received our push but before it
+    // updates the refs: the server refuses our branch update and takes the tag (pushes are not atomic).
+    let git_path = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
+    let hook = repo.0.join("hooks/pre-receive");
+    std::fs::write(&hook, format!("#!/bin/sh\nrm -f \"$0\"\nenv -u GIT_QUARANTINE_PATH {} update-ref refs/heads/main {other_commit}\n", git_path.trim())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    set_flow(&stub, "etl", "two");
+    let r = run(&tagged_backup(&server, &stub, "tag-split", "backup-2"));
+    assert_eq!(r.pointer("/error/code"), Some(&json!("Conflict")), "{r}");
+    assert_eq!(tip(&repo), other_commit);
+    let (_, tagged) = server_tag(&repo, "backup-2");
+    assert_ne!(tagged, other_commit);
+    let message = r.pointer("/error/message").and_then(Value::as_str).unwrap();
+    assert!(message.contains(&format!("tag `backup-2` was pushed to {} on commit {tagged}", server.https_url("tag-split"))), "{message}");
+    assert!(message.contains("delete the tag on the remote and run the task again"), "{message}");
+
+    // Done as the message says, the next run tags the commit that lands.
+    repo.git(&["tag", "-d", "backup-2"]);
+    let r = run(&tagged_backup(&server, &stub, "tag-split", "backup-2"));
+    assert_eq!(tag_report(&r)["commit"], json!(tip(&repo)), "{r}");
+    assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), other_commit);
+    assert_eq!(server_tag(&repo, "backup-2").1, tip(&repo));
+}
