@@ -114,6 +114,14 @@ fn the_new_commit_is_tagged_in_the_same_push_and_a_tag_is_never_moved() {
     assert_eq!(r.pointer("/error/code"), Some(&json!("InvalidConfig")), "{r}");
     assert!(r.pointer("/error/message").and_then(Value::as_str).unwrap().starts_with("`git.tag`: `backup 2026-12-03` is not a valid Git tag name"), "{r}");
     assert_eq!(server.http_requests(), requests);
+
+    // A restore reads the backup by its tag (`restore.ref`).
+    let mut drill = tagged_backup(&server, &stub, "tags", "unused");
+    drill["git"].as_object_mut().unwrap().remove("tag");
+    drill["job"] = json!("drill");
+    drill["restore"] = json!({"ref": "backup-2026-12-01"});
+    let r = run(&drill);
+    assert_eq!(r.pointer("/report/restore/restoredFrom/commit"), Some(&json!(commit)), "{r}");
 }
 
 #[test]
@@ -129,14 +137,7 @@ fn a_signed_tag_verifies_with_git_verify_tag() {
     assert_eq!(tag_report(&r)["created"], true, "{r}");
     assert!(!r.to_string().contains(server.get("SSH_PASSPHRASE")));
 
-    let verify_tag = |signer_key: &str| {
-        let allowed = tempfile::NamedTempFile::new().unwrap();
-        let public = std::fs::read_to_string(format!("{}.pub", server.get(signer_key))).unwrap();
-        std::fs::write(allowed.path(), format!("bot@example.com {public}")).unwrap();
-        let allowed = format!("gpg.ssh.allowedSignersFile={}", allowed.path().display());
-        let out = Command::new("git").arg("-C").arg(&repo.0).args(["-c", "gpg.format=ssh", "-c", &allowed, "verify-tag", "backup-signed"]).output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
-    };
+    let verify_tag = |signer_key: &str| server.verify_ssh_signature(&repo, "verify-tag", "backup-signed", signer_key);
     let (ok, said) = verify_tag("KEY_ED25519_PASS");
     assert!(ok && said.contains("Good \"git\" signature for bot@example.com"), "{said}");
     let (ok, said) = verify_tag("KEY_ED25519");
