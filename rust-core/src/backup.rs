@@ -160,8 +160,9 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
         timings.push += elapsed_ms(t);
         log.peak_memory("the push");
         let unpushed = |ws: &Workspace, e: CoreError, log: &mut Log| match commit {
-            Some(commit) => keep_unpushed(ws, commit, e, req, log),
-            None => e,
+            // The branch took the commit when only the tag was refused: nothing to keep.
+            Some(commit) if ws.tip() != Some(commit) => keep_unpushed(ws, commit, e, req, log),
+            _ => e,
         };
         match outcome.map_err(|e| unpushed(ws, e, log))? {
             PushOutcome::Pushed { bytes } => {

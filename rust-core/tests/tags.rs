@@ -253,3 +253,29 @@ fn a_tag_the_server_took_while_refusing_the_branch_fails_the_run_with_conflict()
     assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), other_commit);
     assert_eq!(server_tag(&repo, "backup-2").1, tip(&repo));
 }
+
+#[test]
+fn a_refused_tag_fails_the_run_after_the_branch_took_the_commit() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("tag-protected"));
+    let stub = KestraStub::start();
+    set_flow(&stub, "etl", "one");
+    // Protected tags: the server's update hook refuses every tag, branches go through.
+    let hook = repo.0.join("hooks/update");
+    std::fs::write(&hook, "#!/bin/sh\ncase \"$1\" in refs/tags/*) echo 'tags are protected' >&2; exit 1;; esac\n").unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+
+    let r = run(&tagged_backup(&server, &stub, "tag-protected", "backup-1"));
+    assert_eq!(r.pointer("/error/code"), Some(&json!("PushRejected")), "{r}");
+    let message = r.pointer("/error/message").and_then(Value::as_str).unwrap();
+    assert!(message.contains("rejected the push of refs/tags/backup-1") && message.contains("check tag protection"), "{message}");
+    assert!(message.contains(&format!("branch `main` was pushed ({})", tip(&repo))), "{message}");
+    assert!(r.pointer("/error/unpushedBundle").unwrap().is_null(), "the branch has the commit: no bundle: {r}");
+    assert_eq!(repo.files("main"), ["flows/company/etl.yml"]);
+    assert_eq!(refs(&repo).lines().count(), 1, "no tag: {}", refs(&repo));
+
+    // Tags allowed again: the next run tags the tip it left.
+    std::fs::remove_file(&hook).unwrap();
+    let r = run(&tagged_backup(&server, &stub, "tag-protected", "backup-1"));
+    assert_eq!(tag_report(&r), &json!({"name": "backup-1", "commit": tip(&repo), "created": true}));
+}

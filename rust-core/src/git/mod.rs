@@ -212,15 +212,22 @@ impl Workspace {
             return Err(transport::network_error(&e, &session, "push to", &url, &self.config));
         };
         let bytes = *session.bytes_sent.borrow();
-        if let Some((refname, msg)) = session.rejections.borrow().first().cloned() {
+        let rejections = session.rejections.borrow().clone();
+        if let Some((refname, msg)) = rejections.first().cloned() {
             if is_lost_race(&msg) {
                 return Ok(PushOutcome::BranchMoved { bytes });
             }
             let said = session.remote_text();
             let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
+            // Refs are updated one by one: only the tag may have been refused.
+            let remote_branch = format!("refs/heads/{}", self.config.branch);
+            let landed = commit.filter(|_| !rejections.iter().any(|(r, _)| *r == remote_branch));
+            let landed_note = landed.map(|c| format!("; branch `{}` was pushed ({c})", self.config.branch)).unwrap_or_default();
+            self.tip = landed.or(self.tip);
+            let protection = if refname.starts_with("refs/tags/") { "tag" } else { "branch" };
             return Err(CoreError::new(
                 ErrorCode::PushRejected,
-                format!("the remote rejected the push of {refname} to {url}: {msg}{said}; check branch protection and the token's rights"),
+                format!("the remote rejected the push of {refname} to {url}: {msg}{said}{landed_note}; check {protection} protection and the token's rights"),
             ));
         }
         log.info(format!("Pushed {bytes} bytes"));
