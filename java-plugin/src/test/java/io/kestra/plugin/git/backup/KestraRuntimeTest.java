@@ -247,12 +247,13 @@ class KestraRuntimeTest {
                     username: "{{ secret('GITLAB_USERNAME') }}"
                     password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
                     trustedCaPemPath: %s
+                tag: "backup-{{ execution.id }}"
                 signingKey: |
             %s
             %s
               - id: outputs
                 type: io.kestra.plugin.core.log.Log
-                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
+                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} tag={{ outputs.backup.tag ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
             concurrency:
               limit: 1
               behavior: FAIL
@@ -277,13 +278,21 @@ class KestraRuntimeTest {
         Files.writeString(allowedSigners, "backup@example.com " + Files.readString(Path.of(server.get("KEY_ED25519") + ".pub")));
         assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-commit", "-v", "main")
             .contains("Good \"git\" signature for backup@example.com"), "the commit is signed with `signingKey`");
+        String tag = "backup-" + first.getId();
+        assertTrue(logText(first).contains("tag=" + tag + " "), "the `tag` output:\n" + logText(first));
+        assertEquals(commit, git("instance", "rev-parse", tag + "^{commit}"), "the tag names the backup commit");
+        assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-tag", "-v", tag)
+            .contains("Good \"git\" signature for backup@example.com"), "the tag is signed with `signingKey`");
+        assertEquals(git("instance-mirror", "rev-parse", "main"), git("instance-mirror", "rev-parse", tag + "^{commit}"), "the mirror's tag names its own commit");
         assertEquals(flowRepository.findByIdWithSource("main", "inst.team", "etl").orElseThrow().getSource(),
             blob("instance", "main:flows/inst.team/etl.yml"), "the bytes Kestra holds");
 
         assertEquals(git("instance", "rev-parse", "main^{tree}"), git("instance-mirror", "rev-parse", "main^{tree}"), "the mirror holds the same files");
         String tip = git("instance", "rev-parse", "main");
-        assertEquals(State.Type.SUCCESS, run("instance_backup").getState().getCurrent());
+        Execution second = run("instance_backup");
+        assertEquals(State.Type.SUCCESS, second.getState().getCurrent());
         assertEquals(tip, git("instance", "rev-parse", "main"), "no change, no commit");
+        assertEquals(tip, git("instance", "rev-parse", "backup-" + second.getId() + "^{commit}"), "no change: the tip is tagged");
 
         kestra.putFile("inst", "/shared/lib.py", "def f(): return 1\n");
         flowService.delete(flowRepository.findByIdWithSource("main", "inst.team.crm", "sync").orElseThrow());
