@@ -32,6 +32,15 @@ fn tagged_backup(server: &GitServer, stub: &KestraStub, repo: &str, tag: &str) -
     })
 }
 
+/// A Git server with an empty repository `name`, and a Kestra stub holding the flow `company/etl`.
+fn servers(name: &str) -> (GitServer, ServerRepo, KestraStub) {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo(name));
+    let stub = KestraStub::start();
+    set_flow(&stub, "etl", "one");
+    (server, repo, stub)
+}
+
 fn set_flow(stub: &KestraStub, id: &str, says: &str) {
     stub.set_flow("company", id, &format!("id: {id}\nnamespace: company\ntasks:\n  - id: log\n    type: io.kestra.plugin.core.log.Log\n    message: {says}\n"));
 }
@@ -50,6 +59,23 @@ fn tip(repo: &ServerRepo) -> String {
     repo.git(&["rev-parse", "main"]).trim().to_string()
 }
 
+/// Another writer: clones `repo`, commits a file of its own and pushes it to `destination` (a
+/// ref of the server); returns that commit.
+fn push_from_another_clone(repo: &ServerRepo, destination: &str) -> String {
+    let clone = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git").current_dir(clone.path()).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["clone", "-q", repo.0.to_str().unwrap(), "."]);
+    std::fs::write(clone.path().join("NOTES.md"), "written by someone else\n").unwrap();
+    git(&["add", "."]);
+    git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "other writer"]);
+    git(&["push", "-q", "origin", &format!("HEAD:{destination}")]);
+    git(&["rev-parse", "HEAD"])
+}
+
 /// Every ref of the repository with its value: branches and tags, to compare before and after.
 fn refs(repo: &ServerRepo) -> String {
     repo.git(&["for-each-ref", "--format=%(refname) %(objectname)"])
@@ -57,10 +83,7 @@ fn refs(repo: &ServerRepo) -> String {
 
 #[test]
 fn the_new_commit_is_tagged_in_the_same_push_and_a_tag_is_never_moved() {
-    let server = GitServer::start();
-    let repo = ServerRepo(server.repo("tags"));
-    let stub = KestraStub::start();
-    set_flow(&stub, "etl", "one");
+    let (server, repo, stub) = servers("tags");
 
     // First backup: one commit, one annotated tag on it, sent in one push.
     let r = run(&tagged_backup(&server, &stub, "tags", "backup-2026-12-01"));
@@ -126,10 +149,7 @@ fn the_new_commit_is_tagged_in_the_same_push_and_a_tag_is_never_moved() {
 
 #[test]
 fn a_signed_tag_verifies_with_git_verify_tag() {
-    let server = GitServer::start();
-    let repo = ServerRepo(server.repo("signed-tags"));
-    let stub = KestraStub::start();
-    set_flow(&stub, "etl", "one");
+    let (server, repo, stub) = servers("signed-tags");
     let mut request = tagged_backup(&server, &stub, "signed-tags", "backup-signed");
     request["git"]["signingKey"] = json!(server.key("KEY_ED25519_PASS"));
     request["git"]["signingKeyPassphrase"] = json!(server.get("SSH_PASSPHRASE"));
@@ -147,20 +167,10 @@ fn a_signed_tag_verifies_with_git_verify_tag() {
 
 #[test]
 fn a_mirror_gets_the_tag_on_its_own_commit() {
-    let server = GitServer::start();
-    let primary = ServerRepo(server.repo("tag-primary"));
+    let (server, primary, stub) = servers("tag-primary");
     let mirror = ServerRepo(server.repo("tag-mirror"));
     // The mirror has a history of its own, so its backup commit differs from the primary's.
-    let seed = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| assert!(Command::new("git").current_dir(seed.path()).args(args).output().unwrap().status.success(), "{args:?}");
-    git(&["init", "-q", "-b", "main"]);
-    std::fs::write(seed.path().join("README.md"), "mirror\n").unwrap();
-    git(&["add", "."]);
-    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "seed"]);
-    git(&["push", "-q", mirror.0.to_str().unwrap(), "main"]);
-
-    let stub = KestraStub::start();
-    set_flow(&stub, "etl", "one");
+    push_from_another_clone(&mirror, "refs/heads/main");
     let mut request = tagged_backup(&server, &stub, "tag-primary", "backup-mirrored");
     request["git"]["mirrors"] = json!([{"url": server.https_url("tag-mirror"), "username": server.user(), "password": server.token(),
         "trustedCaPemPath": server.ca_pem_path()}]);
@@ -175,29 +185,16 @@ fn a_mirror_gets_the_tag_on_its_own_commit() {
 
 #[test]
 fn after_a_lost_push_race_the_tag_names_the_commit_that_lands() {
-    let server = GitServer::start();
-    let repo = ServerRepo(server.repo("tag-race"));
-    let stub = KestraStub::start();
-    set_flow(&stub, "etl", "one");
+    let (server, repo, stub) = servers("tag-race");
     let request = tagged_backup(&server, &stub, "tag-race", "backup-raced");
     run(&request);
     set_flow(&stub, "etl", "two");
 
     // Another writer pushes to the branch right after the run committed, before it pushes.
-    let other = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").current_dir(other.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
     let mut other_commit = None;
     let r = run_logged(&tagged_backup(&server, &stub, "tag-race", "backup-raced-2"), &mut |message| {
         if message.starts_with("Committed ") && other_commit.is_none() {
-            git(&["clone", "-q", repo.0.to_str().unwrap(), "."]);
-            std::fs::write(other.path().join("NOTES.md"), "written by someone else\n").unwrap();
-            git(&["add", "."]);
-            git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "other writer"]);
-            git(&["push", "-q", "origin", "main"]);
-            other_commit = Some(tip(&repo));
+            other_commit = Some(push_from_another_clone(&repo, "refs/heads/main"));
         }
     });
     let other_commit = other_commit.expect("the run committed");
@@ -210,25 +207,11 @@ fn after_a_lost_push_race_the_tag_names_the_commit_that_lands() {
 
 #[test]
 fn a_tag_the_server_took_while_refusing_the_branch_fails_the_run_with_conflict() {
-    let server = GitServer::start();
-    let repo = ServerRepo(server.repo("tag-split"));
-    let stub = KestraStub::start();
-    set_flow(&stub, "etl", "one");
+    let (server, repo, stub) = servers("tag-split");
     run(&tagged_backup(&server, &stub, "tag-split", "backup-1"));
 
     // Another writer's commit, on the server but not yet on `main`.
-    let other = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git").current_dir(other.path()).args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    git(&["clone", "-q", repo.0.to_str().unwrap(), "."]);
-    std::fs::write(other.path().join("NOTES.md"), "written by someone else\n").unwrap();
-    git(&["add", "."]);
-    git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit", "-qm", "other writer"]);
-    git(&["push", "-q", "origin", "HEAD:refs/heads/other"]);
-    let other_commit = git(&["rev-parse", "HEAD"]);
+    let other_commit = push_from_another_clone(&repo, "refs/heads/other");
     // Once, the writer's commit lands on `main` after the server received our push but before it
     // updates the refs: the server refuses our branch update and takes the tag (pushes are not atomic).
     let git_path = String::from_utf8(Command::new("sh").args(["-c", "command -v git"]).output().unwrap().stdout).unwrap();
@@ -256,10 +239,7 @@ fn a_tag_the_server_took_while_refusing_the_branch_fails_the_run_with_conflict()
 
 #[test]
 fn a_refused_tag_fails_the_run_after_the_branch_took_the_commit() {
-    let server = GitServer::start();
-    let repo = ServerRepo(server.repo("tag-protected"));
-    let stub = KestraStub::start();
-    set_flow(&stub, "etl", "one");
+    let (server, repo, stub) = servers("tag-protected");
     // Protected tags: the server's update hook refuses every tag, branches go through.
     let hook = repo.0.join("hooks/update");
     std::fs::write(&hook, "#!/bin/sh\ncase \"$1\" in refs/tags/*) echo 'tags are protected' >&2; exit 1;; esac\n").unwrap();
