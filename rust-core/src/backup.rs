@@ -1,12 +1,12 @@
-//! The one job: request → export → snapshot → tree → commit → push → report, then the same
-//! snapshot onto each mirror. Data flows one way; a lost push race loops back to "plan on the new
-//! tip", nothing else.
+//! The one job: request → export → snapshot → tree → commit (and tag) → push → report, then the
+//! same snapshot onto each mirror. Data flows one way; a lost push race loops back to "plan on the
+//! new tip", nothing else.
 
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
-use crate::git::{PushOutcome, Workspace};
+use crate::git::{tags, PushOutcome, Workspace};
 use crate::progress::Log;
-use crate::report::{DiffRow, MirrorReport, Report, SourceCounts, Timings};
+use crate::report::{DiffRow, MirrorReport, Report, SourceCounts, TagReport, Timings};
 use crate::request::{Request, Source};
 use crate::snapshot::Snapshot;
 use git2::Oid;
@@ -18,7 +18,11 @@ const RACE_BACKOFF_BASE: std::time::Duration = std::time::Duration::from_millis(
 const RACE_BACKOFF_CAP: std::time::Duration = std::time::Duration::from_secs(8);
 
 pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), CoreError> {
-    // The Kestra URL and the sources' directories and globs are checked before any connection.
+    // The Kestra URL, the sources' directories and globs and the tag name are checked before any
+    // connection.
+    if let Some(name) = &req.git.tag {
+        tags::check_name(name)?;
+    }
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
     let mut snapshot = Snapshot::new(&req.sources)?;
     let t = Instant::now();
@@ -39,6 +43,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.bytes_pushed = primary.bytes;
     report.push_attempts = primary.attempts;
     report.bytes_fetched = ws.bytes_fetched();
+    report.tag = primary.tag;
 
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
@@ -80,12 +85,33 @@ struct Published {
     commit: Option<Oid>,
     bytes: u64,
     attempts: u32,
+    /// The commit `git.tag` names on this remote; None without a tag, in a dry run, or when the
+    /// branch has no commit to tag.
+    tag: Option<TagReport>,
 }
 
-/// Plans the snapshot on the workspace's remote tip, commits and pushes; a lost race loops back
-/// to "plan on the new tip", never forcing, within `maxPushAttempts`.
+/// What `git.tag` asks of one attempt to publish.
+struct TagStep<'a> {
+    name: &'a str,
+    /// The commit to tag: the tip when nothing changed; None: the commit about to be built.
+    target: Option<Oid>,
+    /// The remote has no tag of that name yet (otherwise it already names `target`).
+    create: bool,
+}
+
+impl TagStep<'_> {
+    fn report(&self, commit: Oid, created: bool) -> TagReport {
+        TagReport { name: self.name.to_string(), commit: commit.to_string(), created }
+    }
+}
+
+/// Plans the snapshot on the workspace's remote tip, commits, tags (`git.tag`) and pushes the
+/// branch and the tag in one push; a lost race loops back to "plan on the new tip", never forcing,
+/// within `maxPushAttempts`.
 fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
-    let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0 };
+    let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None };
+    // A commit pushed with the tag in a push whose branch update lost the race.
+    let mut tagged_in_lost_race = None;
     loop {
         let t = Instant::now();
         let plan = snapshot.plan(ws, req.delete, &req.guard, log)?;
@@ -93,44 +119,71 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
         published.diff = crate::diff::rows(&plan.changes, ws)?;
         timings.snapshot += elapsed_ms(t);
 
-        if plan.changes.is_empty() {
-            log.info("No changes to commit. Skipping push.");
+        let changed = !plan.changes.is_empty();
+        // Checked before anything is committed: a tag in the way fails the run with nothing pushed.
+        let tag = tag_step(ws, req, changed, tagged_in_lost_race, log)?;
+        let tag_to_push = tag.as_ref().filter(|t| t.create);
+        if req.dry_run {
+            if changed {
+                log.info(format!(
+                    "Dry run — no changes will be pushed to {} for now until you set the `dryRun` parameter to false",
+                    ws.display_url()
+                ));
+            } else {
+                log.info("No changes to commit. Skipping push.");
+            }
+            if let Some(t) = tag_to_push {
+                let what = t.target.map_or_else(|| "the new commit".to_string(), |c| c.to_string());
+                log.info(format!("Dry run — would tag {what} as `{}`", t.name));
+            }
             return Ok(published);
         }
-        if req.dry_run {
-            log.info(format!(
-                "Dry run — no changes will be pushed to {} for now until you set the `dryRun` parameter to false",
-                ws.display_url()
-            ));
+        if !changed && tag_to_push.is_none() {
+            log.info("No changes to commit. Skipping push.");
+            published.tag = tag.and_then(|t| t.target.map(|tip| t.report(tip, false)));
             return Ok(published);
         }
 
         let t = Instant::now();
-        let commit = ws.commit(&plan.changes, &req.commit_message(), log)?;
+        let commit = if changed { Some(ws.commit(&plan.changes, &req.commit_message(), log)?) } else { None };
+        let tagged = tag_to_push.and_then(|t| t.target.or(commit));
+        let refspecs = match (tag_to_push, tagged) {
+            (Some(t), Some(target)) => vec![ws.write_tag(t.name, target, &req.commit_message(), log)?],
+            _ => Vec::new(),
+        };
         timings.commit += elapsed_ms(t);
         log.peak_memory("the commit");
 
         let t = Instant::now();
         published.attempts += 1;
-        let outcome = ws.push(commit, log);
+        let outcome = ws.push(commit, &refspecs, log);
         timings.push += elapsed_ms(t);
         log.peak_memory("the push");
-        match outcome.map_err(|e| keep_unpushed(ws, commit, e, req, log))? {
+        let unpushed = |ws: &Workspace, e: CoreError, log: &mut Log| match commit {
+            // The branch took the commit when only the tag was refused: nothing to keep.
+            Some(commit) if ws.tip() != Some(commit) => keep_unpushed(ws, commit, e, req, log),
+            _ => e,
+        };
+        match outcome.map_err(|e| unpushed(ws, e, log))? {
             PushOutcome::Pushed { bytes } => {
                 published.bytes += bytes;
-                published.commit = Some(commit);
-                log.info(format!("Pushed to {}", ws.commit_url(commit)));
+                published.commit = commit;
+                published.tag = tag_to_push.zip(tagged).map(|(t, c)| t.report(c, true));
+                if let Some(commit) = commit {
+                    log.info(format!("Pushed to {}", ws.commit_url(commit)));
+                }
                 return Ok(published);
             }
             PushOutcome::BranchMoved { bytes } => {
                 published.bytes += bytes;
+                tagged_in_lost_race = tagged.or(tagged_in_lost_race);
                 let attempts = published.attempts;
                 if attempts >= req.git.max_push_attempts {
                     let err = CoreError::new(
                         ErrorCode::Conflict,
                         format!("branch `{}` of {} kept moving: {attempts} push attempts lost the race; run the task again", ws.branch(), ws.display_url()),
                     );
-                    return Err(keep_unpushed(ws, commit, err, req, log));
+                    return Err(unpushed(ws, err, log));
                 }
                 // Writers that lost together must not retry together: each waits its own while.
                 let delay = crate::retry::backoff(attempts - 1, RACE_BACKOFF_BASE, RACE_BACKOFF_CAP);
@@ -145,6 +198,22 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut
             }
         }
     }
+}
+
+/// What `git.tag` asks of this attempt, checked against the remote's tag of that name as fetched:
+/// none without a tag (or without a commit to tag); an error when the tag names another commit.
+fn tag_step<'a>(ws: &Workspace, req: &'a Request, changed: bool, tagged_in_lost_race: Option<Oid>, log: &mut Log) -> Result<Option<TagStep<'a>>, CoreError> {
+    let Some(name) = req.git.tag.as_deref() else { return Ok(None) };
+    let target = if changed { None } else { ws.tip() };
+    if !changed && target.is_none() {
+        log.warn(format!("Tag `{name}` not created: branch `{}` of {} has no commit to tag", ws.branch(), ws.display_url()));
+        return Ok(None);
+    }
+    let create = tags::must_create(name, ws.remote_tag(name), target, tagged_in_lost_race, &ws.display_url())?;
+    if !create {
+        log.info(format!("Tag `{name}` already names {}; nothing to push for it", target.map(|t| t.to_string()).unwrap_or_default()));
+    }
+    Ok(Some(TagStep { name, target, create }))
 }
 
 /// A commit that was built but not pushed is never dropped with the run's temporary repository:

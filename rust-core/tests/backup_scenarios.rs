@@ -541,18 +541,7 @@ fn commits_signed_with_an_ssh_key_verify_with_git() {
     assert_eq!(repo.commit_count("main"), 0);
 
     report(&run(&signed("KEY_ED25519_PASS", Some(&passphrase))));
-    let verify = |signer_key: &str| {
-        let allowed = tempfile::NamedTempFile::new().unwrap();
-        let public = std::fs::read_to_string(format!("{}.pub", server.get(signer_key))).unwrap();
-        std::fs::write(allowed.path(), format!("bot@example.com {public}")).unwrap();
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(&repo.0)
-            .args(["-c", "gpg.format=ssh", "-c", &format!("gpg.ssh.allowedSignersFile={}", allowed.path().display()), "verify-commit", "main"])
-            .output()
-            .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
-    };
+    let verify = |signer_key: &str| server.verify_ssh_signature(&repo, "verify-commit", "main", signer_key);
     let (ok, said) = verify("KEY_ED25519_PASS");
     assert!(ok && said.contains("Good \"git\" signature for bot@example.com"), "{said}");
     let (ok, said) = verify("KEY_ED25519");

@@ -1,12 +1,13 @@
 //! Git: a local copy of one branch (fetched shallow into a cache or a temp dir), blobs and trees
-//! built in the object database, one commit on the tip, a push that never forces, and the URLs
-//! shown to users.
+//! built in the object database, one commit on the tip (and an annotated tag, `tags`), a push
+//! that never forces, and the URLs shown to users.
 
 mod commit_url;
 mod history;
 mod server_text;
 mod identity;
 mod signing;
+pub mod tags;
 mod transport;
 
 use crate::error::{CoreError, ErrorCode};
@@ -44,6 +45,8 @@ pub struct Workspace {
     bytes_fetched: std::cell::Cell<u64>,
     /// How deep the branch's history has been fetched (commits; `i32::MAX`: all of it).
     fetched_depth: i32,
+    /// The remote's refs as last listed (branches and tags, peeled tags as `<tag>^{}`).
+    remote_refs: Vec<(String, Oid)>,
     /// Which remote this workspace talks to: "origin", or "mirror-<n>" after `switch_to_mirror`.
     /// Names the local refs, so each remote's tip and commits are kept apart in one repository.
     remote: String,
@@ -60,7 +63,7 @@ impl Workspace {
         }
         let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote: "origin".into() };
+        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote_refs: Vec::new(), remote: "origin".into() };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -111,6 +114,17 @@ impl Workspace {
     /// True when the remote had no such branch at `open` (it is created by the push).
     pub fn branch_missing(&self) -> bool {
         self.branch_missing
+    }
+
+    /// The commit the remote's tag `name` names, as of the last fetch.
+    pub fn remote_tag(&self, name: &str) -> Option<Oid> {
+        tags::remote_target(&self.remote_refs, name)
+    }
+
+    /// Writes the annotated tag `name` on `commit` (signed when the run signs) and returns the
+    /// refspec that pushes it.
+    pub fn write_tag(&self, name: &str, commit: Oid, message: &str, log: &mut Log) -> Result<String, CoreError> {
+        tags::write(&self.repo, name, commit, message, self.signer.as_ref(), &tags::local_ref(&self.remote, name), log)
     }
 
     pub fn write_blob(&mut self, bytes: &[u8]) -> Result<Oid, CoreError> {
@@ -166,10 +180,12 @@ impl Workspace {
         Ok(commit)
     }
 
-    pub fn push(&mut self, commit: Oid, log: &mut Log) -> Result<PushOutcome, CoreError> {
+    /// Pushes `commit` to the branch (when given) and the `extra` refspecs (a tag) in one push.
+    pub fn push(&mut self, commit: Option<Oid>, extra: &[String], log: &mut Log) -> Result<PushOutcome, CoreError> {
         let url = self.display_url();
         log.info(format!("Pushing to {url} on branch {}", self.config.branch));
-        let refspec = format!("{}:refs/heads/{}", self.local_branch(), self.config.branch);
+        let branch = commit.map(|_| format!("{}:refs/heads/{}", self.local_branch(), self.config.branch));
+        let refspecs: Vec<&str> = branch.iter().chain(extra).map(String::as_str).collect();
         let mut broken = 0;
         let session = loop {
             let session = Session::new(self.trust.clone());
@@ -177,7 +193,7 @@ impl Workspace {
                 let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
                 let ticker = Ticker::new(log);
                 let mut options = transport::push_options(&self.config, &session, &ticker);
-                remote.push(&[refspec.as_str()], Some(&mut options))
+                remote.push(&refspecs, Some(&mut options))
             };
             let Err(e) = result else { break session };
             let bytes = *session.bytes_sent.borrow();
@@ -196,19 +212,28 @@ impl Workspace {
             return Err(transport::network_error(&e, &session, "push to", &url, &self.config));
         };
         let bytes = *session.bytes_sent.borrow();
-        if let Some((refname, msg)) = session.rejections.borrow().first().cloned() {
+        let rejections = session.rejections.borrow().clone();
+        if let Some((refname, msg)) = rejections.first().cloned() {
             if is_lost_race(&msg) {
                 return Ok(PushOutcome::BranchMoved { bytes });
             }
             let said = session.remote_text();
             let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
+            // Refs are updated one by one: only the tag may have been refused.
+            let remote_branch = format!("refs/heads/{}", self.config.branch);
+            let landed = commit.filter(|_| !rejections.iter().any(|(r, _)| *r == remote_branch));
+            let landed_note = landed.map(|c| format!("; branch `{}` was pushed ({c})", self.config.branch)).unwrap_or_default();
+            self.tip = landed.or(self.tip);
+            let protection = if refname.starts_with("refs/tags/") { "tag" } else { "branch" };
             return Err(CoreError::new(
                 ErrorCode::PushRejected,
-                format!("the remote rejected the push of {refname} to {url}: {msg}{said}; check branch protection and the token's rights"),
+                format!("the remote rejected the push of {refname} to {url}: {msg}{said}{landed_note}; check {protection} protection and the token's rights"),
             ));
         }
         log.info(format!("Pushed {bytes} bytes"));
-        self.tip = Some(commit);
+        if commit.is_some() {
+            self.tip = commit;
+        }
         Ok(PushOutcome::Pushed { bytes })
     }
 
@@ -222,10 +247,12 @@ impl Workspace {
     /// (returns true), else the remote's default branch (plugin-git starts a missing branch from
     /// it), else nothing (empty remote).
     fn sync(&mut self, log: &mut Log) -> Result<bool, CoreError> {
-        let heads = self.list_remote_heads(log)?;
+        // Kept whole: the tags decide what `git.tag` does (`remote_tag`).
+        self.remote_refs = self.list_remote_refs(log)?;
+        let heads: Vec<String> = self.remote_refs.iter().map(|(name, _)| name.clone()).filter(|name| name.starts_with("refs/heads/")).collect();
         let wanted = format!("refs/heads/{}", self.config.branch);
-        let exists = heads.iter().any(|(name, _)| *name == wanted);
-        let start = if exists { Some(wanted.as_str()) } else { heads.first().map(|(name, _)| name.as_str()) };
+        let exists = heads.contains(&wanted);
+        let start = if exists { Some(wanted.as_str()) } else { heads.first().map(String::as_str) };
         let Some(start) = start else {
             self.tip = None;
             return Ok(false);
@@ -301,11 +328,6 @@ impl Workspace {
         packed.map_err(failed)?;
         std::io::Write::flush(&mut file).map_err(io_failed)?;
         Ok(path)
-    }
-
-    /// The remote's branches, its default branch first.
-    fn list_remote_heads(&self, log: &mut Log) -> Result<Vec<(String, Oid)>, CoreError> {
-        Ok(self.list_remote_refs(log)?.into_iter().filter(|(name, _)| name.starts_with("refs/heads/")).collect())
     }
 
     /// Every ref the remote advertises (branches with its default branch first, tags, peeled

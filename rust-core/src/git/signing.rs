@@ -16,7 +16,7 @@ use pgp::crypto::hash::HashAlgorithm as PgpHash;
 use pgp::types::{KeyDetails, Password, SigningKey};
 use ssh_key::{HashAlg, LineEnding, PrivateKey};
 
-/// Git signs commits in the `git` namespace with SHA-512.
+/// Git signs commits and tags in the `git` namespace with SHA-512.
 const NAMESPACE: &str = "git";
 const OPENSSH: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 const OPENPGP: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----";
@@ -62,15 +62,16 @@ impl CommitSigner {
         }
     }
 
-    /// The armored signature of a commit object's bytes, for its `gpgsig` header.
-    pub fn sign(&self, commit: &[u8]) -> Result<String, CoreError> {
-        let failed = |e: &dyn std::fmt::Display| CoreError::new(ErrorCode::Internal, format!("cannot sign the commit with `git.signingKey`: {e}"));
+    /// The armored signature of an object's bytes: a commit's (for its `gpgsig` header) or a
+    /// tag's (appended to it, as `git tag -s` does).
+    pub fn sign(&self, object: &[u8]) -> Result<String, CoreError> {
+        let failed = |e: &dyn std::fmt::Display| CoreError::new(ErrorCode::Internal, format!("cannot sign with `git.signingKey`: {e}"));
         match self {
             CommitSigner::Ssh(key) => key
-                .sign(NAMESPACE, HashAlg::Sha512, commit)
+                .sign(NAMESPACE, HashAlg::Sha512, object)
                 .and_then(|signature| signature.to_pem(LineEnding::LF))
                 .map_err(|e| failed(&e)),
-            CommitSigner::OpenPgp(signer) => signer.sign(commit).map_err(|e| failed(&e)),
+            CommitSigner::OpenPgp(signer) => signer.sign(object).map_err(|e| failed(&e)),
         }
     }
 }

@@ -65,6 +65,18 @@ impl GitServer {
         std::fs::read_to_string(self.get(name)).unwrap()
     }
 
+    /// `git <verify-commit|verify-tag> <rev>` in `repo` with SSH signatures (`gpg.format=ssh`),
+    /// allowing only the public key of the client key `signer_key` for `bot@example.com`:
+    /// (passed, what git said).
+    pub fn verify_ssh_signature(&self, repo: &ServerRepo, command: &str, rev: &str, signer_key: &str) -> (bool, String) {
+        let allowed = tempfile::NamedTempFile::new().unwrap();
+        let public = std::fs::read_to_string(format!("{}.pub", self.get(signer_key))).unwrap();
+        std::fs::write(allowed.path(), format!("bot@example.com {public}")).unwrap();
+        let allowed = format!("gpg.ssh.allowedSignersFile={}", allowed.path().display());
+        let out = Command::new("git").arg("-C").arg(&repo.0).args(["-c", "gpg.format=ssh", "-c", &allowed, command, rev]).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    }
+
     /// Requests the web server has logged so far.
     pub fn http_requests(&self) -> usize {
         std::fs::read_to_string(self.get("ACCESS_LOG")).map(|s| s.lines().count()).unwrap_or(0)

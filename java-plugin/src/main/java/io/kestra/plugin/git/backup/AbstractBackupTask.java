@@ -91,6 +91,16 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     @PluginProperty(group = "destination")
     protected List<Mirror> mirrors;
 
+    @Schema(
+        title = "Annotated tag on the backup commit, e.g. `backup-{{ now() | date('yyyy-MM-dd') }}`",
+        description = "Tags the commit this run pushed, or the branch tip when nothing changed, in the same push as the branch; each mirror "
+            + "gets the tag on its own commit. Signed like `git tag -s` when `signingKey` is set. A tag is never moved or deleted: one of "
+            + "that name already on that commit is left as it is, one on another commit fails the task (`[InvalidConfig]`) before anything "
+            + "is committed. In a loop of per-namespace tasks, set `tag` on the last task only."
+    )
+    @PluginProperty(group = "destination")
+    protected Property<String> tag;
+
     @Schema(title = "Push attempts when the branch moves during the run (never forced)")
     @Builder.Default
     @PluginProperty(group = "reliability")
@@ -163,6 +173,7 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         putIfPresent(git, "authorName", runContext.render(authorName).as(String.class));
         putIfPresent(git, "authorEmail", runContext.render(authorEmail).as(String.class));
         git.put("maxPushAttempts", runContext.render(maxPushAttempts).as(Integer.class).orElse(40));
+        putIfPresent(git, "tag", runContext.render(tag).as(String.class));
         git.put("unpushedDir", runContext.workingDir().path().toString());
         if (mirrors != null && !mirrors.isEmpty()) {
             List<Map<String, Object>> rendered = new ArrayList<>();
@@ -286,5 +297,8 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
 
         @Schema(title = "Web URL of the commit")
         private final String commitURL;
+
+        @Schema(title = "Name of the tag on the backup commit (or on the unchanged tip); absent without `tag` or in dry run")
+        private final String tag;
     }
 }

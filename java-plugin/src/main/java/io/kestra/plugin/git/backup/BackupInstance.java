@@ -111,6 +111,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
         return Output.builder()
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
+            .tag(report.tagName())
             .diff(diffFile(runContext, report))
             .build();
     }

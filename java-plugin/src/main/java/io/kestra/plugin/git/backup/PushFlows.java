@@ -124,6 +124,7 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
         return Output.builder()
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
+            .tag(report.tagName())
             .flows(diffFile(runContext, report))
             .build();
     }

@@ -97,6 +97,7 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
         return Output.builder()
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
+            .tag(report.tagName())
             .files(diffFile(runContext, report))
             .build();
     }

@@ -99,9 +99,17 @@ class CoreReportMappingTest {
         assertEquals(List.of("{file:\"flows/a/y.yml\",state:\"missingInKestra\"}", "{file:\"scripts/b/x.py\",state:\"differing\"}"), Files.readAllLines(file));
     }
 
+    @Test
+    void theTagNameIsReadForTheOutput() {
+        CoreReport tagged = CoreClient.parse("{\"report\":{\"tag\":{\"name\":\"backup-2026-12-01\",\"commit\":\"0123\",\"created\":false}}}");
+        assertEquals("backup-2026-12-01", tagged.tagName());
+        assertEquals("0123", tagged.tag.commit);
+        assertFalse(tagged.tag.created);
+        assertNull(CoreClient.parse(REPORT).tagName());
+    }
+
     private static final String RESTORE_REPORT = """
-        {"report":{"tag":{"name":"backup-2026-11-20","commit":"1111111111111111111111111111111111111111","created":true},
-          "restore":{"inSync":1,"missingInKestra":2,"differing":1,"onlyInKestra":1,"flowsValidated":3,"restoredFlows":0,"restoredFiles":0,
+        {"report":{"restore":{"inSync":1,"missingInKestra":2,"differing":1,"onlyInKestra":1,"flowsValidated":3,"restoredFlows":0,"restoredFiles":0,
           "drift":[],
           "restoredFrom":{"commit":"1111111111111111111111111111111111111111","date":"2026-11-20T18:00:00Z","message":"Backup of the Kestra instance"},
           "latestBackup":{"commit":"2222222222222222222222222222222222222222","date":"%s","message":"Nightly"},
@@ -112,9 +120,6 @@ class CoreReportMappingTest {
     void restoreReportBecomesTheOutputsAndTheAgeMetric() throws Exception {
         Instant latest = Instant.now().minusSeconds(7200).truncatedTo(ChronoUnit.SECONDS);
         CoreReport report = CoreClient.parse(RESTORE_REPORT.formatted(latest));
-        assertEquals("backup-2026-11-20", report.tag.name);
-        assertEquals("1111111111111111111111111111111111111111", report.tag.commit);
-        assertTrue(report.tag.created);
 
         RestoreDrill drill = (RestoreDrill) JacksonMapper.ofYaml().readValue("""
             id: drill

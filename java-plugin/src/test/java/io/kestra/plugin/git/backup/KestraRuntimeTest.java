@@ -260,12 +260,13 @@ class KestraRuntimeTest {
                     username: "{{ secret('GITLAB_USERNAME') }}"
                     password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
                     trustedCaPemPath: %s
+                tag: "backup-{{ execution.id }}"
                 signingKey: |
             %s
             %s
               - id: outputs
                 type: io.kestra.plugin.core.log.Log
-                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
+                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} tag={{ outputs.backup.tag ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
             concurrency:
               limit: 1
               behavior: FAIL
@@ -290,13 +291,21 @@ class KestraRuntimeTest {
         Files.writeString(allowedSigners, "backup@example.com " + Files.readString(Path.of(server.get("KEY_ED25519") + ".pub")));
         assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-commit", "-v", "main")
             .contains("Good \"git\" signature for backup@example.com"), "the commit is signed with `signingKey`");
+        String tag = "backup-" + first.getId();
+        assertTrue(logText(first).contains("tag=" + tag + " "), "the `tag` output:\n" + logText(first));
+        assertEquals(commit, git("instance", "rev-parse", tag + "^{commit}"), "the tag names the backup commit");
+        assertTrue(git("instance", "-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile=" + allowedSigners, "verify-tag", "-v", tag)
+            .contains("Good \"git\" signature for backup@example.com"), "the tag is signed with `signingKey`");
+        assertEquals(git("instance-mirror", "rev-parse", "main"), git("instance-mirror", "rev-parse", tag + "^{commit}"), "the mirror's tag names its own commit");
         assertEquals(flowRepository.findByIdWithSource("main", "inst.team", "etl").orElseThrow().getSource(),
             blob("instance", "main:flows/inst.team/etl.yml"), "the bytes Kestra holds");
 
         assertEquals(git("instance", "rev-parse", "main^{tree}"), git("instance-mirror", "rev-parse", "main^{tree}"), "the mirror holds the same files");
         String tip = git("instance", "rev-parse", "main");
-        assertEquals(State.Type.SUCCESS, run("instance_backup").getState().getCurrent());
+        Execution second = run("instance_backup");
+        assertEquals(State.Type.SUCCESS, second.getState().getCurrent());
         assertEquals(tip, git("instance", "rev-parse", "main"), "no change, no commit");
+        assertEquals(tip, git("instance", "rev-parse", "backup-" + second.getId() + "^{commit}"), "no change: the tip is tagged");
 
         kestra.putFile("inst", "/shared/lib.py", "def f(): return 1\n");
         flowService.delete(flowRepository.findByIdWithSource("main", "inst.team.crm", "sync").orElseThrow());
@@ -438,13 +447,14 @@ class KestraRuntimeTest {
                 namespacePrefix: tt
                 filesDirectory: scripts
             %s""".formatted(connection("history"));
+        saveTaskFlow("tt_backup_t1", "io.kestra.plugin.git.backup.BackupInstance", layout + "    tag: backup-t1\n", "");
         saveTaskFlow("tt_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
 
-        Execution backupT1 = run("tt_backup");
+        Execution backupT1 = run("tt_backup_t1");
         assertEquals(State.Type.SUCCESS, backupT1.getState().getCurrent(), logText(backupT1));
         String t1 = git("history", "rev-parse", "main");
-        // TODO(issue 11, tags): give tt_backup `tag: backup-t1` once BackupInstance has `tag` on main; until then the tag is made on the server.
-        git("history", "-c", "user.name=test", "-c", "user.email=test@example.com", "tag", "-a", "backup-t1", "-m", "T1", t1);
+        assertEquals("tag", git("history", "cat-file", "-t", "backup-t1"), "BackupInstance's `tag`: an annotated tag");
+        assertEquals(t1, git("history", "rev-parse", "backup-t1^{commit}"));
         Instant t1Date = Instant.ofEpochSecond(Long.parseLong(git("history", "log", "-1", "--format=%ct", t1)));
         Map<String, FlowWithSource> atT1 = flowsOf("tt", "alpha", "bravo", "parent");
         atT1.putAll(flowsOf("tt.sub", "child"));

@@ -145,6 +145,32 @@ class RequestRenderingTest {
     }
 
     @Test
+    void tagRendersIntoGitTagOnEveryBackupTask() throws Exception {
+        Map<String, Object> instance = request("""
+            id: backup
+            type: io.kestra.plugin.git.backup.BackupInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            tag: "backup-{{ now() | date('yyyy-MM-dd') }}"
+            """);
+        assertTrue(String.valueOf(map(instance.get("git")).get("tag")).matches("backup-\\d{4}-\\d{2}-\\d{2}"), instance.toString());
+        Map<String, Object> files = request("""
+            id: files
+            type: io.kestra.plugin.git.backup.PushNamespaceFiles
+            url: /srv/git/backup.git
+            tag: "nightly-{{ inputs.repo }}"
+            """);
+        assertEquals("nightly-backup", map(files.get("git")).get("tag"));
+        Map<String, Object> untagged = request("""
+            id: flows
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """);
+        assertFalse(map(untagged.get("git")).containsKey("tag"), "unset: no tag");
+    }
+
+    @Test
     void globsAcceptAListOrOneGlob() throws Exception {
         String task = """
             id: flows

@@ -106,6 +106,10 @@ public class CoreReport {
         public String state;
     }
 
+    public String tagName() {
+        return tag == null ? null : tag.name;
+    }
+
     public long exported() {
         return sources.stream().mapToLong(s -> s.exported).sum();
     }
