@@ -19,7 +19,7 @@ const DEPTHS: [i32; 5] = [10, 100, 1_000, 10_000, i32::MAX];
 const LISTED: usize = 5;
 
 const ACCEPTED: &str = "a commit SHA (4 to 40 hex digits), a tag, a branch, or a date: `2026-11-20` (the end of that day, UTC), \
-`2026-11-20T18:00:00Z` or `2026-11-20T19:00:00+01:00`";
+`2026-11-20T18:00:00Z` or `2026-11-20T19:00:00+01:00` (a date-time needs `Z` or an offset)";
 
 impl Workspace {
     /// The commit `reference` names (see the module doc); blank or unset: the branch tip. A tag
@@ -246,8 +246,10 @@ fn looks_like_date(text: &str) -> bool {
 }
 
 /// Seconds since the epoch of a date (`YYYY-MM-DD`: the end of that day, UTC) or an RFC 3339
-/// date-time (`T` or a space, optional seconds and fraction, `Z`, `±HH:MM`, `±HHMM` or no zone =
-/// UTC; a `[Region/City]` suffix, as Java prints zoned date-times, is dropped).
+/// date-time (`T` or a space, optional seconds and fraction, then `Z`, `±HH:MM` or `±HHMM`; a
+/// `[Region/City]` suffix, as Java prints zoned date-times, is dropped). A date-time without a
+/// zone is refused: Kestra's `date()` formats in the worker's zone, so reading it as UTC would
+/// silently pick another backup.
 pub fn parse_instant(text: &str) -> Option<i64> {
     let text = text.trim();
     let text = text.split_once('[').map_or(text, |(head, zone)| if zone.ends_with(']') { head } else { "" });
@@ -276,7 +278,8 @@ pub fn parse_instant(text: &str) -> Option<i64> {
         return None;
     }
     let offset = match zone {
-        "" | "Z" | "z" => 0,
+        "" => return None,
+        "Z" | "z" => 0,
         _ => {
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             let digits = zone[1..].replace(':', "");
@@ -344,7 +347,8 @@ mod tests {
         assert_eq!(at("2026-11-20T13:00:00-0500"), Some(1_795_197_600));
         assert_eq!(at("2026-11-20 18:00:00.123456Z"), Some(1_795_197_600));
         assert_eq!(at("2026-11-20T19:00:00.5+01:00[Europe/Paris]"), Some(1_795_197_600));
-        assert_eq!(at("2026-11-20T18:00"), Some(1_795_197_600));
+        assert_eq!(at("2026-11-20T18:00Z"), Some(1_795_197_600));
+        assert_eq!(at("2026-11-20T18:00:00"), None, "a date-time needs its zone");
         assert_eq!(at("2026-11-20"), Some(1_795_219_199), "a date alone is the end of that day, UTC");
         assert_eq!(at("2024-02-29"), Some(days_from_civil(2024, 2, 29) * 86_400 + 86_399));
         for bad in ["2026-13-01", "2026-02-30", "2025-02-29", "2026-11-20T25:00:00Z", "2026-11-20T18:00:00+1", "2026-11-20T18", "2026-11-2", "20261120", "2026-11-20X"] {

@@ -72,7 +72,7 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     @Schema(
         title = "Which backup to read: a commit SHA, a tag, a branch or an instant; default: the tip of `branch`",
         description = "A full or abbreviated (4+ hex digits) commit SHA, a tag (such as the backup tasks' `tag` makes), a branch, or an "
-            + "instant — `2026-11-20`, `2026-11-20T18:00:00Z`, `2026-11-20T19:00:00+01:00` (fractional seconds allowed; without an offset: UTC), or an expression "
+            + "instant — `2026-11-20`, `2026-11-20T18:00:00Z`, `2026-11-20T19:00:00+01:00` (fractional seconds allowed; a date-time needs `Z` or an offset), or an expression "
             + "rendering to one such as `{{ now() | dateAdd(-1, 'DAYS') }}` — meaning the newest backup commit of `branch` (first-parent "
             + "history) whose committer date is at or before that instant (a date alone: the end of that day, UTC). Only as much history as the ref "
             + "needs is fetched. The commit read is the output `restoredFrom`. An unknown ref fails the task naming the newest backups."
