@@ -42,7 +42,7 @@ pub enum Job {
     Drill,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RestoreOptions {
     /// Restore: also replace flows and files that Kestra holds with other content. Off: only what
@@ -69,6 +69,29 @@ pub struct RestoreOptions {
     /// Where to write the plan: one JSON object per line (valid ION), one per selected item.
     #[serde(default)]
     pub plan_file: Option<PathBuf>,
+    /// Restore: entries per archive written to Kestra (flow imports, namespace-file uploads).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Restore: namespace files of at least this many bytes are uploaded one by one, without an
+    /// archive (Kestra's ZIP-bomb protection may limit the size of an archive entry).
+    #[serde(default = "default_large_file_bytes")]
+    pub large_file_bytes: u64,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            overwrite: false,
+            fail_on_drift: false,
+            git_ref: None,
+            flows: Vec::new(),
+            files: Vec::new(),
+            with_dependencies: false,
+            plan_file: None,
+            batch_size: default_batch_size(),
+            large_file_bytes: default_large_file_bytes(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +108,14 @@ pub struct KestraConfig {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_read_timeout_ms")]
     pub read_timeout_ms: u64,
+    /// Writes (flow imports, namespace-file uploads) answer only once Kestra applied the whole
+    /// batch, so they get their own, longer timeout.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// The server's system-flows namespace (`kestra.system-flows.namespace`), which Kestra lists
+    /// as a namespace even without flows: discovery backs up its files.
+    #[serde(default = "default_system_flows_namespace")]
+    pub system_flows_namespace: String,
     /// Retries after the first try, only on transient failures (connect, timeout, 5xx, 429).
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
@@ -308,6 +339,18 @@ fn default_connect_timeout_ms() -> u64 {
 fn default_read_timeout_ms() -> u64 {
     60_000
 }
+fn default_write_timeout_ms() -> u64 {
+    600_000
+}
+fn default_system_flows_namespace() -> String {
+    "system".into()
+}
+fn default_batch_size() -> usize {
+    100
+}
+fn default_large_file_bytes() -> u64 {
+    1 << 20
+}
 fn default_max_retries() -> u32 {
     3
 }
@@ -365,6 +408,9 @@ impl Request {
             if let Some(branch) = &mirror.branch {
                 check_branch(&format!("git.mirrors[{i}].branch"), branch)?;
             }
+        }
+        if self.restore.batch_size == 0 {
+            return Err(CoreError::invalid("restore.batchSize", "must be at least 1 (entries per archive written to Kestra)"));
         }
         if self.git.max_push_attempts == 0 {
             return Err(CoreError::invalid("git.maxPushAttempts", "must be at least 1"));

@@ -11,8 +11,15 @@ use support::gpg_home::GpgHome;
 use support::kestra_stub::KestraStub;
 
 fn run(request: &Value) -> Value {
-    let mut sink = |_: &kestra_git_backup::LogEvent| {};
-    serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap()
+    run_logged(request).0
+}
+
+/// The answer and the log lines of one run.
+fn run_logged(request: &Value) -> (Value, Vec<String>) {
+    let mut lines = Vec::new();
+    let mut sink = |e: &kestra_git_backup::LogEvent| lines.push(e.message.clone());
+    let answer = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
+    (answer, lines)
 }
 
 /// Same request through the CLI, in its own process (libgit2's TLS trust is per process).
@@ -83,7 +90,6 @@ fn lifecycle_first_push_no_change_one_change_deletion() {
     }
     stub.set_flow("ansible.roles", "child", &flow_text("child", "ansible.roles", "c"));
     stub.set_flow("ansiblex", "sibling", &flow_text("sibling", "ansiblex", "s"));
-    stub.set_draft("ansible", "wip", &flow_text("wip", "ansible", "draft"));
     stub.put_file("ansible", "lib/util.py", b"print('x')\n");
     stub.put_file("ansible", "dir with space/ünï.txt", "é\n".as_bytes());
     stub.put_file("ansible", "bin/blob.bin", &[0u8, 159, 146, 150, 0, 1]);
@@ -272,11 +278,11 @@ fn restore_and_drill_bring_the_backup_back_into_kestra() {
     assert_eq!(summary(&r)["differing"], 1);
     assert_eq!(summary(&r)["onlyInKestra"], 1);
     assert_eq!(summary(&r)["restoredFlows"], 0);
-    assert!(stub.model.lock().unwrap().flows[&("company".to_string(), "etl".to_string())].0.contains("edited in Kestra"));
+    assert!(stub.model.lock().unwrap().flows[&("company".to_string(), "etl".to_string())].contains("edited in Kestra"));
     let r = run(&job("restore", json!({"overwrite": true})));
     assert_eq!(summary(&r)["restoredFlows"], 1);
     let model_flows = stub.model.lock().unwrap().flows.clone();
-    assert_eq!(model_flows[&("company".to_string(), "etl".to_string())].0, flow_text("etl", "company", "etl"));
+    assert_eq!(model_flows[&("company".to_string(), "etl".to_string())], flow_text("etl", "company", "etl"));
     assert!(model_flows.contains_key(&("company".to_string(), "new".to_string())), "a restore never deletes");
 
     // A flow Kestra refuses stops the restore before anything is written, naming the file.
@@ -455,6 +461,15 @@ fn wrong_token_fails_with_auth_error_without_the_secret() {
     let r = run(&json!({"kestra": k, "git": https(&server, "auth"), "sources": [flows_source("ansible")]}));
     assert_eq!(error_code(&r), "Auth");
     assert!(!r.to_string().contains("bad-kestra-password"));
+
+    // A bearer token, which Kestra OSS never accepts: the error says so and names basic auth.
+    let mut k = kestra(&stub);
+    k["auth"] = json!({"bearer": {"token": "kestra-token-value-42"}});
+    let r = run(&json!({"kestra": k, "git": https(&server, "auth"), "sources": [flows_source("ansible")]}));
+    assert_eq!(error_code(&r), "Auth");
+    let message = r.pointer("/error/message").unwrap().as_str().unwrap();
+    assert!(message.contains("Kestra OSS has no API tokens") && message.contains("`auth.username`/`auth.password`"), "{message}");
+    assert!(!message.contains("kestra-token-value-42"));
 }
 
 #[test]
@@ -591,7 +606,7 @@ fn commits_signed_with_an_openpgp_key_verify_with_git() {
 }
 
 #[test]
-fn unsafe_names_retries_and_drafts() {
+fn unsafe_names_and_retries() {
     let server = GitServer::start();
     let repo = ServerRepo(server.repo("misc"));
     let stub = KestraStub::start();
@@ -604,7 +619,6 @@ fn unsafe_names_retries_and_drafts() {
     // Two 503s, then success: retried (the core's backoff is short for the first tries).
     stub.delete_file("ansible", "../../outside.txt");
     stub.set_flow("ansible", "ok", &flow_text("ok", "ansible", "ok"));
-    stub.set_draft("ansible", "draft", &flow_text("draft", "ansible", "d"));
     stub.fail_next(2, 503);
     let before = stub.request_count();
     let r = run(&json!({"kestra": kestra(&stub), "git": https(&server, "misc"), "sources": [flows_source("ansible")]}));
@@ -678,4 +692,208 @@ fn a_rejected_push_keeps_the_commit_as_a_bundle_and_a_broken_cache_is_rebuilt() 
     let r = run(&request);
     assert_eq!(report(&r)["commitId"].as_str().unwrap(), repo.git(&["rev-parse", "main"]).trim());
     assert_eq!(repo.files("main"), ["flows/ansible/a.yml", "flows/ansible/b.yml", "flows/ansible/c.yml"]);
+}
+
+/// Commits `files` (path, text) to the branch by hand, as an older release or a person would.
+fn commit_by_hand(repo: &ServerRepo, files: &[(String, String)]) {
+    let work = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| assert!(Command::new("git").current_dir(work.path()).args(args).status().unwrap().success());
+    git(&["clone", "-q", repo.0.to_str().unwrap(), "."]);
+    for (path, text) in files {
+        let file = work.path().join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, text).unwrap();
+    }
+    git(&["add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "by hand"]);
+    git(&["push", "-q", "origin", "main"]);
+}
+
+#[test]
+fn flow_copies_under_flows_in_namespace_files_are_never_backed_up_restored_or_counted_by_the_guard() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("bundled"));
+    let stub = KestraStub::start();
+    stub.set_flow("company", "etl", &flow_text("etl", "company", "etl"));
+    stub.put_file("company", "lib/a.py", b"a\n");
+    stub.put_file("company", "lib/b.py", b"b\n");
+    stub.model.lock().unwrap().bundle_flows = true;
+    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "company"}}, "gitDirectory": dir});
+    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "bundled"),
+        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+
+    // The server bundles `_flows/etl.yml` into the namespace files: the backup leaves it out.
+    let (r, log) = run_logged(&backup);
+    report(&r);
+    assert_eq!(repo.files("main"), ["files/company/lib/a.py", "files/company/lib/b.py", "flows/company/etl.yml"]);
+    assert!(log.iter().any(|l| l.contains("left out 1 `_flows/` entry")), "{log:?}");
+
+    // A backup written by an older release holds the copies (an old one of etl, and 12 more).
+    let mut copies = vec![("files/company/_flows/etl.yml".to_string(), flow_text("etl", "company", "an old copy"))];
+    copies.extend((0..12).map(|i| (format!("files/company/_flows/gone{i}.yml"), flow_text(&format!("gone{i}"), "company", "copy"))));
+    commit_by_hand(&repo, &copies);
+
+    // The drill passes with `failOnDrift`: the copies are not the backup's files.
+    let job = |name: &str, options: Value| {
+        let mut request = backup.clone();
+        request["job"] = json!(name);
+        request["restore"] = options;
+        request
+    };
+    let (r, log) = run_logged(&job("drill", json!({"failOnDrift": true})));
+    assert_eq!(report(&r)["restore"]["inSync"], 3, "{r}");
+    assert!(log.iter().any(|l| l.contains("13 file(s) under `_flows/`") && l.contains("files/company/_flows/etl.yml")), "{log:?}");
+
+    // A restore into an empty Kestra never sends a `_flows/` entry, which Kestra would import as
+    // a flow (the stub does): the flow is the backup's, not the old copy; namespace files go first.
+    {
+        let mut model = stub.model.lock().unwrap();
+        model.flows.clear();
+        model.files.clear();
+    }
+    let r = run(&job("restore", json!({})));
+    assert_eq!(report(&r)["restore"]["restoredFiles"], 2, "{r}");
+    {
+        let model = stub.model.lock().unwrap();
+        assert!(model.uploaded_entries.iter().all(|e| !e.starts_with("_flows")), "{:?}", model.uploaded_entries);
+        assert_eq!(model.flows.keys().map(|(ns, id)| format!("{ns}.{id}")).collect::<Vec<_>>(), ["company.etl"]);
+        assert_eq!(model.flows[&("company".to_string(), "etl".to_string())], flow_text("etl", "company", "etl"));
+        assert_eq!(model.writes, ["upload zip company 2", "import zip 1"], "files first, then flows");
+    }
+
+    // The next backup removes the 13 copies in one commit, named in the log: they are not counted
+    // as disappeared files (13 of 15 would trip the guard), whether the server still bundles ...
+    let (r, log) = run_logged(&backup);
+    report(&r);
+    let mut removed: Vec<String> = copies.iter().map(|(p, _)| p.clone()).collect();
+    removed.sort();
+    assert_eq!(repo.last_commit_paths("main"), removed);
+    assert!(log.iter().any(|l| l.contains("removing 13 copies of flows under `_flows/`") && l.contains("`files/company/_flows/etl.yml`")), "{log:?}");
+    // ... or not.
+    stub.model.lock().unwrap().bundle_flows = false;
+    let before = repo.commit_count("main");
+    let r = run(&backup);
+    assert!(report(&r)["commitId"].is_null(), "{r}");
+    assert_eq!(repo.commit_count("main"), before);
+}
+
+#[test]
+fn a_restore_works_within_kestra_zip_limits_and_uploads_large_files_one_by_one() {
+    let server = GitServer::start();
+    server.repo("limits");
+    let stub = KestraStub::start();
+    for i in 0..7 {
+        stub.set_flow("big", &format!("f{i}"), &flow_text(&format!("f{i}"), "big", "f"));
+    }
+    for i in 0..12 {
+        stub.put_file("big", &format!("small/{i:02}.txt"), format!("{i}\n").as_bytes());
+    }
+    let blob: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
+    stub.put_file("big", "small/05b-large.bin", &blob);
+    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "big"}}, "gitDirectory": dir});
+    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "limits"),
+        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    report(&run(&backup));
+    let kestra_had = {
+        let model = stub.model.lock().unwrap();
+        (model.flows.clone(), model.files.clone())
+    };
+    let restore_with = |options: Value| {
+        {
+            let mut model = stub.model.lock().unwrap();
+            model.flows.clear();
+            model.files.clear();
+            model.writes.clear();
+        }
+        let mut request = backup.clone();
+        request["job"] = json!("restore");
+        request["restore"] = options;
+        let r = run(&request);
+        let model = stub.model.lock().unwrap();
+        assert_eq!((&model.flows, &model.files), (&kestra_had.0, &kestra_had.1), "everything restored: {r}");
+        (report(&r)["restore"].clone(), model.writes.clone())
+    };
+
+    // An operator enabled the ZIP-bomb protection: at most 5 entries per archive, 2048 bytes per entry.
+    stub.model.lock().unwrap().zip_limits = Some((5, 2048));
+    // Archives of 8: refused for their entry count, sent again 5 per archive (and so are the next
+    // ones); the one holding the large file is refused for its size, its entries go one by one.
+    let (summary, writes) = restore_with(json!({"batchSize": 8}));
+    assert_eq!((summary["restoredFiles"].clone(), summary["restoredFlows"].clone()), (json!(13), json!(7)));
+    assert_eq!(
+        writes,
+        [
+            "upload zip big 8", "refused 422", "upload zip big 5", "upload zip big 3", "refused 422",
+            "upload file big /small/05.txt", "upload file big /small/05b-large.bin", "upload file big /small/06.txt",
+            "upload zip big 5",
+            "import zip 7", "refused 422", "import zip 5", "import zip 2",
+        ]
+    );
+
+    // Files from `largeFileBytes` up go one by one from the start; the default batch fits the flows.
+    stub.model.lock().unwrap().zip_limits = Some((100, 2048));
+    let (_, writes) = restore_with(json!({"largeFileBytes": 2048}));
+    assert_eq!(writes, ["upload file big /small/05b-large.bin", "upload zip big 12", "import zip 7"]);
+}
+
+#[test]
+fn writes_wait_for_kestra_with_their_own_timeout_and_a_timed_out_write_says_what_to_do() {
+    let server = GitServer::start();
+    server.repo("slow");
+    let stub = KestraStub::start();
+    stub.set_flow("slow", "a", &flow_text("a", "slow", "a"));
+    stub.put_file("slow", "x.txt", b"x\n");
+    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "slow"}}, "gitDirectory": dir});
+    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "slow"),
+        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    report(&run(&backup));
+    let restore = |write_timeout_ms: u64| {
+        let mut request = backup.clone();
+        request["job"] = json!("restore");
+        request["kestra"]["readTimeoutMs"] = json!(300);
+        request["kestra"]["writeTimeoutMs"] = json!(write_timeout_ms);
+        run(&request)
+    };
+    let lose_everything = || {
+        let mut model = stub.model.lock().unwrap();
+        model.flows.clear();
+        model.files.clear();
+    };
+
+    // Kestra takes 1.5 s per write, longer than the read timeout: the write timeout applies.
+    stub.model.lock().unwrap().write_delay = std::time::Duration::from_millis(1500);
+    lose_everything();
+    let r = restore(10_000);
+    assert_eq!((report(&r)["restore"]["restoredFiles"].clone(), report(&r)["restore"]["restoredFlows"].clone()), (json!(1), json!(1)), "{r}");
+
+    // A write that outlasts its timeout: the restore fails saying Kestra may still be applying it.
+    lose_everything();
+    let r = restore(500);
+    assert_eq!(error_code(&r), "Network", "{r}");
+    let message = r.pointer("/error/message").unwrap().as_str().unwrap();
+    assert!(message.contains("Kestra may still be applying this batch; run the restore again to complete it") && message.contains("`kestra.writeTimeoutMs`"), "{message}");
+    // Kestra did apply it (the files went first); running the restore again completes it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(stub.model.lock().unwrap().files.len(), 1);
+    let r = restore(10_000);
+    assert_eq!((report(&r)["restore"]["restoredFiles"].clone(), report(&r)["restore"]["restoredFlows"].clone()), (json!(0), json!(1)), "{r}");
+}
+
+#[test]
+fn discovery_includes_the_system_flows_namespace_without_flows() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("system"));
+    let stub = KestraStub::start();
+    stub.set_flow("company", "etl", &flow_text("etl", "company", "etl"));
+    stub.put_file("system", "shared/alerts.yml", b"to: ops\n");
+    stub.put_file("ops.system", "x.txt", b"x\n");
+    let files = json!({"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "files"});
+    report(&run(&json!({"kestra": kestra(&stub), "git": https(&server, "system"), "sources": [files]})));
+    assert_eq!(repo.files("main"), ["files/system/shared/alerts.yml"], "Kestra lists `system` even without flows");
+
+    // A server whose system flows live elsewhere (`kestra.system-flows.namespace`).
+    let mut k = kestra(&stub);
+    k["systemFlowsNamespace"] = json!("ops.system");
+    report(&run(&json!({"kestra": k, "git": https(&server, "system"), "sources": [files]})));
+    assert_eq!(repo.files("main"), ["files/ops.system/x.txt", "files/system/shared/alerts.yml"], "`system` stays: the backup holds it");
 }

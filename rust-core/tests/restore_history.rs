@@ -197,7 +197,7 @@ fn refs_resolve_to_the_backup_they_name_fetching_only_as_deep_as_needed() {
 #[test]
 fn a_selection_restores_only_what_it_names_with_the_subflows_it_calls() {
     let s = Setup::new();
-    let flows = |stub: &KestraStub| stub.model.lock().unwrap().flows.iter().map(|((ns, id), (src, _))| (format!("{ns}/{id}"), src.clone())).collect::<Vec<_>>();
+    let flows = |stub: &KestraStub| stub.model.lock().unwrap().flows.iter().map(|((ns, id), src)| (format!("{ns}/{id}"), src.clone())).collect::<Vec<_>>();
 
     // One deleted flow, as it was at backup 15: back byte for byte, nothing else written.
     let (answer, _) = run(&s.request("restore", json!({"ref": s.sha(15), "flows": ["company/first"]})));

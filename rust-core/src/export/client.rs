@@ -1,13 +1,15 @@
 //! The HTTP client for one Kestra server: base URL and tenant, basic or bearer auth, timeouts,
 //! and the retry policy. Only transient failures are retried (connect errors, timeouts, HTTP 5xx
 //! and 429, honouring `Retry-After`), with jittered, capped exponential backoff; a log line says
-//! how many tries are left. Auth failures and other 4xx are never retried; writes (restore) are
-//! retried only when the connection could not be made.
+//! how many tries are left. Auth failures and other 4xx are never retried; POSTs (validation,
+//! restore writes) are retried only when the connection could not be made. Writes answer once
+//! Kestra applied the whole batch, so they have their own, longer timeout.
 
 use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
 use crate::request::{KestraAuth, KestraConfig};
 use reqwest::StatusCode;
+use reqwest::blocking::multipart::Form;
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use std::time::Duration;
 
@@ -15,12 +17,14 @@ const BACKOFF_BASE: Duration = Duration::from_millis(500);
 const BACKOFF_CAP: Duration = Duration::from_secs(8);
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(30);
 
-/// Which failures a call may retry: reads retry every transient failure; writes only a failed
-/// connection (a timeout or a 5xx may mean Kestra already applied the write).
+/// What a call is, which decides its retries and timeout: a read retries every transient
+/// failure; a check (validation) or a write only a failed connection (after a timeout or a 5xx,
+/// Kestra may have applied the write); a write waits `writeTimeoutMs`.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    Transient,
-    ConnectOnly,
+enum Call {
+    Read,
+    Check,
+    Write,
 }
 
 pub struct KestraClient {
@@ -29,6 +33,9 @@ pub struct KestraClient {
     tenant: String,
     auth: Option<KestraAuth>,
     max_retries: u32,
+    write_timeout: Duration,
+    /// The server's system-flows namespace (`kestra.systemFlowsNamespace`).
+    pub system_flows_namespace: String,
     /// Injectable so tests do not wait.
     pub(crate) sleep: fn(Duration),
 }
@@ -59,6 +66,8 @@ impl KestraClient {
             tenant: config.tenant.clone(),
             auth: config.auth.clone(),
             max_retries: config.max_retries,
+            write_timeout: Duration::from_millis(config.write_timeout_ms),
+            system_flows_namespace: config.system_flows_namespace.clone(),
             sleep: std::thread::sleep,
         })
     }
@@ -71,23 +80,29 @@ impl KestraClient {
     /// GET with the retry policy; the response is a success (2xx) or an error naming the cause.
     pub fn get(&self, path: &str, query: &[(&str, &str)], log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
-        self.send(path, Retry::Transient, log, &|| Ok(self.http.get(&url).query(query)))
+        self.send(path, Call::Read, log, &|| Ok(self.http.get(&url).query(query)))
     }
 
-    /// POST of a multipart form (built again for each try). A write is retried only when the
-    /// connection could not be made, so Kestra never receives it twice.
-    pub fn post_multipart(
-        &self,
-        path: &str,
-        query: &[(&str, &str)],
-        form: &dyn Fn() -> Result<reqwest::blocking::multipart::Form, CoreError>,
-        log: &mut Log,
-    ) -> Result<Response, CoreError> {
+    /// POST of a multipart form that changes nothing in Kestra (validation), built again for each try.
+    pub fn post_multipart(&self, path: &str, query: &[(&str, &str)], form: &dyn Fn() -> Result<Form, CoreError>, log: &mut Log) -> Result<Response, CoreError> {
+        self.post(path, Call::Check, query, form, log)
+    }
+
+    /// POST of a multipart form that writes to Kestra (import, upload), with the write timeout;
+    /// retried only when the connection could not be made, so Kestra never receives it twice.
+    pub fn write_multipart(&self, path: &str, query: &[(&str, &str)], form: &dyn Fn() -> Result<Form, CoreError>, log: &mut Log) -> Result<Response, CoreError> {
+        self.post(path, Call::Write, query, form, log)
+    }
+
+    fn post(&self, path: &str, call: Call, query: &[(&str, &str)], form: &dyn Fn() -> Result<Form, CoreError>, log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
-        self.send(path, Retry::ConnectOnly, log, &|| Ok(self.http.post(&url).query(query).multipart(form()?)))
+        self.send(path, call, log, &|| {
+            let request = self.http.post(&url).query(query).multipart(form()?);
+            Ok(if call == Call::Write { request.timeout(self.write_timeout) } else { request })
+        })
     }
 
-    fn send(&self, path: &str, retry: Retry, log: &mut Log, build: &dyn Fn() -> Result<RequestBuilder, CoreError>) -> Result<Response, CoreError> {
+    fn send(&self, path: &str, call: Call, log: &mut Log, build: &dyn Fn() -> Result<RequestBuilder, CoreError>) -> Result<Response, CoreError> {
         let mut attempt = 0;
         loop {
             let request = match &self.auth {
@@ -97,9 +112,19 @@ impl KestraClient {
             };
             let (retry_after, why) = match request.send() {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
-                Ok(resp) if retry == Retry::Transient && is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
+                Ok(resp) if call == Call::Read && is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
                 Ok(resp) => return Err(self.http_error(path, resp)),
-                Err(e) if e.is_connect() || (retry == Retry::Transient && e.is_timeout()) => (None, describe(&e)),
+                Err(e) if e.is_connect() || (call == Call::Read && e.is_timeout()) => (None, describe(&e)),
+                Err(e) if call == Call::Write && e.is_timeout() => {
+                    return Err(CoreError::new(
+                        ErrorCode::Network,
+                        format!(
+                            "Kestra API {path} did not answer within {} ms (`kestra.writeTimeoutMs`): Kestra may still be applying this batch; \
+                             run the restore again to complete it (a restore only adds what is missing)",
+                            self.write_timeout.as_millis()
+                        ),
+                    ));
+                }
                 Err(e) => return Err(self.transport_error(path, &e)),
             };
             if attempt >= self.max_retries {
@@ -119,16 +144,19 @@ impl KestraClient {
         let status = resp.status();
         let message = kestra_message(resp);
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            let tried = match &self.auth {
-                Some(KestraAuth::Basic { username, .. }) => format!("tried HTTP basic as `{username}`"),
-                Some(KestraAuth::Bearer { .. }) => "tried a bearer token (`auth.apiToken`)".to_string(),
-                None => "no credentials were configured".to_string(),
+            let (tried, fix) = match &self.auth {
+                Some(KestraAuth::Basic { username, .. }) => (format!("tried HTTP basic as `{username}`"), "check `auth.username`/`auth.password`"),
+                // Only Enterprise and Cloud issue API tokens: on OSS a token can never work.
+                Some(KestraAuth::Bearer { .. }) => (
+                    "tried a bearer token (`auth.apiToken`)".to_string(),
+                    "Kestra OSS has no API tokens (they are Enterprise/Cloud only): use basic auth, `auth.username`/`auth.password`",
+                ),
+                None => ("no credentials were configured".to_string(), "set `auth.username`/`auth.password` (basic auth)"),
             };
             return CoreError::new(
                 ErrorCode::Auth,
                 format!(
-                    "Kestra API {path} answered {} ({tried}){message}; set `auth.username`/`auth.password` or `auth.apiToken`, \
-                     or configure kestra.tasks.sdk.authentication for `auth.auto`",
+                    "Kestra API {path} answered {} ({tried}){message}; {fix}, or configure kestra.tasks.sdk.authentication for `auth.auto`",
                     status.as_u16()
                 ),
             );

@@ -2,6 +2,7 @@
 //! provides) and hand them over one item at a time. Endpoints and formats: `docs/kestra-api.md`.
 
 mod archive;
+pub mod bundled_flows;
 mod client;
 pub(crate) mod flow_header;
 
@@ -15,7 +16,8 @@ use std::collections::BTreeSet;
 /// One exported item, before any path mapping.
 #[derive(Debug)]
 pub enum ExportedItem {
-    /// A flow's source as Kestra exports it (with its `revision:` line; drafts never reach here).
+    /// A flow's source as Kestra exports it: its last saved revision (Kestra 2.0 never exports a
+    /// draft; older servers add a `revision:` line).
     Flow { namespace: String, id: String, source: String },
     /// A namespace file's latest revision; `path` is namespace-relative, `/`-separated, no leading `/`.
     File { namespace: String, path: String, bytes: Vec<u8> },
@@ -62,7 +64,7 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
     };
     let key = format!("filters[namespace][{operator}]");
     let query: Vec<(&str, &str)> = if value.is_empty() { vec![] } else { vec![(key.as_str(), value)] };
-    let (mut count, mut drafts) = (0usize, 0usize);
+    let mut count = 0usize;
     let bytes = archive::for_each_entry(client, "flows/export/by-query", &query, log, &mut |name, content, log| {
         if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
             return Ok(());
@@ -76,21 +78,18 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
             log.warn(format!("skipped `{name}` from the flow export: no top-level `id` or `namespace`"));
             return on_item(ExportedItem::Unreadable);
         };
-        if header.draft {
-            drafts += 1;
-            return Ok(());
-        }
         count += 1;
         on_item(ExportedItem::Flow { namespace, id, source: text })
     })?;
     let what = if value.is_empty() { "all namespaces".to_string() } else { format!("namespace `{value}`") };
-    log.info(format!("Exported {count} flow(s) from {what} ({bytes} bytes{})", if drafts > 0 { format!(", {drafts} draft(s) skipped") } else { String::new() }));
+    log.info(format!("Exported {count} flow(s) from {what} ({bytes} bytes)"));
     Ok(())
 }
 
 /// Namespaces whose files a source covers. Discovery asks for the namespaces that hold flows and
-/// adds their parents, as Kestra's own namespace list does: a parent such as `company` often holds
-/// shared files while its flows live in `company.team`. The namespaces the backup already holds
+/// adds their parents and the system-flows namespace, as Kestra's own namespace list does: a parent
+/// such as `company` often holds shared files while its flows live in `company.team`, and `system`
+/// is listed by Kestra even without flows. The namespaces the backup already holds
 /// are asked too: one whose last flow is gone may still have files (Kestra answers an empty
 /// archive for a namespace without files).
 fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, in_backup: &[String], log: &mut Log) -> Result<Vec<String>, CoreError> {
@@ -102,9 +101,10 @@ fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, in_backu
         .get("flows/distinct-namespaces", &[], log)?
         .text()
         .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API flows/distinct-namespaces: {e}")))?;
-    let with_flows: Vec<String> = serde_json::from_str(&body)
+    let mut listed: Vec<String> = serde_json::from_str(&body)
         .map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API flows/distinct-namespaces: unexpected answer: {e}")))?;
-    let mut chosen = namespace_trees_under(&with_flows, prefix);
+    listed.push(client.system_flows_namespace.clone());
+    let mut chosen = namespace_trees_under(&listed, prefix);
     let only_in_backup: Vec<&String> = in_backup.iter().filter(|ns| in_namespace_tree(ns, prefix) && !chosen.contains(ns)).collect();
     log.info(format!(
         "Discovered {} namespace(s){}{}",
@@ -121,8 +121,9 @@ fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, in_backu
     Ok(chosen)
 }
 
-fn join_names(names: &[&String]) -> String {
-    let shown: Vec<String> = names.iter().take(10).map(|n| format!("`{n}`")).collect();
+/// Up to ten names in backquotes, then how many more, for a log line.
+pub(crate) fn join_names<S: AsRef<str>>(names: &[S]) -> String {
+    let shown: Vec<String> = names.iter().take(10).map(|n| format!("`{}`", n.as_ref())).collect();
     let more = if names.len() > 10 { format!(" and {} more", names.len() - 10) } else { String::new() };
     format!("{}{more}", shown.join(", "))
 }
@@ -139,13 +140,29 @@ fn namespace_trees_under(namespaces: &[String], prefix: &str) -> Vec<String> {
 
 fn namespace_files(client: &KestraClient, namespace: &str, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
     let path = format!("namespaces/{}/files/export", percent_encoding::utf8_percent_encode(namespace, percent_encoding::NON_ALPHANUMERIC));
-    let mut count = 0usize;
+    let (mut count, mut bundled) = (0usize, 0usize);
     let bytes = archive::for_each_entry(client, &path, &[], log, &mut |name, bytes, _| {
+        if bundled_flows::is_bundled_flow(name) {
+            bundled += 1;
+            return Ok(());
+        }
         count += 1;
         on_item(ExportedItem::File { namespace: namespace.to_string(), path: name.trim_start_matches('/').to_string(), bytes })
     })?;
-    log.info(format!("Exported {count} namespace file(s) from `{namespace}` ({bytes} bytes)"));
+    log.info(format!("Exported {count} namespace file(s) from `{namespace}` ({bytes} bytes){}", bundled_note(bundled)));
     Ok(())
+}
+
+/// What a log line says about the `_flows/` entries left out.
+fn bundled_note(bundled: usize) -> String {
+    if bundled == 0 {
+        return String::new();
+    }
+    format!(
+        "; left out {bundled} `{}/` entr{} (copies of flows Kestra bundles into namespace files; the flows are backed up from the flow export)",
+        bundled_flows::DIR,
+        if bundled == 1 { "y" } else { "ies" }
+    )
 }
 
 /// Files the caller already read (the Java task reads Kestra's namespace storage in the worker).
@@ -156,14 +173,18 @@ fn provided_files(source: &Source, files: &[crate::request::ProvidedFile], log: 
             return Err(CoreError::invalid("sources[].providedFiles", "needs a single namespace (`namespaces.one`), not discovery"));
         }
     };
-    let mut bytes_total = 0u64;
+    let (mut bytes_total, mut bundled) = (0u64, 0usize);
     for file in files {
+        if bundled_flows::is_bundled_flow(&file.path) {
+            bundled += 1;
+            continue;
+        }
         let bytes = std::fs::read(&file.local_path)
             .map_err(|e| CoreError::new(ErrorCode::Io, format!("cannot read the namespace file `{}` handed over by the task: {e}", file.path)))?;
         bytes_total += bytes.len() as u64;
         on_item(ExportedItem::File { namespace: namespace.clone(), path: file.path.trim_start_matches('/').to_string(), bytes })?;
     }
-    log.info(format!("Read {} namespace file(s) of `{namespace}` ({bytes_total} bytes)", files.len()));
+    log.info(format!("Read {} namespace file(s) of `{namespace}` ({bytes_total} bytes){}", files.len() - bundled, bundled_note(bundled)));
     Ok(())
 }
 

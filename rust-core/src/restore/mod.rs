@@ -5,13 +5,15 @@
 //! restore does with each. The flows to restore (a drill: every selected flow of the backup) go
 //! through Kestra's own validation first; one refused flow stops the job before anything is
 //! written. A restore then writes what Kestra is missing (and, with `overwrite`, what differs):
-//! flows through ZIP imports, namespace files through ZIP uploads per namespace. Nothing is ever
-//! deleted from Kestra.
+//! namespace files first, through ZIP uploads per namespace (a flow's trigger may fire as soon as
+//! the flow is back and find its files), then flows, through ZIP imports. Nothing is ever deleted
+//! from Kestra.
 
 mod plan;
 mod select;
 mod upload;
 mod validation;
+mod write_target;
 
 use crate::backup::{elapsed_ms, export_into};
 use crate::error::{CoreError, ErrorCode};
@@ -52,7 +54,16 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.timings_ms.export = elapsed_ms(t);
 
     let t = Instant::now();
-    let (files, dependencies) = selection.apply(snapshot.compare(&ws.at(at))?, req.restore.with_dependencies, &ws, log)?;
+    let backup = ws.at(at);
+    let (files, dependencies) = selection.apply(snapshot.compare(&backup)?, req.restore.with_dependencies, &ws, log)?;
+    let copies = snapshot.flow_copies_in_backup(&backup)?;
+    if !copies.is_empty() {
+        log.info(format!(
+            "Leaving out {} file(s) under `_flows/` in the backup (copies of flows Kestra bundled into namespace files; an upload would import them as flows): {}",
+            copies.len(),
+            crate::export::join_names(&copies)
+        ));
+    }
     let mut summary = summarise(&files);
     summary.restored_from = Some(restored_from);
     summary.latest_backup = Some(latest_backup);
@@ -121,8 +132,8 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         _ if req.dry_run => log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len())),
         _ => {
             let t = Instant::now();
-            summary.restored_flows = upload::flows(&client, &flows, log)?;
-            summary.restored_files = restore_files(&client, &to_write, &ws, log)?;
+            summary.restored_files = restore_files(&client, &to_write, &ws, req, log)?;
+            summary.restored_flows = upload::flows(&client, &flows, &req.restore, log)?;
             report.timings_ms.push = elapsed_ms(t);
             log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
         }
@@ -175,7 +186,7 @@ fn flow_sources(files: &[&BackupFile], tip: &dyn TipTree) -> Result<Vec<(String,
 }
 
 /// Namespace files to write, one upload per namespace, read from the backup one at a time.
-fn restore_files(client: &KestraClient, to_write: &[&BackupFile], tip: &dyn TipTree, log: &mut Log) -> Result<usize, CoreError> {
+fn restore_files(client: &KestraClient, to_write: &[&BackupFile], tip: &dyn TipTree, req: &Request, log: &mut Log) -> Result<usize, CoreError> {
     let mut by_namespace: BTreeMap<&str, Vec<(&str, git2::Oid)>> = BTreeMap::new();
     for file in to_write.iter().filter(|f| f.kind == SourceKind::NamespaceFiles) {
         if let Some(oid) = file.backup {
@@ -184,7 +195,8 @@ fn restore_files(client: &KestraClient, to_write: &[&BackupFile], tip: &dyn TipT
     }
     let mut count = 0;
     for (namespace, files) in by_namespace {
-        upload::namespace_files(client, namespace, files.iter().map(|(path, oid)| Ok((path.to_string(), tip.read_blob(*oid)?))), log)?;
+        let read = |i: usize| Ok((files[i].0.to_string(), tip.read_blob(files[i].1)?));
+        upload::namespace_files(client, namespace, files.len(), &read, &req.restore, log)?;
         count += files.len();
     }
     Ok(count)

@@ -50,9 +50,9 @@ pub struct BackupFile {
 
 impl Snapshot {
     /// Every file of every source directory, sorted by path. Backup files outside the sources'
-    /// namespace trees, symlinks, submodules and (for flows) anything but `<ns>/<id>.yml` are
-    /// not the backup's to restore and are left out, as are Kestra's files that `.kestraignore`
-    /// keeps out of the backup.
+    /// namespace trees, symlinks, submodules, flow copies under a namespace's `_flows/` and (for
+    /// flows) anything but `<ns>/<id>.yml` are not the backup's to restore and are left out, as
+    /// are Kestra's files that `.kestraignore` keeps out of the backup.
     pub fn compare(&self, tip: &dyn TipTree) -> Result<Vec<BackupFile>, CoreError> {
         let mut out = BTreeMap::new();
         for source in &self.sources {
@@ -90,7 +90,7 @@ impl Snapshot {
 }
 
 fn locate(source: &SourceState, file: &TipFile) -> Option<(String, String)> {
-    if file.mode == MODE_LINK || file.mode == MODE_SUBMODULE {
+    if file.mode == MODE_LINK || file.mode == MODE_SUBMODULE || source.is_flow_copy(&file.path) {
         return None;
     }
     let (namespace, relative) = split(source, &file.path)?;

@@ -4,6 +4,7 @@
 //! backup with Kestra and places each backup file back in its namespace.
 
 mod compare;
+mod flow_copies;
 mod flow_text;
 mod globs;
 mod guard;

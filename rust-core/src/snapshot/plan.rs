@@ -7,6 +7,7 @@ use super::layout::{Snapshot, SourceState};
 use super::safe_path::join;
 use super::{Change, Plan, TipFile, TipTree};
 use crate::error::CoreError;
+use crate::export::join_names;
 use crate::progress::Log;
 use crate::report::SourceCounts;
 use crate::request::DeletionGuard;
@@ -47,10 +48,27 @@ impl Snapshot {
                 }
             }
 
+            let mut copies: Vec<&TipFile> = tip_files.values().filter(|f| source.is_flow_copy(&f.path)).collect();
+            if !copies.is_empty() {
+                copies.sort_by(|a, b| a.path.cmp(&b.path));
+                let paths: Vec<&str> = copies.iter().map(|f| f.path.as_str()).collect();
+                log.info(format!(
+                    "`{}`: removing {} cop{} of flows under `_flows/` (Kestra bundled them into namespace files; the flows are backed up from the flow export): {}",
+                    source.dir,
+                    copies.len(),
+                    if copies.len() == 1 { "y" } else { "ies" },
+                    join_names(&paths)
+                ));
+                for f in copies {
+                    c.deleted += 1;
+                    changes.insert(f.path.clone(), Change::Delete { path: f.path.clone(), previous: f.oid });
+                }
+            }
+
             if delete {
                 let candidates: Vec<&TipFile> = tip_files
                     .values()
-                    .filter(|f| f.mode != MODE_LINK && f.mode != MODE_SUBMODULE)
+                    .filter(|f| f.mode != MODE_LINK && f.mode != MODE_SUBMODULE && !source.is_flow_copy(&f.path))
                     .filter(|f| !f.path.ends_with(&format!("/{IGNORE_FILE}")) && f.path != IGNORE_FILE)
                     .filter(|f| !ignores.is_ignored(source, &f.path))
                     .filter(|f| source.selection.scopes_deletion_of(&f.path))

@@ -3,16 +3,22 @@
 //! a real Kestra.
 //!
 //! - `GET /api/v1/{tenant}/flows/export/by-query[?filters[namespace][EQUALS|STARTS_WITH]=..]`:
-//!   ZIP of `<namespace>.<id>.yml` sources, each with the server's `revision:` line.
+//!   ZIP of `<namespace>-<id>.yml` entries, each the flow's source (its last saved revision).
 //! - `GET /api/v1/{tenant}/flows/distinct-namespaces`: JSON array of namespaces with flows.
-//! - `GET /api/v1/{tenant}/namespaces/{ns}/files/export`: ZIP of the namespace's files.
+//! - `GET /api/v1/{tenant}/namespaces/{ns}/files/export`: ZIP of the namespace's files, plus, with
+//!   `bundle_flows` (Kestra before kestra-io/kestra#18664), each flow of the namespace as `_flows/<id>.yml`.
 //! - `POST /api/v1/{tenant}/flows/validate` (multipart `flows` parts): one verdict per part,
 //!   `constraints` set when the source contains `INVALID` (the stub's stand-in for a bad flow).
-//! - `POST /api/v1/{tenant}/flows/import` (multipart `fileUpload` ZIP): creates or updates each
-//!   flow; answers the entries it refused (sources containing `IMPORTFAIL`).
-//! - `POST /api/v1/{tenant}/namespaces/{ns}/files?path=/` (multipart `fileContent` ZIP): writes
-//!   each entry as a file of the namespace.
+//! - `POST /api/v1/{tenant}/flows/import` (multipart `fileUpload`: a ZIP, or one `.yml` file of
+//!   `---`-separated flows): creates or updates each flow; answers the entries it refused (sources
+//!   containing `IMPORTFAIL`).
+//! - `POST /api/v1/{tenant}/namespaces/{ns}/files?path=..` (multipart `fileContent`): a part named
+//!   `*.zip` is unpacked into the namespace, and its `_flows/<id>.yml` entries are imported as flows
+//!   of the namespace, as Kestra does; any other part is stored at `path`.
 //!
+//! Writes take `write_delay` (Kestra answers once it applied the batch). With `zip_limits`, the
+//! ZIP-bomb protection of Kestra (`kestra.security.zip-bomb-protection`) applies to both uploads:
+//! entries are written in order until one is over a limit, then 422 with Kestra's message.
 //! Basic auth is required; a wrong one gets 401 `{"message": ...}` like Kestra.
 
 use std::collections::BTreeMap;
@@ -23,12 +29,23 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Model {
-    /// (namespace, id) → (source without revision, draft)
-    pub flows: BTreeMap<(String, String), (String, bool)>,
+    /// (namespace, id) → source
+    pub flows: BTreeMap<(String, String), String>,
     /// (namespace, path) → bytes
     pub files: BTreeMap<(String, String), Vec<u8>>,
     /// Answer the next N requests with this status.
     pub fail_next: (usize, u16),
+    /// The namespace-file export bundles the namespace's flows under `_flows/`.
+    pub bundle_flows: bool,
+    /// ZIP-bomb protection: (maximum entries per archive, maximum bytes per entry).
+    pub zip_limits: Option<(usize, usize)>,
+    /// How long a write takes before Kestra answers.
+    pub write_delay: std::time::Duration,
+    /// Every write received, in order: `import zip <n>`, `import yml <name>`,
+    /// `upload zip <ns> <n>`, `upload file <ns> <path>` (n = entries), and `refused 422`.
+    pub writes: Vec<String>,
+    /// Every entry name of every namespace-file archive received.
+    pub uploaded_entries: Vec<String>,
 }
 
 pub struct KestraStub {
@@ -59,10 +76,7 @@ impl KestraStub {
     }
 
     pub fn set_flow(&self, ns: &str, id: &str, source: &str) {
-        self.model.lock().unwrap().flows.insert((ns.into(), id.into()), (source.into(), false));
-    }
-    pub fn set_draft(&self, ns: &str, id: &str, source: &str) {
-        self.model.lock().unwrap().flows.insert((ns.into(), id.into()), (source.into(), true));
+        self.model.lock().unwrap().flows.insert((ns.into(), id.into()), source.into());
     }
     pub fn delete_flow(&self, ns: &str, id: &str) {
         self.model.lock().unwrap().flows.remove(&(ns.to_string(), id.to_string()));
@@ -199,40 +213,70 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], model
             (200, "application/json", serde_json::to_vec(&verdicts).unwrap())
         }
         ("POST", ["api", "v1", _tenant, "flows", "import"]) => {
+            let delay = m.write_delay;
+            drop(m);
+            std::thread::sleep(delay);
+            let mut m = model.lock().unwrap();
             let mut refused = Vec::new();
-            for (name, bytes) in form.iter().filter(|p| p.name == "fileUpload").flat_map(|p| unzip(&p.bytes)) {
-                let source = String::from_utf8_lossy(&bytes).to_string();
-                let key = |k: &str| source.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default();
-                if source.contains("IMPORTFAIL") {
-                    refused.push(name);
+            for part in form.iter().filter(|p| p.name == "fileUpload") {
+                let entries = if part.filename.ends_with(".zip") {
+                    m.writes.push(format!("import zip {}", unzip(&part.bytes).len()));
+                    match limited(&part.bytes, m.zip_limits) {
+                        Ok(entries) => entries,
+                        Err((entries, message)) => {
+                            import_flows(&mut m, entries, None, &mut refused);
+                            m.writes.push("refused 422".into());
+                            return (422, "application/json", serde_json::to_vec(&serde_json::json!({"message": message})).unwrap());
+                        }
+                    }
                 } else {
-                    m.flows.insert((key("namespace:"), key("id:")), (source, false));
-                }
+                    m.writes.push(format!("import yml {}", part.filename));
+                    let text = String::from_utf8_lossy(&part.bytes).to_string();
+                    text.split("\n---\n").map(|doc| (part.filename.clone(), doc.as_bytes().to_vec())).collect()
+                };
+                import_flows(&mut m, entries, None, &mut refused);
             }
             (200, "application/json", serde_json::to_vec(&refused).unwrap())
         }
         ("POST", ["api", "v1", _tenant, "namespaces", ns, "files"]) => {
             let ns = decode(ns);
-            for (name, bytes) in form.iter().filter(|p| p.name == "fileContent" && p.filename.ends_with(".zip")).flat_map(|p| unzip(&p.bytes)) {
-                m.files.insert((ns.clone(), name), bytes);
+            let delay = m.write_delay;
+            drop(m);
+            std::thread::sleep(delay);
+            let mut m = model.lock().unwrap();
+            for part in form.iter().filter(|p| p.name == "fileContent") {
+                if !part.filename.ends_with(".zip") {
+                    let path = query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "path").map(|(_, v)| decode(v)).unwrap_or_default();
+                    m.writes.push(format!("upload file {ns} {path}"));
+                    m.files.insert((ns.clone(), path.trim_start_matches('/').to_string()), part.bytes.clone());
+                    continue;
+                }
+                m.writes.push(format!("upload zip {ns} {}", unzip(&part.bytes).len()));
+                m.uploaded_entries.extend(unzip(&part.bytes).into_iter().map(|(name, _)| name));
+                let (entries, failure) = match limited(&part.bytes, m.zip_limits) {
+                    Ok(entries) => (entries, None),
+                    Err((entries, message)) => (entries, Some(message)),
+                };
+                let (flows, files): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(name, _)| name.starts_with("_flows/"));
+                for (name, bytes) in files {
+                    m.files.insert((ns.clone(), name), bytes);
+                }
+                import_flows(&mut m, flows, Some(&ns), &mut Vec::new());
+                if let Some(message) = failure {
+                    m.writes.push("refused 422".into());
+                    return (422, "application/json", serde_json::to_vec(&serde_json::json!({"message": message})).unwrap());
+                }
             }
             (200, "application/json", Vec::new())
         }
         (_, ["api", "v1", _tenant, "flows", "export", "by-query"]) => {
             let filter = query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).next();
-            let selected = m.flows.iter().filter(|((ns, _), (_, _))| match &filter {
+            let selected = m.flows.iter().filter(|((ns, _), _)| match &filter {
                 Some((k, v)) if k.ends_with("[EQUALS]") => ns == v,
                 Some((k, v)) if k.ends_with("[STARTS_WITH]") => ns.starts_with(v.as_str()),
                 _ => true,
             });
-            let entries = selected.map(|((ns, id), (src, draft))| {
-                let mut s = src.clone();
-                if *draft {
-                    s.push_str("draft: true\n");
-                }
-                s.push_str("revision: 4\n");
-                (format!("{ns}.{id}.yml"), s.into_bytes())
-            });
+            let entries = selected.map(|((ns, id), src)| (format!("{ns}-{id}.yml"), src.clone().into_bytes()));
             (200, "application/octet-stream", zip(entries))
         }
         (_, ["api", "v1", _tenant, "flows", "distinct-namespaces"]) => {
@@ -243,11 +287,45 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], model
         }
         (_, ["api", "v1", _tenant, "namespaces", ns, "files", "export"]) => {
             let ns = decode(ns);
-            let entries = m.files.iter().filter(|((n, _), _)| *n == ns).map(|((_, p), b)| (p.clone(), b.clone()));
-            (200, "application/octet-stream", zip(entries))
+            let files = m.files.iter().filter(|((n, _), _)| *n == ns).map(|((_, p), b)| (p.clone(), b.clone()));
+            let bundled = m.flows.iter().filter(|((n, _), _)| m.bundle_flows && *n == ns).map(|((_, id), src)| (format!("_flows/{id}.yml"), src.clone().into_bytes()));
+            (200, "application/octet-stream", zip(files.chain(bundled)))
         }
         _ => (404, "application/json", br#"{"message":"Not Found"}"#.to_vec()),
     }
+}
+
+/// Flow sources into the model (`namespace`: rewritten to it, as the namespace-file upload does);
+/// sources containing `IMPORTFAIL` are refused by name.
+fn import_flows(m: &mut Model, entries: Vec<(String, Vec<u8>)>, namespace: Option<&str>, refused: &mut Vec<String>) {
+    for (name, bytes) in entries {
+        let source = String::from_utf8_lossy(&bytes).to_string();
+        let key = |k: &str| source.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default();
+        if source.contains("IMPORTFAIL") {
+            refused.push(name);
+        } else {
+            m.flows.insert((namespace.map_or_else(|| key("namespace:"), str::to_string), key("id:")), source);
+        }
+    }
+}
+
+/// The entries of an archive under Kestra's ZIP-bomb protection: all of them, or the ones read
+/// before a limit was crossed and Kestra's message for it.
+#[allow(clippy::type_complexity)]
+fn limited(archive: &[u8], limits: Option<(usize, usize)>) -> Result<Vec<(String, Vec<u8>)>, (Vec<(String, Vec<u8>)>, String)> {
+    let entries = unzip(archive);
+    let Some((max_entries, max_size)) = limits else { return Ok(entries) };
+    let mut read = Vec::new();
+    for (count, (name, bytes)) in entries.into_iter().enumerate() {
+        if count + 1 > max_entries {
+            return Err((read, format!("Cannot decompress the archive because it contains more than {max_entries} entries. This limit is enforced by ZIP-bomb protection (kestra.security.zip-bomb-protection.max-number-of-entries).")));
+        }
+        if bytes.len() > max_size {
+            return Err((read, format!("Cannot decompress this archive entry because its uncompressed size exceeds {max_size} bytes. This limit is enforced by ZIP-bomb protection (kestra.security.zip-bomb-protection.max-entry-size).")));
+        }
+        read.push((name, bytes));
+    }
+    Ok(read)
 }
 
 fn zip(entries: impl Iterator<Item = (String, Vec<u8>)>) -> Vec<u8> {
