@@ -80,7 +80,7 @@ public abstract class AbstractGitTask extends Task {
     @PluginProperty(group = "connection")
     protected Property<String> kestraUrl;
 
-    @Schema(title = "Kestra API authentication")
+    @Schema(title = "Kestra API authentication", description = "Kestra OSS: `username` and `password` (HTTP basic). `apiToken` (bearer) only on Kestra Enterprise and Cloud.")
     @PluginProperty(group = "connection")
     protected Auth auth;
 
@@ -157,7 +157,7 @@ public abstract class AbstractGitTask extends Task {
             kestra.put("auth", Map.of("bearer", Map.of("token", sdkAuth.get().apiToken().get())));
         } else {
             throw new BackupException(BackupException.Code.InvalidConfig,
-                "no Kestra API credentials: set `auth.username`/`auth.password` (or `auth.apiToken`) on the task, "
+                "no Kestra API credentials: set `auth.username`/`auth.password` (basic auth; `auth.apiToken` on Kestra Enterprise/Cloud only) on the task, "
                     + "or configure `kestra.tasks.sdk.authentication` on the server and keep `auth.auto: true`", null);
         }
         return kestra;
@@ -205,7 +205,7 @@ public abstract class AbstractGitTask extends Task {
     @Getter
     @Jacksonized
     public static class Auth {
-        @Schema(title = "Username for HTTP basic authentication to the Kestra API")
+        @Schema(title = "Username for HTTP basic authentication to the Kestra API", description = "Kestra OSS authenticates API calls with HTTP basic (the server's `kestra.server.basic-auth`).")
         @PluginProperty(secret = true, group = "connection")
         private Property<String> username;
 
@@ -213,7 +213,10 @@ public abstract class AbstractGitTask extends Task {
         @PluginProperty(secret = true, group = "connection")
         private Property<String> password;
 
-        @Schema(title = "API token (bearer) for the Kestra API")
+        @Schema(
+            title = "API token (bearer) for the Kestra API: Kestra Enterprise and Cloud only",
+            description = "Kestra OSS has no API tokens (a token gets a 401 there): use `username` and `password`."
+        )
         @PluginProperty(secret = true, group = "connection")
         private Property<String> apiToken;
 

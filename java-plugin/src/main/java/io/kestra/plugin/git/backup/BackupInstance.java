@@ -73,7 +73,8 @@ import java.util.Map;
                     hostKeyFingerprint: "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
                     kestraUrl: http://kestra:8080
                     auth:
-                      apiToken: "{{ secret('KESTRA_API_TOKEN') }}"
+                      username: "{{ secret('KESTRA_USERNAME') }}"
+                      password: "{{ secret('KESTRA_PASSWORD') }}"
                 triggers:
                   - id: hourly
                     type: io.kestra.plugin.core.trigger.Schedule
