@@ -6,6 +6,8 @@ import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.namespaces.files.NamespaceFileMetadata;
 import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.security.ProtectedZipInputStream;
+import io.kestra.core.security.SecurityConfiguration.ZipBombProtectionConfiguration;
 import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.services.FlowService;
 import io.kestra.core.storages.Namespace;
@@ -23,9 +25,10 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -39,13 +42,20 @@ import java.util.zip.ZipOutputStream;
  * webserver module is not served on these machines (README, Limits). Answers come from the
  * in-process Kestra's own flow repository and namespace storage, in the shapes of Kestra's
  * controllers, through the same Kestra services: `flows/export/by-query` a ZIP with one
- * `<namespace>.<id>.yml` entry per flow holding its stored source; `flows/distinct-namespaces` a
- * JSON array; `namespaces/{ns}/files/export` a ZIP of every file's latest revision named by its
- * path without the leading `/`; `POST flows/validate` (multipart `flows` parts) FlowService's
- * verdicts; `POST flows/import` (multipart `fileUpload` ZIP) FlowService's import of each entry,
- * answering the entries refused; `POST namespaces/{ns}/files` (multipart `fileContent` ZIP) each
- * entry put into the namespace. Basic auth is checked against the credentials the server is
- * configured with (`kestra.tasks.sdk.authentication`).
+ * `<namespace>-<id>.yml` entry per flow holding the source of its last saved non-draft revision
+ * (what 2.0.0's export reads through `findWithSourceExcludingDrafts`; a flow with only drafts is
+ * left out); `flows/distinct-namespaces` a JSON array; `namespaces/{ns}/files/export` a ZIP of
+ * every file's latest revision named by its path without the leading `/`, plus, while
+ * {@link #bundleFlows} is on (Kestra before kestra-io/kestra#18664), every flow of the namespace as
+ * `_flows/<id>.yml`; `POST flows/validate` (multipart `flows` parts) FlowService's verdicts;
+ * `POST flows/import` (multipart `fileUpload`: a ZIP, or a YAML file of `---`-separated flows)
+ * FlowService's import of each entry, answering the entries refused; `POST namespaces/{ns}/files`
+ * (multipart `fileContent`) a part named `*.zip` unpacked into the namespace, its `_flows/<id>.yml`
+ * entries imported as flows of that namespace, as Kestra does, any other part stored at `path`.
+ * With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
+ * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
+ * written, then 422 with Kestra's message. Basic auth is checked against the credentials the
+ * server is configured with (`kestra.tasks.sdk.authentication`).
  */
 final class KestraApiStandIn implements AutoCloseable {
     private static final String API = "/api/v1/main/";
@@ -61,6 +71,12 @@ final class KestraApiStandIn implements AutoCloseable {
     private final HttpServer server;
     private final String authorization;
     private final Supplier<Backing> kestra;
+    /** Bundle each namespace's flows into its files export as `_flows/<id>.yml`. */
+    volatile boolean bundleFlows;
+    /** Kestra's ZIP-bomb protection for uploaded archives; null: off (Kestra's default). */
+    volatile ZipBombProtectionConfiguration zipLimits;
+    /** The name of every entry of every namespace-file archive received. */
+    final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
     /** What the answers are read from: the in-process Kestra's repository and storage. */
     record Backing(FlowRepositoryInterface flows, FlowService flowService, NamespaceFactory namespaces, StorageInterface storage) {
@@ -107,10 +123,15 @@ final class KestraApiStandIn implements AutoCloseable {
                         .map(p -> new FlowSource(p.filename(), new String(p.bytes(), StandardCharsets.UTF_8).trim())).toList();
                     reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(kestra.get().flowService().validate("main", sources)));
                 } else if (call.equals("flows/import")) {
-                    reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(importFlows(FormPart.read(exchange, "fileUpload"))));
+                    List<FormPart> parts = FormPart.read(exchange, "fileUpload");
+                    refusedByZipLimits(exchange, () -> reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(importFlows(parts))));
                 } else if (filesUpload.matches()) {
-                    putFiles(filesUpload.group(1), FormPart.read(exchange, "fileContent"));
-                    reply(exchange, 200, new byte[0]);
+                    List<FormPart> parts = FormPart.read(exchange, "fileContent");
+                    String target = queryParameter(exchange.getRequestURI().getRawQuery(), "path").orElse("/");
+                    refusedByZipLimits(exchange, () -> {
+                        putFiles(filesUpload.group(1), target, parts);
+                        reply(exchange, 200, new byte[0]);
+                    });
                 } else {
                     reply(exchange, 404, NOT_FOUND);
                 }
@@ -127,6 +148,28 @@ final class KestraApiStandIn implements AutoCloseable {
                 reply(exchange, 404, NOT_FOUND);
             }
         }
+    }
+
+    private interface Write {
+        void run() throws Exception;
+    }
+
+    /** Runs a write; Kestra's ZIP-bomb protection refusing its archive is answered 422 with Kestra's message, as Kestra's API does. */
+    private static void refusedByZipLimits(HttpExchange exchange, Write write) throws Exception {
+        try {
+            write.run();
+        } catch (ProtectedZipInputStream.ZipBombDetectedException e) {
+            reply(exchange, 422, JacksonMapper.ofJson().writeValueAsBytes(Map.of("message", e.getMessage())));
+        }
+    }
+
+    private static Optional<String> queryParameter(String rawQuery, String name) {
+        for (String pair : rawQuery == null ? new String[0] : rawQuery.split("&")) {
+            if (URLDecoder.decode(pair.substring(0, pair.indexOf('=')), StandardCharsets.UTF_8).equals(name)) {
+                return Optional.of(URLDecoder.decode(pair.substring(pair.indexOf('=') + 1), StandardCharsets.UTF_8));
+            }
+        }
+        return Optional.empty();
     }
 
     /** `filters[namespace][EQUALS]=x` or `filters[namespace][STARTS_WITH]=x`; none: every flow. */
@@ -147,15 +190,29 @@ final class KestraApiStandIn implements AutoCloseable {
     private byte[] flowsZip(Predicate<String> namespaceFilter) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
-            for (FlowWithSource flow : kestra.get().flows().findAllWithSource("main")) {
+            for (FlowWithSource flow : savedFlows()) {
                 if (namespaceFilter.test(flow.getNamespace())) {
-                    zip.putNextEntry(new ZipEntry(flow.getNamespace() + "." + flow.getId() + ".yml"));
+                    zip.putNextEntry(new ZipEntry(flow.getNamespace() + "-" + flow.getId() + ".yml"));
                     zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
                     zip.closeEntry();
                 }
             }
         }
         return bytes.toByteArray();
+    }
+
+    /** Each flow's last saved non-draft revision, as Kestra 2.0's export reads them; flows with only drafts are left out. */
+    private List<FlowWithSource> savedFlows() {
+        FlowRepositoryInterface flows = kestra.get().flows();
+        List<FlowWithSource> saved = new ArrayList<>();
+        for (FlowWithSource head : flows.findAllWithSource("main")) {
+            try {
+                flows.findByIdWithSourceForExecution("main", head.getNamespace(), head.getId()).ifPresent(saved::add);
+            } catch (NoSuchMethodError kestra13) {
+                saved.add(head); // Kestra 1.3 has no drafts
+            }
+        }
+        return saved;
     }
 
     private byte[] filesZip(String namespaceName) throws IOException {
@@ -172,45 +229,84 @@ final class KestraApiStandIn implements AutoCloseable {
                     zip.closeEntry();
                 }
             }
+            if (bundleFlows) {
+                for (FlowWithSource flow : savedFlows()) {
+                    if (flow.getNamespace().equals(namespaceName)) {
+                        zip.putNextEntry(new ZipEntry("_flows/" + flow.getId() + ".yml"));
+                        zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
+                        zip.closeEntry();
+                    }
+                }
+            }
         }
         return bytes.toByteArray();
     }
 
-    /** Each flow of the uploaded archives through FlowService's import; the entries it refused. */
-    private List<String> importFlows(List<FormPart> archives) throws IOException {
+    /** Each flow of the uploaded archives (or YAML files) through FlowService's import; the entries it refused. */
+    private List<String> importFlows(List<FormPart> uploads) throws IOException {
         List<String> refused = new ArrayList<>();
-        for (FormPart archive : archives) {
-            for (Map.Entry<String, byte[]> entry : unzip(archive.bytes()).entrySet()) {
-                try {
-                    kestra.get().flowService().importFlow("main", new String(entry.getValue(), StandardCharsets.UTF_8));
-                } catch (Exception e) {
-                    refused.add(entry.getKey());
+        for (FormPart upload : uploads) {
+            if (upload.filename().endsWith(".zip")) {
+                forEachEntry(upload.bytes(), (name, content) -> importFlow(new String(content, StandardCharsets.UTF_8), name, refused));
+            } else {
+                for (String source : new String(upload.bytes(), StandardCharsets.UTF_8).split("(?m)^---\\s*$")) {
+                    importFlow(source, upload.filename(), refused);
                 }
             }
         }
         return refused;
     }
 
-    private void putFiles(String namespaceName, List<FormPart> archives) throws Exception {
-        Backing backing = kestra.get();
-        Namespace namespace = backing.namespaces().of("main", namespaceName, backing.storage());
-        for (FormPart archive : archives) {
-            for (Map.Entry<String, byte[]> entry : unzip(archive.bytes()).entrySet()) {
-                namespace.putFile(Path.of("/" + entry.getKey()), new ByteArrayInputStream(entry.getValue()), Namespace.Conflicts.OVERWRITE);
-            }
+    private void importFlow(String source, String name, List<String> refused) {
+        try {
+            kestra.get().flowService().importFlow("main", source);
+        } catch (Exception e) {
+            refused.add(name);
         }
     }
 
-    private static Map<String, byte[]> unzip(byte[] archive) throws IOException {
-        Map<String, byte[]> entries = new LinkedHashMap<>();
-        try (ZipInputStream zip = new ZipInputStream(new ByteArrayInputStream(archive))) {
+    private static final Pattern NAMESPACE_LINE = Pattern.compile("(?m)^namespace:.*$");
+
+    /** An archive is unpacked into the namespace, its `_flows/` entries imported as flows of the namespace; any other upload is stored at `target`. */
+    private void putFiles(String namespaceName, String target, List<FormPart> uploads) throws Exception {
+        Backing backing = kestra.get();
+        Namespace namespace = backing.namespaces().of("main", namespaceName, backing.storage());
+        for (FormPart upload : uploads) {
+            if (!upload.filename().endsWith(".zip")) {
+                namespace.putFile(Path.of(target), new ByteArrayInputStream(upload.bytes()), Namespace.Conflicts.OVERWRITE);
+                continue;
+            }
+            forEachEntry(upload.bytes(), (name, content) -> {
+                uploadedEntries.add(name);
+                if (name.startsWith("_flows/")) {
+                    String source = NAMESPACE_LINE.matcher(new String(content, StandardCharsets.UTF_8)).replaceFirst(Matcher.quoteReplacement("namespace: " + namespaceName));
+                    backing.flowService().importFlow("main", source);
+                } else {
+                    namespace.putFile(Path.of("/" + name), new ByteArrayInputStream(content), Namespace.Conflicts.OVERWRITE);
+                }
+            });
+        }
+    }
+
+    private interface EntryConsumer {
+        void accept(String name, byte[] content) throws Exception;
+    }
+
+    /** Every file entry of an archive, in order, read through Kestra's ZIP-bomb protection when it is on. */
+    private void forEachEntry(byte[] archive, EntryConsumer consumer) throws IOException {
+        ZipBombProtectionConfiguration limits = zipLimits;
+        InputStream in = new ByteArrayInputStream(archive);
+        try (ZipInputStream zip = limits == null ? new ZipInputStream(in) : ProtectedZipInputStream.of(in, limits)) {
             for (ZipEntry entry = zip.getNextEntry(); entry != null; entry = zip.getNextEntry()) {
                 if (!entry.isDirectory()) {
-                    entries.put(entry.getName(), zip.readAllBytes());
+                    consumer.accept(entry.getName(), zip.readAllBytes());
                 }
             }
+        } catch (IOException | RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new IOException(e);
         }
-        return entries;
     }
 
     /** One part of a multipart/form-data body. */

@@ -18,6 +18,7 @@ import io.kestra.core.repositories.MetricRepositoryInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.serializers.JacksonMapper;
+import io.kestra.core.security.SecurityConfiguration.ZipBombProtectionConfiguration;
 import io.kestra.core.services.FlowParsingService;
 import io.kestra.core.services.FlowService;
 import io.kestra.core.services.TaskOutputService;
@@ -44,6 +45,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -104,7 +106,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -700,6 +702,162 @@ class KestraRuntimeTest {
         } catch (Exception e) {
             throw new AssertionError("not a JSON object: " + line, e);
         }
+    }
+
+    @Test
+    void aDraftOnTopOfASavedRevisionIsNotBackedUpAndARestoreWritesOverItOnlyWithOverwrite() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", logFlow("drafts", "d1", "v1 saved")));
+        saveInstanceTasks("drafts", "drafts");
+        assertEquals(State.Type.SUCCESS, run("drafts_backup").getState().getCurrent());
+        String v1 = blob("drafts", "main:flows/drafts/d1.yml");
+
+        // The user saves v2, then keeps editing in a draft: the flow's newest revision is a draft.
+        flowService.update(GenericFlow.fromYaml("main", logFlow("drafts", "d1", "v2 saved")), head("drafts", "d1"));
+        flowService.update(GenericFlow.fromYaml("main", logFlow("drafts", "d1", "v3 draft")).toBuilder().draft(true).build(), head("drafts", "d1"));
+        assertTrue(head("drafts", "d1").isDraft(), "the newest revision is a draft");
+        Execution backup = run("drafts_backup");
+        assertEquals(State.Type.SUCCESS, backup.getState().getCurrent(), logText(backup));
+        assertEquals(flowRepository.findByIdWithSourceForExecution("main", "drafts", "d1").orElseThrow().getSource(), blob("drafts", "main:flows/drafts/d1.yml"),
+            "the backup holds the last saved revision, as Kestra 2.0's export returns it");
+        assertTrue(blob("drafts", "main:flows/drafts/d1.yml").contains("v2 saved"));
+
+        // The backup goes back to v1 (as an older backup would). Without `overwrite`, the draft stays the newest revision.
+        server.commitFile("drafts", "flows/drafts/d1.yml", v1);
+        Execution kept = run("drafts_restore");
+        assertEquals(State.Type.SUCCESS, kept.getState().getCurrent(), logText(kept));
+        assertTrue(logText(kept).contains("1 file(s) differ"), logText(kept));
+        assertTrue(head("drafts", "d1").isDraft() && head("drafts", "d1").getSource().contains("v3 draft"), "the user's draft is untouched");
+
+        // With `overwrite`, v1 becomes a new saved revision over the draft.
+        Execution rolledBack = run("drafts_restore_over");
+        assertEquals(State.Type.SUCCESS, rolledBack.getState().getCurrent(), logText(rolledBack));
+        assertFalse(head("drafts", "d1").isDraft());
+        assertEquals(v1.strip(), head("drafts", "d1").getSource().strip());
+    }
+
+    @Test
+    void flowCopiesUnderFlowsInNamespaceFilesAreNeverBackedUpNorRestoredAndAnOldBackupLosesThemInOneCommit() throws Exception {
+        String etl = logFlow("bund", "etl", "etl");
+        flowService.create(GenericFlow.fromYaml("main", etl));
+        kestra.putFile("bund", "/lib/a.py", "a\n");
+        kestra.putFile("bund", "/lib/b.py", "b\n");
+        saveInstanceTasks("bund", "bundled");
+        api.bundleFlows = true;
+        try {
+            Execution first = run("bund_backup");
+            assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
+            assertEquals("flows/bund/etl.yml\nscripts/bund/lib/a.py\nscripts/bund/lib/b.py", git("bundled", "ls-tree", "-r", "--name-only", "main"),
+                "the `_flows/etl.yml` the server bundles into the namespace files is not backed up");
+
+            // A backup written by an older release holds the copies: an old one of etl, and 10 more.
+            Map<String, String> copies = new TreeMap<>(Map.of("scripts/bund/_flows/etl.yml", logFlow("bund", "etl", "an old copy")));
+            for (int i = 0; i < 10; i++) {
+                copies.put("scripts/bund/_flows/gone" + i + ".yml", logFlow("bund", "gone" + i, "gone"));
+            }
+            server.commitFiles("bundled", copies);
+            Execution drill = run("bund_drill");
+            assertEquals(State.Type.SUCCESS, drill.getState().getCurrent(), "the copies are not drift:\n" + logText(drill));
+            assertTrue(logText(drill).contains("Leaving out 11 file(s) under `_flows/`"), logText(drill));
+
+            // Kestra loses the namespace: the restore brings back the backup's flow and files, never a copy.
+            String etlStored = flowRepository.findByIdWithSource("main", "bund", "etl").orElseThrow().getSource();
+            flowService.delete(flowRepository.findByIdWithSource("main", "bund", "etl").orElseThrow());
+            kestra.deleteFile("bund", "/lib/a.py");
+            kestra.deleteFile("bund", "/lib/b.py");
+            api.uploadedEntries.clear();
+            Execution restored = run("bund_restore");
+            assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
+            assertEquals(List.of("lib/a.py", "lib/b.py"), api.uploadedEntries.stream().sorted().toList(), "no `_flows/` entry is ever uploaded");
+            assertEquals(List.of("etl"), flowRepository.findByNamespaceWithSource("main", "bund").stream().map(FlowWithSource::getId).toList());
+            assertEquals(etlStored.strip(), flowRepository.findByIdWithSource("main", "bund", "etl").orElseThrow().getSource().strip(), "the backup's flow, not the old copy");
+
+            // The next backup removes the 11 copies in one commit, named in the log, and the guard
+            // does not count them (11 of 13 files would trip it) ...
+            String beforeMigration = git("bundled", "rev-parse", "main");
+            Execution migrated = run("bund_backup");
+            assertEquals(State.Type.SUCCESS, migrated.getState().getCurrent(), logText(migrated));
+            assertTrue(logText(migrated).contains("removing 11 copies of flows under `_flows/`"), logText(migrated));
+            assertEquals(beforeMigration, git("bundled", "rev-parse", "main~1"), "one commit");
+            assertEquals(String.join("\n", copies.keySet().stream().map(p -> "D\t" + p).toList()), git("bundled", "diff", "--name-status", "main~1", "main"));
+            // ... and once the server stops bundling, the next backup has nothing to do.
+            api.bundleFlows = false;
+            String migratedTip = git("bundled", "rev-parse", "main");
+            assertEquals(State.Type.SUCCESS, run("bund_backup").getState().getCurrent());
+            assertEquals(migratedTip, git("bundled", "rev-parse", "main"), "no commit, no guard trip");
+        } finally {
+            api.bundleFlows = false;
+        }
+    }
+
+    @Test
+    void aRestoreStaysWithinTheZipLimitsTheOperatorSet() throws Exception {
+        for (int i = 0; i < 4; i++) {
+            flowService.create(GenericFlow.fromYaml("main", logFlow("zl", "f" + i, "f" + i)));
+        }
+        for (int i = 0; i < 5; i++) {
+            kestra.putFile("zl", "/small/" + i + ".txt", i + "\n");
+        }
+        byte[] large = new byte[3000];
+        for (int i = 0; i < large.length; i++) {
+            large[i] = (byte) (i * 7 % 251);
+        }
+        kestra.putFile("zl", "/z/large.bin", large);
+        saveInstanceTasks("zl", "limits");
+        assertEquals(State.Type.SUCCESS, run("zl_backup").getState().getCurrent());
+        for (FlowWithSource flow : flowRepository.findByNamespaceWithSource("main", "zl")) {
+            flowService.delete(flow);
+        }
+        for (int i = 0; i < 5; i++) {
+            kestra.deleteFile("zl", "/small/" + i + ".txt");
+        }
+        kestra.deleteFile("zl", "/z/large.bin");
+
+        // Kestra's hardening: at most 3 entries per archive and 2048 bytes per entry. The files come in
+        // path order: the archive of 6 is refused for its count, its second half for the size of z/large.bin.
+        api.zipLimits = new ZipBombProtectionConfiguration(true, 3, 2048);
+        try {
+            Execution restored = run("zl_restore");
+            assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
+            String log = logText(restored);
+            assertTrue(log.contains("limits the entries per archive") && log.contains("limits the size of an entry"), "both limits were met:\n" + log);
+            assertEquals(4, flowRepository.findByNamespaceWithSource("main", "zl").size());
+            assertArrayEquals(large, kestra.readFile("zl", "/z/large.bin"));
+            assertEquals("4\n", new String(kestra.readFile("zl", "/small/4.txt"), StandardCharsets.UTF_8));
+            Execution drill = run("zl_drill");
+            assertEquals(State.Type.SUCCESS, drill.getState().getCurrent(), "everything is back:\n" + logText(drill));
+        } finally {
+            api.zipLimits = null;
+        }
+    }
+
+    /** Saves `system.<prefix>_backup`, `_drill` (failOnDrift), `_restore` and `_restore_over` (overwrite) for the namespace tree `prefix` in `repo`. */
+    private void saveInstanceTasks(String prefix, String repo) throws Exception {
+        String layout = """
+                namespacePrefix: %s
+                filesDirectory: scripts
+            %s""".formatted(prefix, connection(repo));
+        saveTaskFlow(prefix + "_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
+        saveTaskFlow(prefix + "_drill", "io.kestra.plugin.git.backup.RestoreDrill", layout.replace("    dryRun: false\n", "") + "    failOnDrift: true\n", "");
+        saveTaskFlow(prefix + "_restore", "io.kestra.plugin.git.backup.RestoreInstance", layout, "");
+        saveTaskFlow(prefix + "_restore_over", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    overwrite: true\n", "");
+    }
+
+    /** A flow of one Log task printing `message`. */
+    private static String logFlow(String namespace, String id, String message) {
+        return """
+            id: %s
+            namespace: %s
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: "%s"
+            """.formatted(id, namespace, message);
+    }
+
+    /** The newest revision of a flow, draft or not. */
+    private FlowWithSource head(String namespace, String id) {
+        List<FlowWithSource> revisions = flowRepository.findRevisions("main", namespace, id, false);
+        return revisions.stream().max(java.util.Comparator.comparing(FlowWithSource::getRevision)).orElseThrow();
     }
 
     @Test

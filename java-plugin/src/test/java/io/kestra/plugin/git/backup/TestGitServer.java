@@ -51,12 +51,19 @@ final class TestGitServer implements AutoCloseable {
 
     /** Commits one file onto `main` of a repository, as someone editing the backup by hand would. */
     void commitFile(String repo, String path, String content) throws Exception {
+        commitFiles(repo, Map.of(path, content));
+    }
+
+    /** Commits files (path → content) onto `main` of a repository in one commit, as an older release or a person would. */
+    void commitFiles(String repo, Map<String, String> files) throws Exception {
         Path work = Files.createTempDirectory(dir.getParent(), "edit");
         String bare = get("REPOS") + "/" + repo + ".git";
         run(Map.of(), List.of("git", "clone", "-q", "-b", "main", bare, work.toString()));
-        Files.createDirectories(work.resolve(path).getParent());
-        Files.writeString(work.resolve(path), content);
-        run(Map.of(), List.of("git", "-C", work.toString(), "add", path));
+        for (Map.Entry<String, String> file : files.entrySet()) {
+            Files.createDirectories(work.resolve(file.getKey()).getParent());
+            Files.writeString(work.resolve(file.getKey()), file.getValue());
+        }
+        run(Map.of(), List.of("git", "-C", work.toString(), "add", "."));
         run(Map.of(), List.of("git", "-C", work.toString(), "-c", "user.name=editor", "-c", "user.email=editor@example.com", "commit", "-qm", "hand edit"));
         run(Map.of(), List.of("git", "-C", work.toString(), "push", "-q", "origin", "main"));
     }
