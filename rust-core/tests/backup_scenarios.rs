@@ -71,6 +71,20 @@ fn error_code(v: &Value) -> &str {
     v.pointer("/error/code").and_then(Value::as_str).unwrap_or_else(|| panic!("expected an error, got {v}"))
 }
 
+/// A whole-instance backup of the namespace tree `prefix` (`""`: all): flows in `flows/`, files in `files/`.
+fn instance_backup(stub: &KestraStub, server: &GitServer, repo: &str, prefix: &str) -> Value {
+    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": prefix}}, "gitDirectory": dir});
+    json!({"kestra": kestra(stub), "git": https(server, repo), "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]})
+}
+
+/// The same request as a `restore` or `drill` job with these options.
+fn as_job(backup: &Value, job: &str, options: Value) -> Value {
+    let mut request = backup.clone();
+    request["job"] = json!(job);
+    request["restore"] = options;
+    request
+}
+
 #[test]
 fn lifecycle_first_push_no_change_one_change_deletion() {
     let server = GitServer::start();
@@ -227,16 +241,9 @@ fn restore_and_drill_bring_the_backup_back_into_kestra() {
     stub.set_flow("company.team", "report", &flow_text("report", "company.team", "report"));
     stub.put_file("company", "lib/a.py", b"print('a')\n");
     stub.put_file("company.team", "bin/blob.bin", &[0u8, 159, 146, 150, 0, 1]);
-    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": dir});
-    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "restore"),
-        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    let backup = instance_backup(&stub, &server, "restore", "");
     report(&run(&backup));
-    let job = |name: &str, options: Value| {
-        let mut request = backup.clone();
-        request["job"] = json!(name);
-        request["restore"] = options;
-        request
-    };
+    let job = |name: &str, options: Value| as_job(&backup, name, options);
     let summary = |r: &Value| report(r)["restore"].clone();
 
     // An intact instance: the drill validates every flow of the backup and finds no drift.
@@ -718,9 +725,7 @@ fn flow_copies_under_flows_in_namespace_files_are_never_backed_up_restored_or_co
     stub.put_file("company", "lib/a.py", b"a\n");
     stub.put_file("company", "lib/b.py", b"b\n");
     stub.model.lock().unwrap().bundle_flows = true;
-    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "company"}}, "gitDirectory": dir});
-    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "bundled"),
-        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    let backup = instance_backup(&stub, &server, "bundled", "company");
 
     // The server bundles `_flows/etl.yml` into the namespace files: the backup leaves it out.
     let (r, log) = run_logged(&backup);
@@ -734,13 +739,7 @@ fn flow_copies_under_flows_in_namespace_files_are_never_backed_up_restored_or_co
     commit_by_hand(&repo, &copies);
 
     // The drill passes with `failOnDrift`: the copies are not the backup's files.
-    let job = |name: &str, options: Value| {
-        let mut request = backup.clone();
-        request["job"] = json!(name);
-        request["restore"] = options;
-        request
-    };
-    let (r, log) = run_logged(&job("drill", json!({"failOnDrift": true})));
+    let (r, log) = run_logged(&as_job(&backup, "drill", json!({"failOnDrift": true})));
     assert_eq!(report(&r)["restore"]["inSync"], 3, "{r}");
     assert!(log.iter().any(|l| l.contains("13 file(s) under `_flows/`") && l.contains("files/company/_flows/etl.yml")), "{log:?}");
 
@@ -751,7 +750,7 @@ fn flow_copies_under_flows_in_namespace_files_are_never_backed_up_restored_or_co
         model.flows.clear();
         model.files.clear();
     }
-    let r = run(&job("restore", json!({})));
+    let r = run(&as_job(&backup, "restore", json!({})));
     assert_eq!(report(&r)["restore"]["restoredFiles"], 2, "{r}");
     {
         let model = stub.model.lock().unwrap();
@@ -790,9 +789,7 @@ fn a_restore_works_within_kestra_zip_limits_and_uploads_large_files_one_by_one()
     }
     let blob: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();
     stub.put_file("big", "small/05b-large.bin", &blob);
-    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "big"}}, "gitDirectory": dir});
-    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "limits"),
-        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    let backup = instance_backup(&stub, &server, "limits", "big");
     report(&run(&backup));
     let kestra_had = {
         let model = stub.model.lock().unwrap();
@@ -805,10 +802,7 @@ fn a_restore_works_within_kestra_zip_limits_and_uploads_large_files_one_by_one()
             model.files.clear();
             model.writes.clear();
         }
-        let mut request = backup.clone();
-        request["job"] = json!("restore");
-        request["restore"] = options;
-        let r = run(&request);
+        let r = run(&as_job(&backup, "restore", options));
         let model = stub.model.lock().unwrap();
         assert_eq!((&model.flows, &model.files), (&kestra_had.0, &kestra_had.1), "everything restored: {r}");
         (report(&r)["restore"].clone(), model.writes.clone())
@@ -843,13 +837,10 @@ fn writes_wait_for_kestra_with_their_own_timeout_and_a_timed_out_write_says_what
     let stub = KestraStub::start();
     stub.set_flow("slow", "a", &flow_text("a", "slow", "a"));
     stub.put_file("slow", "x.txt", b"x\n");
-    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": "slow"}}, "gitDirectory": dir});
-    let backup = json!({"kestra": kestra(&stub), "git": https(&server, "slow"),
-        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]});
+    let backup = instance_backup(&stub, &server, "slow", "slow");
     report(&run(&backup));
     let restore = |write_timeout_ms: u64| {
-        let mut request = backup.clone();
-        request["job"] = json!("restore");
+        let mut request = as_job(&backup, "restore", json!({}));
         request["kestra"]["readTimeoutMs"] = json!(300);
         request["kestra"]["writeTimeoutMs"] = json!(write_timeout_ms);
         run(&request)
