@@ -74,7 +74,7 @@ final class KestraApiStandIn implements AutoCloseable {
     /** Bundle each namespace's flows into its files export as `_flows/<id>.yml`. */
     volatile boolean bundleFlows;
     /** Kestra's ZIP-bomb protection for uploaded archives; null: off (Kestra's default). */
-    volatile ZipBombProtectionConfiguration zipLimits;
+    volatile ZipLimits zipLimits;
     /** The name of every entry of every namespace-file archive received. */
     final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
@@ -124,12 +124,14 @@ final class KestraApiStandIn implements AutoCloseable {
                     reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(kestra.get().flowService().validate("main", sources)));
                 } else if (call.equals("flows/import")) {
                     List<FormPart> parts = FormPart.read(exchange, "fileUpload");
-                    refusedByZipLimits(exchange, () -> reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(importFlows(parts))));
+                    ZipLimits limits = zipLimits;
+                    refusedByZipLimits(exchange, limits, () -> reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(importFlows(parts, limits))));
                 } else if (filesUpload.matches()) {
                     List<FormPart> parts = FormPart.read(exchange, "fileContent");
                     String target = queryParameter(exchange.getRequestURI().getRawQuery(), "path").orElse("/");
-                    refusedByZipLimits(exchange, () -> {
-                        putFiles(filesUpload.group(1), target, parts);
+                    ZipLimits limits = zipLimits;
+                    refusedByZipLimits(exchange, limits, () -> {
+                        putFiles(filesUpload.group(1), target, parts, limits);
                         reply(exchange, 200, new byte[0]);
                     });
                 } else {
@@ -155,11 +157,29 @@ final class KestraApiStandIn implements AutoCloseable {
     }
 
     /** Runs a write; Kestra's ZIP-bomb protection refusing its archive is answered 422 with Kestra's message, as Kestra's API does. */
-    private static void refusedByZipLimits(HttpExchange exchange, Write write) throws Exception {
+    private static void refusedByZipLimits(HttpExchange exchange, ZipLimits limits, Write write) throws Exception {
         try {
             write.run();
-        } catch (ProtectedZipInputStream.ZipBombDetectedException e) {
+        } catch (IllegalArgumentException e) {
+            if (limits == null || !ZipLimits.isRefusal(e)) {
+                throw e;
+            }
             reply(exchange, 422, JacksonMapper.ofJson().writeValueAsBytes(Map.of("message", e.getMessage())));
+        }
+    }
+
+    /**
+     * Kestra's ZIP-bomb protection (`kestra.security.zip-bomb-protection`), through Kestra's own
+     * classes. A class of its own, loaded only once a test turns the limits on: Kestra 1.3, which
+     * the 1.3 runtime test runs this stand-in on, has no such classes.
+     */
+    record ZipLimits(int maxNumberOfEntries, int maxEntrySize) {
+        ZipInputStream open(InputStream in) {
+            return ProtectedZipInputStream.of(in, new ZipBombProtectionConfiguration(true, maxNumberOfEntries, maxEntrySize));
+        }
+
+        static boolean isRefusal(Throwable e) {
+            return e instanceof ProtectedZipInputStream.ZipBombDetectedException;
         }
     }
 
@@ -243,11 +263,11 @@ final class KestraApiStandIn implements AutoCloseable {
     }
 
     /** Each flow of the uploaded archives (or YAML files) through FlowService's import; the entries it refused. */
-    private List<String> importFlows(List<FormPart> uploads) throws IOException {
+    private List<String> importFlows(List<FormPart> uploads, ZipLimits limits) throws IOException {
         List<String> refused = new ArrayList<>();
         for (FormPart upload : uploads) {
             if (upload.filename().endsWith(".zip")) {
-                forEachEntry(upload.bytes(), (name, content) -> importFlow(new String(content, StandardCharsets.UTF_8), name, refused));
+                forEachEntry(upload.bytes(), limits, (name, content) -> importFlow(new String(content, StandardCharsets.UTF_8), name, refused));
             } else {
                 for (String source : new String(upload.bytes(), StandardCharsets.UTF_8).split("(?m)^---\\s*$")) {
                     importFlow(source, upload.filename(), refused);
@@ -268,7 +288,7 @@ final class KestraApiStandIn implements AutoCloseable {
     private static final Pattern NAMESPACE_LINE = Pattern.compile("(?m)^namespace:.*$");
 
     /** An archive is unpacked into the namespace, its `_flows/` entries imported as flows of the namespace; any other upload is stored at `target`. */
-    private void putFiles(String namespaceName, String target, List<FormPart> uploads) throws Exception {
+    private void putFiles(String namespaceName, String target, List<FormPart> uploads, ZipLimits limits) throws Exception {
         Backing backing = kestra.get();
         Namespace namespace = backing.namespaces().of("main", namespaceName, backing.storage());
         for (FormPart upload : uploads) {
@@ -276,7 +296,7 @@ final class KestraApiStandIn implements AutoCloseable {
                 namespace.putFile(Path.of(target), new ByteArrayInputStream(upload.bytes()), Namespace.Conflicts.OVERWRITE);
                 continue;
             }
-            forEachEntry(upload.bytes(), (name, content) -> {
+            forEachEntry(upload.bytes(), limits, (name, content) -> {
                 uploadedEntries.add(name);
                 if (name.startsWith("_flows/")) {
                     String source = NAMESPACE_LINE.matcher(new String(content, StandardCharsets.UTF_8)).replaceFirst(Matcher.quoteReplacement("namespace: " + namespaceName));
@@ -293,10 +313,9 @@ final class KestraApiStandIn implements AutoCloseable {
     }
 
     /** Every file entry of an archive, in order, read through Kestra's ZIP-bomb protection when it is on. */
-    private void forEachEntry(byte[] archive, EntryConsumer consumer) throws IOException {
-        ZipBombProtectionConfiguration limits = zipLimits;
+    private static void forEachEntry(byte[] archive, ZipLimits limits, EntryConsumer consumer) throws IOException {
         InputStream in = new ByteArrayInputStream(archive);
-        try (ZipInputStream zip = limits == null ? new ZipInputStream(in) : ProtectedZipInputStream.of(in, limits)) {
+        try (ZipInputStream zip = limits == null ? new ZipInputStream(in) : limits.open(in)) {
             for (ZipEntry entry = zip.getNextEntry(); entry != null; entry = zip.getNextEntry()) {
                 if (!entry.isDirectory()) {
                     consumer.accept(entry.getName(), zip.readAllBytes());

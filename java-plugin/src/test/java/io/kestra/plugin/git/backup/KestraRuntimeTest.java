@@ -18,7 +18,6 @@ import io.kestra.core.repositories.MetricRepositoryInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.serializers.JacksonMapper;
-import io.kestra.core.security.SecurityConfiguration.ZipBombProtectionConfiguration;
 import io.kestra.core.services.FlowParsingService;
 import io.kestra.core.services.FlowService;
 import io.kestra.core.services.TaskOutputService;
@@ -814,7 +813,7 @@ class KestraRuntimeTest {
 
         // Kestra's hardening: at most 3 entries per archive and 2048 bytes per entry. The files come in
         // path order: the archive of 6 is refused for its count, its second half for the size of z/large.bin.
-        api.zipLimits = new ZipBombProtectionConfiguration(true, 3, 2048);
+        api.zipLimits = new KestraApiStandIn.ZipLimits(3, 2048);
         try {
             Execution restored = run("zl_restore");
             assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
