@@ -149,7 +149,8 @@ impl KestraClient {
                 // Only Enterprise and Cloud issue API tokens: on OSS a token can never work.
                 Some(KestraAuth::Bearer { .. }) => (
                     "tried a bearer token (`auth.apiToken`)".to_string(),
-                    "Kestra OSS has no API tokens (they are Enterprise/Cloud only): use basic auth, `auth.username`/`auth.password`",
+                    "Kestra OSS has no API tokens (they are Enterprise/Cloud only), so on OSS use basic auth, `auth.username`/`auth.password`; \
+                     on Enterprise/Cloud check the token and its rights",
                 ),
                 None => ("no credentials were configured".to_string(), "set `auth.username`/`auth.password` (basic auth)"),
             };
