@@ -132,7 +132,7 @@ impl Writer<'_> {
 }
 
 /// A ZIP archive being built in a temporary file.
-pub(super) struct Archive {
+struct Archive {
     file: tempfile::NamedTempFile,
     zip: zip::ZipWriter<std::fs::File>,
 }
