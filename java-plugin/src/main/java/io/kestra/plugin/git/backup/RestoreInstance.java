@@ -117,7 +117,8 @@ import java.util.Map;
                     privateKey: "{{ secret('GIT_SSH_KEY') }}"
                     kestraUrl: http://kestra:8080
                     auth:
-                      apiToken: "{{ secret('KESTRA_API_TOKEN') }}"
+                      username: "{{ secret('KESTRA_USERNAME') }}"
+                      password: "{{ secret('KESTRA_PASSWORD') }}"
                   - id: show
                     type: io.kestra.plugin.core.log.Log
                     message: "{{ read(outputs.dry_run.plan) }}"
