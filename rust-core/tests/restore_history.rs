@@ -225,6 +225,17 @@ fn a_selection_restores_only_what_it_names_with_the_subflows_it_calls() {
     assert_eq!(s.stub.model.lock().unwrap().files[&("company".to_string(), "lib/a.py".to_string())], b"print('v5')\n");
     assert_eq!(flows(&s.stub)[0], ("company/etl".to_string(), flow_text("etl", "company", "v30")));
 
+    // The same on a one-namespace layout (PushFlows + PushNamespaceFiles for `company`).
+    s.stub.delete_flow("company", "first");
+    let mut one = s.request("restore", json!({"ref": s.sha(15), "flows": ["company/first"]}));
+    one["sources"] = json!([
+        {"kind": "flows", "namespaces": {"one": {"namespace": "company"}}, "gitDirectory": "flows/company"},
+        {"kind": "namespaceFiles", "namespaces": {"one": {"namespace": "company"}}, "gitDirectory": "files/company"}
+    ]);
+    let (answer, _) = run(&one);
+    assert_eq!(restored(&answer)["restoredFlows"], 1, "{answer}");
+    assert!(flows(&s.stub).contains(&("company/first".to_string(), flow_text("first", "company", "first"))));
+
     // A glob without a namespace names the field and the fix.
     let message = invalid_config(&run(&s.request("restore", json!({"flows": ["first"]}))).0);
     assert!(message.starts_with("`restore.flows[0]`: `first` has no `/`"), "{message}");
