@@ -85,8 +85,7 @@ fn matches(filter: &Filter, layout: &Snapshot, path: &str) -> bool {
     });
     let by_flow = filter.flow.as_deref().is_none_or(|wanted| match layout.place(path) {
         Some((SourceKind::Flows, namespace, relative)) => {
-            let id = relative.rsplit_once('.').map_or(relative.as_str(), |(id, _)| id);
-            wanted == format!("{namespace}/{id}")
+            wanted == format!("{namespace}/{}", crate::snapshot::flow_id(&relative))
         }
         _ => false,
     });

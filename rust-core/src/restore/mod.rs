@@ -168,7 +168,7 @@ fn flow_sources(files: &[&BackupFile], tip: &dyn TipTree) -> Result<Vec<(String,
         let source = String::from_utf8(tip.read_blob(oid)?)
             .map_err(|_| CoreError::new(ErrorCode::InvalidBackup, format!("`{}` in the backup is not UTF-8 text, so not a flow", file.path)))?;
         let header = flow_header::read(&source);
-        let id = file.relative.rsplit_once('.').map_or(file.relative.as_str(), |(stem, _)| stem);
+        let id = crate::snapshot::flow_id(&file.relative);
         if header.id.as_deref() != Some(id) || header.namespace.as_deref() != Some(file.namespace.as_str()) {
             return Err(CoreError::new(
                 ErrorCode::InvalidBackup,

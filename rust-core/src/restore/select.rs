@@ -85,7 +85,7 @@ impl Selection {
 /// `namespace/id` of a flow, `namespace/path` of a namespace file: what the globs match.
 pub fn item_name(file: &BackupFile) -> String {
     match file.kind {
-        SourceKind::Flows => format!("{}/{}", file.namespace, file.relative.rsplit_once('.').map_or(file.relative.as_str(), |(id, _)| id)),
+        SourceKind::Flows => format!("{}/{}", file.namespace, crate::snapshot::flow_id(&file.relative)),
         SourceKind::NamespaceFiles => format!("{}/{}", file.namespace, file.relative),
     }
 }

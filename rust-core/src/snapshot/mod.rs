@@ -22,6 +22,11 @@ use git2::Oid;
 use crate::error::CoreError;
 use crate::report::SourceCounts;
 
+/// The flow id of a flow file's name: `etl.yml` → `etl`.
+pub fn flow_id(file_name: &str) -> &str {
+    file_name.rsplit_once('.').map_or(file_name, |(stem, _)| stem)
+}
+
 /// A file in the branch tip, as `git` lists it.
 #[derive(Debug, Clone)]
 pub struct TipFile {
