@@ -165,7 +165,8 @@ class KestraRuntimeTest {
         }
 
         // Every flow of README.md and docs/ through Kestra's own validation (what `POST flows/validate` runs:
-        // strict parsing, then the model validator). Examples marked for Kestra 1.x only must be refused.
+        // strict parsing, then the model validator). An example for Kestra 1.x only (ForEach, pluginDefaults) is marked with
+        // `<!-- example for Kestra 1.x only: <reason> -->` on the line before its fence, and must then be refused by 2.0.
         List<MarkdownFlowExamples.Example> documented = MarkdownFlowExamples.inReadmeAndDocs();
         assertTrue(documented.size() >= 13, "fewer flow examples found in README.md and docs/ than the 13 they held: " + documented.size());
         for (MarkdownFlowExamples.Example example : documented) {

@@ -9,7 +9,7 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * The flow examples of README.md and docs/**.md: every ```yaml block with a top-level `tasks:` key
+ * The flow examples of README.md and docs/**.md: every ```yaml (or ```yml) block with a top-level `tasks:` key
  * (other YAML blocks, such as the CLI's requests, are not flows). An example written for Kestra 1.x
  * only (ForEach, pluginDefaults) carries, on the line just before its fence, the HTML comment
  * `<!-- example for Kestra 1.x only: <reason> -->`, invisible on GitHub.
@@ -41,7 +41,8 @@ final class MarkdownFlowExamples {
     static List<Example> in(String file, List<String> lines) {
         List<Example> examples = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
-            if (!lines.get(i).strip().equals("```yaml")) {
+            String fence = lines.get(i).strip();
+            if (!fence.equals("```yaml") && !fence.equals("```yml")) {
                 continue;
             }
             int start = i + 1;
