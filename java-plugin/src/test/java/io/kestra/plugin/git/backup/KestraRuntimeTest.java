@@ -6,11 +6,13 @@ import io.kestra.core.models.annotations.Example;
 import io.kestra.core.models.annotations.Plugin;
 import io.kestra.core.models.executions.Execution;
 import io.kestra.core.models.executions.LogEntry;
+import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.flows.State;
 import io.kestra.core.models.tasks.Task;
 import io.kestra.core.plugins.PluginRegistry;
+import io.kestra.core.repositories.ExecutionRepositoryInterface;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.models.executions.MetricEntry;
 import io.kestra.core.repositories.LogDataStoreInterface;
@@ -84,6 +86,8 @@ class KestraRuntimeTest {
     @Inject
     TriggerRepositoryInterface triggerRepository;
     @Inject
+    ExecutionRepositoryInterface executionRepository;
+    @Inject
     LogDataStoreInterface logs;
     @Inject
     StorageInterface storage;
@@ -105,7 +109,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -159,6 +163,21 @@ class KestraRuntimeTest {
                 }
             }
         }
+
+        // Every flow of README.md and docs/ through Kestra's own validation (what `POST flows/validate` runs:
+        // strict parsing, then the model validator). An example for Kestra 1.x only (ForEach, pluginDefaults) is marked with
+        // `<!-- example for Kestra 1.x only: <reason> -->` on the line before its fence, and must then be refused by 2.0.
+        List<MarkdownFlowExamples.Example> documented = MarkdownFlowExamples.inReadmeAndDocs();
+        assertTrue(documented.size() >= 13, "fewer flow examples found in README.md and docs/ than the 13 they held: " + documented.size());
+        for (MarkdownFlowExamples.Example example : documented) {
+            String refused = flowService.validate("main", List.of(new FlowSource(example.where(), example.source()))).get(0).getConstraints();
+            if (example.kestra1Only()) {
+                assertNotNull(refused, example.where() + " is marked for Kestra 1.x only, yet Kestra 2.0 accepts it: remove the mark");
+            } else {
+                assertNull(refused, example.where() + ": Kestra 2.0 refuses this example");
+            }
+        }
+        assertTrue(documented.stream().anyMatch(MarkdownFlowExamples.Example::kestra1Only), "the 1.x migration example is found and marked");
     }
 
     @Test
@@ -1037,6 +1056,127 @@ class KestraRuntimeTest {
             """;
         Exception refused = assertThrows(Exception.class, () -> flowParsingService.parse("main", source, true));
         assertTrue(refused.getMessage().contains("Unrecognized field \"pluginDefaults\""), refused.getMessage());
+    }
+
+    /** docs/migration.md, Kestra 2.0: the connection in flow `variables` (url, branch, username), the password from `secret()`. */
+    @Test
+    void kestraTwoKeepsTheConnectionInFlowVariables() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: etl
+            namespace: in_vars
+            tasks:
+              - id: hello
+                type: io.kestra.plugin.core.log.Log
+                message: hello
+            """));
+        kestra.putFile("in_vars", "/sql/report.sql", "select 1;\n");
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: git_push_vars
+            namespace: system
+            variables:
+              git_url: %s
+              git_branch: main
+              git_username: %s
+              git_ca: %s
+            tasks:
+              - id: flows_in_vars
+                type: io.kestra.plugin.git.backup.PushFlows
+                sourceNamespace: in_vars
+                gitDirectory: flows/in_vars
+                url: "{{ vars.git_url }}"
+                branch: "{{ vars.git_branch }}"
+                username: "{{ vars.git_username }}"
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                trustedCaPemPath: "{{ vars.git_ca }}"
+              - id: scripts_in_vars
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: in_vars
+                gitDirectory: scripts/in_vars
+                url: "{{ vars.git_url }}"
+                branch: "{{ vars.git_branch }}"
+                username: "{{ vars.git_username }}"
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                trustedCaPemPath: "{{ vars.git_ca }}"
+            """.formatted(server.httpsUrl("variables"), USER, server.get("CA_PEM"))));
+        Execution pushed = run("git_push_vars");
+        assertEquals(State.Type.SUCCESS, pushed.getState().getCurrent(), logText(pushed));
+        assertEquals("flows/in_vars/etl.yml\nscripts/in_vars/sql/report.sql", git("variables", "ls-tree", "-r", "--name-only", "main"),
+            "both tasks pushed to the URL and branch of the variables, authenticated as their username");
+        assertEquals(2, git("variables", "log", "--format=%s", "main").lines().count(), "one commit per task");
+        assertNoSecret(pushed, TOKEN);
+    }
+
+    /**
+     * YAML anchors do not carry a connection in Kestra 2.0 (docs/migration.md): its YAML reader (Jackson) keeps a merge key
+     * `<<` as a property, which strict validation refuses, and reads an alias `*name` as the text `name`, not the anchored value.
+     */
+    @Test
+    void kestraTwoReadsYamlAnchorsNeitherAsMergeKeysNorAsAliases() throws Exception {
+        String merge = """
+            id: anchors_merge
+            namespace: system
+            tasks:
+              - id: scripts_a
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: a
+                <<: &git
+                  url: https://gitlab-01.local/backup/kestra
+                  branch: main
+              - id: scripts_b
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: b
+                <<: *git
+            """;
+        String refused = flowService.validate("main", List.of(new FlowSource("merge.yml", merge))).get(0).getConstraints();
+        assertNotNull(refused, "a merge key is refused");
+        assertTrue(refused.contains("Unrecognized field \"<<\""), refused);
+
+        String alias = """
+            id: anchors_alias
+            namespace: system
+            tasks:
+              - id: scripts_a
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: a
+                url: &git_url https://gitlab-01.local/backup/kestra
+              - id: scripts_b
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: b
+                url: *git_url
+            """;
+        assertNull(flowService.validate("main", List.of(new FlowSource("alias.yml", alias))).get(0).getConstraints(), "an alias passes validation");
+        List<Task> tasks = flowParsingService.parse("main", alias, true).getTasks();
+        assertTrue(JacksonMapper.ofJson().writeValueAsString(tasks.get(0)).contains("https://gitlab-01.local/backup/kestra"));
+        String second = JacksonMapper.ofJson().writeValueAsString(tasks.get(1));
+        assertTrue(second.contains("\"git_url\"") && !second.contains("gitlab-01.local"), "the alias is read as the anchor's name: " + second);
+    }
+
+    /** docs/migration.md: Kestra 2.0's `Loop` under the seed flow's `concurrency: {limit: 1, behavior: FAIL}`. */
+    @Test
+    void kestraTwoLoopUnderAFlowConcurrencyLimit() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: loop_limited
+            namespace: system
+            tasks:
+              - id: each
+                type: io.kestra.plugin.core.flow.Loop
+                concurrencyLimit: 1
+                values: [ansible, outputs]
+                tasks:
+                  - id: say
+                    type: io.kestra.plugin.core.log.Log
+                    message: "namespace {{ item.value }}"
+            concurrency:
+              limit: 1
+              behavior: FAIL
+            """));
+        Execution looped = run("loop_limited");
+        StringBuilder log = new StringBuilder(logText(looped));
+        for (Execution iteration : executionRepository.findLoopSubExecutions("main", looped.getId(), "each")) {
+            log.append("\n[iteration ").append(iteration.getState().getCurrent()).append("] ").append(logText(iteration));
+        }
+        assertEquals(State.Type.FAILED, looped.getState().getCurrent(), log.toString());
+        assertTrue(log.toString().toLowerCase().contains("concurrency limit"), log.toString());
     }
 
     /** Saves `system.<id>`: one PushNamespaceFiles task of `namespace` into `scripts/<namespace>`, with these connection lines. */
