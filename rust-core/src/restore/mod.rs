@@ -6,8 +6,9 @@
 //! through Kestra's own validation first; one refused flow stops the job before anything is
 //! written. A restore then writes what Kestra is missing (and, with `overwrite`, what differs):
 //! namespace files first, through ZIP uploads per namespace (a flow's trigger may fire as soon as
-//! the flow is back and find its files), then flows, through ZIP imports. Nothing is ever deleted
-//! from Kestra.
+//! the flow is back and find its files), then flows, through ZIP imports; then, with
+//! `triggerState`, the selected flows' triggers are switched to the on/off state the backup
+//! recorded (`triggers`). Nothing is ever deleted from Kestra.
 
 mod plan;
 mod select;
@@ -120,9 +121,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
 
     match req.job {
         Job::Drill => {
-            if let Some(layout) = &trigger_layout {
-                summary.trigger_drift = triggers::step(&client, layout, &backup, &files, false, log)?.drift;
-            }
+            summary.trigger_drift = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, false, log)?.drift;
             let drifted = summary.drift.len() + summary.trigger_drift.len();
             if req.restore.fail_on_drift && drifted > 0 {
                 let triggers = summary.trigger_drift.iter().map(|t| format!("trigger `{}` {} in the backup, {} in Kestra", t.trigger, t.backup, t.kestra));
@@ -138,18 +137,14 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         }
         _ if req.dry_run => {
             log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len()));
-            if let Some(layout) = &trigger_layout {
-                summary.trigger_drift = triggers::step(&client, layout, &backup, &files, false, log)?.drift;
-            }
+            summary.trigger_drift = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, false, log)?.drift;
         }
         _ => {
             let t = Instant::now();
             summary.restored_files = restore_files(&client, &to_write, &ws, req, log)?;
             summary.restored_flows = upload::flows(&client, &flows, &req.restore, log)?;
-            if let Some(layout) = &trigger_layout {
-                let outcome = triggers::step(&client, layout, &backup, &files, true, log)?;
-                (summary.trigger_drift, summary.triggers_set) = (outcome.drift, outcome.set);
-            }
+            let outcome = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, true, log)?;
+            (summary.trigger_drift, summary.triggers_set) = (outcome.drift, outcome.set);
             report.timings_ms.push = elapsed_ms(t);
             log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
         }

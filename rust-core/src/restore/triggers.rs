@@ -16,14 +16,17 @@ use crate::snapshot::{flow_id, BackupFile, TipTree};
 use std::collections::BTreeSet;
 
 /// What the step found, and how many triggers it set (0 unless `write`).
+#[derive(Default)]
 pub struct Outcome {
     pub drift: Vec<TriggerDriftRow>,
     pub set: usize,
 }
 
 /// Compares the recorded state of the flows of `files` (the selection) with Kestra's and, with
-/// `write`, sets every trigger that differs to the recorded state.
-pub fn step(client: &KestraClient, layout: &TriggerLayout, backup: &dyn TipTree, files: &[BackupFile], write: bool, log: &mut Log) -> Result<Outcome, CoreError> {
+/// `write`, sets every trigger that differs to the recorded state. No `layout` (the request has no
+/// `triggerState`): nothing is read or written.
+pub fn step(client: &KestraClient, layout: Option<&TriggerLayout>, backup: &dyn TipTree, files: &[BackupFile], write: bool, log: &mut Log) -> Result<Outcome, CoreError> {
+    let Some(layout) = layout else { return Ok(Outcome::default()) };
     let flows: BTreeSet<(&str, &str)> = files
         .iter()
         .filter(|f| f.kind == SourceKind::Flows && f.backup.is_some())
@@ -31,7 +34,7 @@ pub fn step(client: &KestraClient, layout: &TriggerLayout, backup: &dyn TipTree,
         .collect();
     let recorded = layout.recorded(backup, &|namespace, flow| flows.contains(&(namespace, flow)))?;
     if recorded.is_empty() {
-        return Ok(Outcome { drift: Vec::new(), set: 0 });
+        return Ok(Outcome::default());
     }
     let kestra = triggers::disabled_flags(client, layout.search_root(), log)?;
     let mut differing: Vec<(&TriggerKey, bool)> = Vec::new();
