@@ -31,6 +31,17 @@ pub struct Request {
     pub dry_run: bool,
     #[serde(default)]
     pub guard: DeletionGuard,
+    /// Record (backup), re-apply (restore) or compare (drill) each flow trigger's on/off state;
+    /// unset: trigger state is left out. See `docs/trigger-state.md`.
+    #[serde(default)]
+    pub trigger_state: Option<TriggerStateOptions>,
+}
+
+/// Where the per-flow trigger-state files live: `<gitDirectory>/<namespace>/<flowId>.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TriggerStateOptions {
+    pub git_directory: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -94,6 +94,16 @@ impl KestraClient {
         self.post(path, Call::Write, query, form, log)
     }
 
+    /// PUT of a JSON body that changes Kestra (a trigger's state), with the write timeout; retried
+    /// only when the connection could not be made.
+    pub fn put_json(&self, path: &str, body: &serde_json::Value, log: &mut Log) -> Result<Response, CoreError> {
+        let url = self.url(path);
+        let bytes = body.to_string();
+        self.send(path, Call::Write, log, &|| {
+            Ok(self.http.put(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.clone()).timeout(self.write_timeout))
+        })
+    }
+
     fn post(&self, path: &str, call: Call, query: &[(&str, &str)], form: &dyn Fn() -> Result<Form, CoreError>, log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
         self.send(path, call, log, &|| {

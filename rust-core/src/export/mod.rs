@@ -5,6 +5,7 @@ mod archive;
 pub mod bundled_flows;
 mod client;
 pub(crate) mod flow_header;
+pub mod triggers;
 
 pub use client::KestraClient;
 

@@ -54,7 +54,8 @@ import java.util.zip.ZipOutputStream;
  * entries imported as flows of that namespace, as Kestra does, any other part stored at `path`.
  * With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
  * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
- * written, then 422 with Kestra's message. Basic auth is checked against the credentials the
+ * written, then 422 with Kestra's message. With {@link #triggers}, Kestra 2.0's triggers API.
+ * Basic auth is checked against the credentials the
  * server is configured with (`kestra.tasks.sdk.authentication`).
  */
 final class KestraApiStandIn implements AutoCloseable {
@@ -75,6 +76,8 @@ final class KestraApiStandIn implements AutoCloseable {
     volatile boolean bundleFlows;
     /** Kestra's ZIP-bomb protection for uploaded archives; null: off (Kestra's default). */
     volatile ZipLimits zipLimits;
+    /** Kestra 2.0's triggers API (`triggers/...`, see {@link TriggerApiStandIn}); null: not served. */
+    volatile TriggerApiStandIn triggers;
     /** The name of every entry of every namespace-file archive received. */
     final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
@@ -115,8 +118,12 @@ final class KestraApiStandIn implements AutoCloseable {
             String call = path.startsWith(API) ? path.substring(API.length()) : "";
             Matcher filesExport = FILES_EXPORT.matcher(call);
             Matcher filesUpload = FILES_UPLOAD.matcher(call);
+            TriggerApiStandIn triggerApi = triggers;
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
+            } else if (call.startsWith("triggers/") && triggerApi != null) {
+                var answer = triggerApi.answer(exchange.getRequestMethod(), call, exchange.getRequestURI().getRawQuery(), exchange.getRequestBody().readAllBytes());
+                reply(exchange, answer.map(TriggerApiStandIn.Answer::status).orElse(404), answer.isPresent() ? answer.get().bytes() : NOT_FOUND);
             } else if ("POST".equals(exchange.getRequestMethod())) {
                 if (call.equals("flows/validate")) {
                     List<FlowSource> sources = FormPart.read(exchange, "flows").stream()

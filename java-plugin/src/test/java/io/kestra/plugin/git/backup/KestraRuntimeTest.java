@@ -18,6 +18,9 @@ import io.kestra.core.models.executions.MetricEntry;
 import io.kestra.core.repositories.LogDataStoreInterface;
 import io.kestra.core.repositories.MetricRepositoryInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
+import io.kestra.core.models.triggers.TriggerId;
+import io.kestra.core.scheduler.events.SetDisableTrigger;
+import io.kestra.core.scheduler.queue.TriggerEventQueue;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.services.FlowParsingService;
@@ -26,6 +29,7 @@ import io.kestra.core.services.TaskOutputService;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.Await;
+import io.micronaut.context.ApplicationContext;
 import io.micronaut.data.model.Pageable;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
@@ -101,6 +105,10 @@ class KestraRuntimeTest {
     MetricRepositoryInterface metrics;
     @Inject
     TaskOutputService taskOutputService;
+    @Inject
+    ApplicationContext applicationContext;
+    @Inject
+    TriggerEventQueue triggerEventQueue;
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
@@ -109,7 +117,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -118,6 +126,7 @@ class KestraRuntimeTest {
     @BeforeEach
     void shareTheFlowRepository() {
         backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage);
+        api.triggers = new TriggerApiStandIn(applicationContext);
         kestra = new ExampleInstance(flowService, namespaceFactory, storage);
     }
 
@@ -1188,6 +1197,92 @@ class KestraRuntimeTest {
     }
 
     /** Saves `system.<id>`: one task `task` of `type` with these property lines; then a Log task printing `outputsLine`, if given. */
+    /**
+     * Issue 13, trigger state: a schedule switched off the way Kestra's UI and `Toggle` task do it
+     * (a `SetDisableTrigger` event to the scheduler, which keeps the flag in the trigger's state,
+     * not in the flow) is recorded by BackupInstance; switched back on, the drill reports it, a
+     * restore with `includeTriggerState: false` leaves it on, and RestoreInstance switches it off
+     * again. The runtime's scheduler is on, so it creates the trigger states of a flow with
+     * Schedule triggers as Kestra does (from the `TriggerCreated` events FlowService sends).
+     */
+    @Test
+    void aScheduleSwitchedOffStaysOffThroughBackupAndRestore() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: nightly
+            namespace: trig
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: hi
+            triggers:
+              - id: schedule
+                type: io.kestra.plugin.core.trigger.Schedule
+                cron: 0 3 1 1 *
+              - id: other
+                type: io.kestra.plugin.core.trigger.Schedule
+                cron: 0 4 1 1 *
+            """));
+        TriggerId schedule = TriggerId.of("main", "trig", "nightly", "schedule");
+        awaitDisabled(schedule, false);
+        awaitDisabled(TriggerId.of("main", "trig", "nightly", "other"), false);
+        setDisabled(schedule, true);
+        String layout = """
+                namespacePrefix: trig
+            %s""".formatted(connection("triggers"));
+        saveTaskFlow("trig_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
+        String drillLayout = layout.replace("    dryRun: false\n", "");
+        saveTaskFlow("trig_drill", "io.kestra.plugin.git.backup.RestoreDrill", drillLayout, "triggerDrift={{ outputs.task.triggerDrift }}");
+        saveTaskFlow("trig_restore", "io.kestra.plugin.git.backup.RestoreInstance", layout, "triggersSet={{ outputs.task.triggersSet }}");
+        saveTaskFlow("trig_leave", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    includeTriggerState: false\n",
+            "triggersSet={{ outputs.task.triggersSet }}");
+
+        Execution backedUp = run("trig_backup");
+        assertEquals(State.Type.SUCCESS, backedUp.getState().getCurrent(), logText(backedUp));
+        assertEquals(Map.of("namespace", "trig", "flowId", "nightly", "triggers", Map.of("schedule", Map.of("disabled", true), "other", Map.of("disabled", false))),
+            JacksonMapper.ofJson().readValue(blob("triggers", "main:triggers/trig/nightly.json"), Map.class));
+        String commit = git("triggers", "rev-parse", "main");
+        assertEquals(State.Type.SUCCESS, run("trig_backup").getState().getCurrent());
+        assertEquals(commit, git("triggers", "rev-parse", "main"), "no change, no commit");
+
+        setDisabled(schedule, false);
+        Execution drill = run("trig_drill");
+        assertEquals(State.Type.SUCCESS, drill.getState().getCurrent(), logText(drill));
+        Matcher drift = Pattern.compile("triggerDrift=(\\[.*])").matcher(logText(drill));
+        assertTrue(drift.find(), logText(drill));
+        assertEquals(List.of(Map.of("trigger", "trig/nightly/schedule", "backup", "disabled", "kestra", "enabled")),
+            JacksonMapper.ofJson().readValue(drift.group(1), List.class), logText(drill));
+        Await.until(() -> metricValue(drill, "restore.triggers_differing").isPresent(), Duration.ofMillis(200), Duration.ofSeconds(30));
+        assertEquals(1.0, metricValue(drill, "restore.triggers_differing").orElseThrow(), "the drill's metric");
+
+        Execution left = run("trig_leave");
+        assertEquals(State.Type.SUCCESS, left.getState().getCurrent(), logText(left));
+        assertTrue(logText(left).contains("triggersSet=0"), logText(left));
+        assertFalse(triggerRepository.findById(schedule).orElseThrow().isDisabled(), "`includeTriggerState: false` leaves Kestra's state alone");
+
+        Execution restored = run("trig_restore");
+        assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
+        assertTrue(logText(restored).contains("triggersSet=1"), logText(restored));
+        assertTrue(triggerRepository.findById(schedule).orElseThrow().isDisabled(), "off again: Kestra answered once its scheduler applied it");
+        assertFalse(triggerRepository.findById(TriggerId.of("main", "trig", "nightly", "other")).orElseThrow().isDisabled());
+        Execution clean = run("trig_drill");
+        assertTrue(logText(clean).contains("triggerDrift=[]"), logText(clean));
+        for (Execution e : List.of(backedUp, drill, left, restored)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
+    }
+
+    /** Switches a trigger on or off as Kestra's `Toggle` task does, and waits for the scheduler to apply it. */
+    private void setDisabled(TriggerId trigger, boolean disabled) throws Exception {
+        triggerEventQueue.send(new SetDisableTrigger(trigger, disabled));
+        awaitDisabled(trigger, disabled);
+    }
+
+    private void awaitDisabled(TriggerId trigger, boolean disabled) throws Exception {
+        Await.until(() -> "trigger " + trigger.uid() + " not " + (disabled ? "disabled" : "enabled") + ": " + triggerRepository.findById(trigger),
+            () -> triggerRepository.findById(trigger).map(t -> t.isDisabled() == disabled).orElse(false),
+            Duration.ofMillis(100), Duration.ofSeconds(30));
+    }
+
     private void saveTaskFlow(String id, String type, String propertyLines, String outputsLine) throws Exception {
         String log = outputsLine.isEmpty() ? "" : """
               - id: outputs
