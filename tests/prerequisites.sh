@@ -26,6 +26,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
+# An arm64 JVM for the aarch64 proof (tests/run-all.sh stage 3): Debian's OpenJDK 17 through
+# multiarch, started by qemu-aarch64. It moves the amd64 openjdk-17 to the same Debian version.
+if ! dpkg -s openjdk-17-jre-headless:arm64 >/dev/null 2>&1; then
+  step "dpkg --add-architecture arm64; apt-get install openjdk-17-jre-headless:arm64"
+  dpkg --add-architecture arm64
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless:arm64
+fi
+
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }
 cargo clippy --version >/dev/null 2>&1 || { echo "clippy not found: rustup component add clippy" >&2; exit 1; }
 JAVA25_HOME=${JAVA25_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}

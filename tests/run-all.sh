@@ -6,7 +6,7 @@
 #   2. the plugin jar (Gradle runs cargo zigbuild for linux x86_64 and aarch64, glibc 2.17 floor,
 #      and checks both libraries) and the Java tests on Java 25, incl. the jar's JNI library
 #   3. the aarch64 CLI under qemu user-mode emulation: backup, no change, one change, restore; the
-#      same tree as the native CLI's
+#      same tree as the native CLI's; then the jar's aarch64 library in an arm64 JVM under qemu
 #   4. flows in Kestra 2.0's and 1.3's in-process runtimes with the jar loaded from a plugins folder
 # The end-to-end suite on a real Kestra server is not here: Kestra's server artifacts (cli,
 # webserver) are not served on these machines (README, "Limits").
@@ -52,6 +52,10 @@ stage "3/4 aarch64 under qemu: the aarch64 CLI's backups and restore vs the nati
 cargo zigbuild --release -q -p kestra-git-backup --bins --target aarch64-unknown-linux-gnu.2.17
 AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup \
   cargo test --release -q -p kestra-git-backup --test aarch64_under_qemu -- --ignored --nocapture 2>&1 | tee -a "$logs/rust.log"
+# The jar's aarch64 library in an arm64 JVM (Debian's OpenJDK 17 arm64, multiarch) under qemu: version and a dry run.
+git init -q --bare -b main "$logs/probe.git"
+qemu-aarch64 -L / /usr/lib/jvm/java-17-openjdk-arm64/bin/java -cp java-plugin/build/classes/java/test \
+  io.kestra.plugin.git.backup.NativeCallProbe java-plugin/build/libs/kestra-git-backup-*.jar "$logs/probe.git"
 
 stage "4/4 Kestra 2.0 and 1.3 runtimes with the jar in a plugins folder: gradle kestraRuntimeTest kestra13RuntimeTest"
 gradle --no-daemon -q :java-plugin:kestraRuntimeTest :java-plugin:kestra13RuntimeTest 2>&1 | tee -a "$logs/java.log"
