@@ -38,20 +38,23 @@ refused() {
 stage "0/4 prerequisites: bash tests/prerequisites.sh"
 bash tests/prerequisites.sh
 
-stage "1/4 Rust tests: cargo test --release --workspace, then clippy (warnings are errors)"
-cargo test --release --workspace 2>&1 | tee "$logs/rust.log"
-cargo clippy --release --workspace --all-targets -q -- -D warnings
+# The Rust tests build for the jar's x86_64 target (zig, glibc 2.17): one build serves the tests, clippy
+# and the jar's library.
+x86_64=(--target x86_64-unknown-linux-gnu.2.17)
+stage "1/4 Rust tests: cargo zigbuild test --release --workspace (x86_64, glibc 2.17), then clippy (warnings are errors)"
+cargo zigbuild test --release --workspace "${x86_64[@]}" 2>&1 | tee "$logs/rust.log"
+cargo zigbuild clippy --release --workspace --all-targets "${x86_64[@]}" -q -- -D warnings
 
 stage "2/4 plugin jar and Java tests: gradle build javaTest (zigbuild x86_64 + aarch64, glibc 2.17 floor checked; Java 25)"
 gradle --no-daemon -q :java-plugin:build :java-plugin:javaTest 2>&1 | tee "$logs/java.log"
 unzip -l java-plugin/build/libs/kestra-git-backup-*.jar | grep -E 'native/linux-(x86_64|aarch64)/libkestra_git_backup.so|META-INF/services/io.kestra.core.models.Plugin'
-refused target/release/libkestra_git_backup.so x86_64                             # host build: glibc 2.34+
+refused "$(gcc -print-file-name=libc.so.6)" x86_64                                  # this machine's glibc 2.36
 refused target/aarch64-unknown-linux-gnu/release/libkestra_git_backup.so x86_64   # wrong architecture
 
 stage "3/4 aarch64 under qemu: the aarch64 CLI's backups and restore vs the native CLI's"
 cargo zigbuild --release -q -p kestra-git-backup --bins --target aarch64-unknown-linux-gnu.2.17
 AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup \
-  cargo test --release -q -p kestra-git-backup --test aarch64_under_qemu -- --ignored --nocapture 2>&1 | tee -a "$logs/rust.log"
+  cargo zigbuild test --release -q -p kestra-git-backup --test aarch64_under_qemu "${x86_64[@]}" -- --ignored --nocapture 2>&1 | tee -a "$logs/rust.log"
 # The jar's aarch64 library in an arm64 JVM (Debian's OpenJDK 17 arm64, multiarch) under qemu: version and a dry run.
 git init -q --bare -b main "$logs/probe.git"
 qemu-aarch64 -L / /usr/lib/jvm/java-17-openjdk-arm64/bin/java -cp java-plugin/build/classes/java/test \

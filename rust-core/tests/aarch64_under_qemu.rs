@@ -5,8 +5,8 @@
 //! Ignored by a plain `cargo test`: it needs the aarch64 CLI, qemu-aarch64 and an aarch64 glibc
 //! (tests/prerequisites.sh installs them). `tests/run-all.sh` builds the CLI and runs it:
 //!
-//!     AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup \
-//!         cargo test --release --test aarch64_under_qemu -- --ignored
+//!     AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup cargo zigbuild test \
+//!         --release --test aarch64_under_qemu --target x86_64-unknown-linux-gnu.2.17 -- --ignored
 
 mod support;
 
@@ -27,7 +27,7 @@ struct Cli {
 
 impl Cli {
     fn native() -> Cli {
-        Cli { name: "x86_64 (native)", command: vec![env!("CARGO_BIN_EXE_kestra-git-backup").into()] }
+        Cli { name: "x86_64", command: vec![env!("CARGO_BIN_EXE_kestra-git-backup").into()] }
     }
 
     fn aarch64_under_qemu() -> Cli {
