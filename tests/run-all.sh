@@ -41,9 +41,9 @@ bash tests/prerequisites.sh
 # The Rust tests build for the jar's x86_64 target (zig, glibc 2.17): one build serves the tests, clippy
 # and the jar's library.
 x86_64=(--target x86_64-unknown-linux-gnu.2.17)
-stage "1/4 Rust tests: cargo zigbuild test --release --workspace (x86_64, glibc 2.17), then clippy (warnings are errors)"
-cargo zigbuild test --release --workspace "${x86_64[@]}" 2>&1 | tee "$logs/rust.log"
-cargo zigbuild clippy --release --workspace --all-targets "${x86_64[@]}" -q -- -D warnings
+stage "1/4 Rust tests: cargo-zigbuild test --release --workspace (x86_64, glibc 2.17), then clippy (warnings are errors)"
+cargo-zigbuild test --release --workspace "${x86_64[@]}" 2>&1 | tee "$logs/rust.log"
+cargo-zigbuild clippy --release --workspace --all-targets "${x86_64[@]}" -q -- -D warnings
 
 stage "2/4 plugin jar and Java tests: gradle build javaTest (zigbuild x86_64 + aarch64, glibc 2.17 floor checked; Java 25)"
 gradle --no-daemon -q :java-plugin:build :java-plugin:javaTest 2>&1 | tee "$logs/java.log"
@@ -54,7 +54,7 @@ refused target/aarch64-unknown-linux-gnu/release/libkestra_git_backup.so x86_64 
 stage "3/4 aarch64 under qemu: the aarch64 CLI's backups and restore vs the native CLI's"
 cargo zigbuild --release -q -p kestra-git-backup --bins --target aarch64-unknown-linux-gnu.2.17
 AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup \
-  cargo zigbuild test --release -q -p kestra-git-backup --test aarch64_under_qemu "${x86_64[@]}" -- --ignored --nocapture 2>&1 | tee -a "$logs/rust.log"
+  cargo-zigbuild test --release -q -p kestra-git-backup --test aarch64_under_qemu "${x86_64[@]}" -- --ignored --nocapture 2>&1 | tee -a "$logs/rust.log"
 # The jar's aarch64 library in an arm64 JVM (Debian's OpenJDK 17 arm64, multiarch) under qemu: version and a dry run.
 git init -q --bare -b main "$logs/probe.git"
 qemu-aarch64 -L / /usr/lib/jvm/java-17-openjdk-arm64/bin/java -cp java-plugin/build/classes/java/test \
