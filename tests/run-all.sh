@@ -53,7 +53,7 @@ refused target/aarch64-unknown-linux-gnu/release/libkestra_git_backup.so x86_64 
 
 stage "3/4 aarch64 under qemu: the aarch64 CLI's backups and restore vs the native CLI's"
 cargo zigbuild --release -q -p kestra-git-backup --bins --target aarch64-unknown-linux-gnu.2.17
-AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup \
+AARCH64_CLI="$PWD/target/aarch64-unknown-linux-gnu/release/kestra-git-backup" \
   cargo-zigbuild test --release -q -p kestra-git-backup --test aarch64_under_qemu "${x86_64[@]}" -- --ignored --nocapture 2>&1 | tee -a "$logs/rust.log"
 # The jar's aarch64 library in an arm64 JVM (Debian's OpenJDK 17 arm64, multiarch) under qemu: version and a dry run.
 git init -q --bare -b main "$logs/probe.git"

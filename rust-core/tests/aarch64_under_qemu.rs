@@ -5,7 +5,7 @@
 //! Ignored by a plain `cargo test`: it needs the aarch64 CLI, qemu-aarch64 and an aarch64 glibc
 //! (tests/prerequisites.sh installs them). `tests/run-all.sh` builds the CLI and runs it:
 //!
-//!     AARCH64_CLI=target/aarch64-unknown-linux-gnu/release/kestra-git-backup cargo-zigbuild test \
+//!     AARCH64_CLI=$PWD/target/aarch64-unknown-linux-gnu/release/kestra-git-backup cargo-zigbuild test \
 //!         --release --test aarch64_under_qemu --target x86_64-unknown-linux-gnu.2.17 -- --ignored
 
 mod support;
