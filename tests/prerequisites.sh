@@ -10,7 +10,7 @@ step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 need_apt=()
 for pkg in git lighttpd lighttpd-mod-openssl openssh-server openssh-client openssl curl unzip \
            gradle maven gcc make perl pkg-config ca-certificates gnupg \
-           python3-venv binutils qemu-user libc6-arm64-cross; do
+           python3-venv binutils qemu-user; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -26,13 +26,14 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [ -n "$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
-# An arm64 JVM for the aarch64 proof (tests/run-all.sh stage 3): Debian's OpenJDK 17 through
-# multiarch, started by qemu-aarch64. It moves the amd64 openjdk-17 to the same Debian version.
-if ! dpkg -s openjdk-17-jre-headless:arm64 >/dev/null 2>&1; then
-  step "dpkg --add-architecture arm64; apt-get install openjdk-17-jre-headless:arm64"
+# The aarch64 proof (tests/run-all.sh stage 3) runs under qemu-aarch64 -L / with Debian's arm64
+# glibc (libc6:arm64) and OpenJDK 17 (arm64) through multiarch. It moves the amd64 openjdk-17 to the
+# same Debian version. No second aarch64 glibc (libc6-arm64-cross): see docs/platforms.md.
+if ! dpkg -s libc6:arm64 openjdk-17-jre-headless:arm64 >/dev/null 2>&1; then
+  step "dpkg --add-architecture arm64; apt-get install libc6:arm64 openjdk-17-jre-headless:arm64"
   dpkg --add-architecture arm64
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless:arm64
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libc6:arm64 openjdk-17-jre-headless:arm64
 fi
 
 command -v cargo >/dev/null || { echo "cargo not found: install Rust (rustup) first" >&2; exit 1; }

@@ -2,7 +2,7 @@
 //! x86_64 build does against the same real servers (HTTPS Git server, Kestra API stub): first
 //! backup, no-change run, one-change run, then a restore. Both repositories end with the same tree.
 //!
-//! Ignored by a plain `cargo test`: it needs the aarch64 CLI, qemu-aarch64 and an aarch64 glibc
+//! Ignored by a plain `cargo test`: it needs the aarch64 CLI, qemu-aarch64 and Debian's libc6:arm64
 //! (tests/prerequisites.sh installs them). `tests/run-all.sh` builds the CLI and runs it:
 //!
 //!     AARCH64_CLI=$PWD/target/aarch64-unknown-linux-gnu/release/kestra-git-backup cargo-zigbuild test \
@@ -36,7 +36,11 @@ impl Cli {
         });
         let header = std::fs::read(&cli).unwrap_or_else(|e| panic!("AARCH64_CLI={cli}: {e}"));
         assert_eq!(u16::from_le_bytes([header[18], header[19]]), EM_AARCH64, "{cli} is not an aarch64 ELF binary");
-        let sysroot = std::env::var("QEMU_LD_PREFIX").unwrap_or_else(|_| "/usr/aarch64-linux-gnu".into());
+        // `-L /`: the loader and libc of Debian's libc6:arm64 (multiarch), one glibc build. A sysroot
+        // such as /usr/aarch64-linux-gnu (libc6-arm64-cross) gives that package's loader, but its
+        // loader then finds the multiarch libc.so.6 under /lib/aarch64-linux-gnu: two builds of
+        // glibc disagree on the loader's private data, and the first pthread_create spins forever.
+        let sysroot = std::env::var("QEMU_LD_PREFIX").unwrap_or_else(|_| "/".into());
         Cli { name: "aarch64 (qemu)", command: vec!["qemu-aarch64".into(), "-L".into(), sysroot.into(), cli.into()] }
     }
 
