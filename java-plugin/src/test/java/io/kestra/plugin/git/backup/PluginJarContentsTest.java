@@ -6,12 +6,14 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.jar.Attributes;
+import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The built plugin jar is what Kestra's plugin loader expects: manifest, registrations, icons, the native library, no Kestra classes. */
+/** The built plugin jar is what Kestra's plugin loader expects: manifest, registrations, icons, the native libraries of both architectures, no Kestra classes. */
 class PluginJarContentsTest {
     private static final List<String> TASKS = List.of("BackupInstance", "PushFlows", "PushNamespaceFiles", "RestoreDrill", "RestoreInstance");
 
@@ -34,7 +36,17 @@ class PluginJarContentsTest {
                 assertNotNull(jar.getEntry("icons/io.kestra.plugin.git.backup." + task + ".svg"), task + " icon");
             }
             assertNotNull(jar.getEntry("icons/io.kestra.plugin.git.backup.svg"), "plugin group icon");
-            assertTrue(jar.getEntry("native/linux-x86_64/libkestra_git_backup.so").getSize() > 1_000_000, "the native core is packed");
+            // One library per architecture, each an ELF of that machine (e_machine at byte 18: 62 x86-64, 183 AArch64).
+            assertEquals(List.of("native/linux-aarch64/libkestra_git_backup.so", "native/linux-x86_64/libkestra_git_backup.so"),
+                jar.stream().map(JarEntry::getName).filter(n -> n.startsWith("native/") && !n.endsWith("/")).sorted().toList());
+            for (Map.Entry<String, Integer> arch : Map.of("x86_64", 62, "aarch64", 183).entrySet()) {
+                JarEntry library = jar.getJarEntry("native/linux-" + arch.getKey() + "/libkestra_git_backup.so");
+                assertTrue(library.getSize() > 1_000_000, "the native core is packed for " + arch.getKey());
+                try (InputStream in = jar.getInputStream(library)) {
+                    byte[] header = in.readNBytes(20);
+                    assertEquals(arch.getValue(), (header[18] & 0xff) | (header[19] & 0xff) << 8, "ELF machine of " + library.getName());
+                }
+            }
             assertTrue(jar.stream().noneMatch(e -> e.getName().startsWith("io/kestra/core/")), "no Kestra core classes bundled");
         }
     }
