@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing (tests/prerequisites.sh), then every test of
 # the project, cheapest first, printing how long each stage took.
+#   0. the docs' links (README.md and docs/: every relative link and #anchor resolves)
 #   1. Rust unit tests and integration tests against real servers on 127.0.0.1 (lighttpd +
 #      git http-backend over HTTPS with basic auth, sshd) and the Kestra API stub
 #   2. the plugin jar (Gradle runs cargo zigbuild for linux x86_64 and aarch64, glibc 2.17 floor,
