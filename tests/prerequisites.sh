@@ -8,7 +8,7 @@ step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 need_apt=()
 for pkg in git lighttpd lighttpd-mod-openssl openssh-server openssh-client openssl curl unzip \
-           gradle maven gcc make perl pkg-config ca-certificates gnupg; do
+           gradle maven gcc make perl pkg-config ca-certificates gnupg age; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

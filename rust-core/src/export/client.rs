@@ -94,6 +94,19 @@ impl KestraClient {
         self.post(path, Call::Write, query, form, log)
     }
 
+    /// PUT of a text body with extra headers that writes to Kestra (a KV entry), retried only
+    /// when the connection could not be made.
+    pub fn write_text(&self, path: &str, body: &str, headers: &[(&str, String)], log: &mut Log) -> Result<Response, CoreError> {
+        let url = self.url(path);
+        self.send(path, Call::Write, log, &|| {
+            let mut request = self.http.put(&url).timeout(self.write_timeout).header(reqwest::header::CONTENT_TYPE, "text/plain").body(body.to_string());
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            Ok(request)
+        })
+    }
+
     fn post(&self, path: &str, call: Call, query: &[(&str, &str)], form: &dyn Fn() -> Result<Form, CoreError>, log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
         self.send(path, call, log, &|| {

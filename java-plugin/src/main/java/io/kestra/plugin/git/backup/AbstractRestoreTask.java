@@ -104,6 +104,22 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     @PluginProperty(group = "source")
     protected Property<Boolean> withDependencies = Property.ofValue(false);
 
+    @Schema(
+        title = "Where the backup's KV entries lie, and (RestoreDrill) the recipients they must be sealed to",
+        description = "Default: `kv/`, as BackupInstance writes them. A backup without KV entries asks nothing of Kestra's KV API."
+    )
+    @PluginProperty(group = "source")
+    protected KvStore kv;
+
+    @Schema(
+        title = "The age secret key that unseals the backup's KV values",
+        description = "The text of an age identity file (`AGE-SECRET-KEY-1…`, as `age-keygen` writes it) or an unencrypted OpenSSH private "
+            + "key, matching one of the recipients the backup sealed to; give it through `secret()`. Without it, sealed values are not "
+            + "restored (the plan lists them) and RestoreDrill checks the sealed files without unsealing."
+    )
+    @PluginProperty(secret = true, group = "connection")
+    protected Property<String> identity;
+
     /** The core's job: `restore` or `drill`. */
     protected abstract String job();
 
@@ -118,6 +134,7 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     protected CoreReport.Restore restore(RunContext runContext) throws Exception {
         CoreReport report = CoreClient.run(request(runContext), runContext.logger());
         CoreReport.Restore restore = report.restore == null ? new CoreReport.Restore() : report.restore;
+        restore.kv = report.kv;
         runContext.metric(Counter.of("restore.in_sync", restore.inSync));
         runContext.metric(Counter.of("restore.missing_in_kestra", restore.missingInKestra));
         runContext.metric(Counter.of("restore.differing", restore.differing));
@@ -142,6 +159,10 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         options.put("files", runContext.render(files).asList(String.class));
         options.put("withDependencies", runContext.render(withDependencies).as(Boolean.class).orElse(false));
         options.put("planFile", planFile(runContext).toString());
+        runContext.render(identity).as(String.class).filter(i -> !i.isBlank()).ifPresent(i -> options.put("identity", i));
+        if (runContext.render(namespace).as(String.class).filter(n -> !n.isBlank()).isEmpty()) {
+            request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
+        }
         putOptions(runContext, options, request);
         request.put("restore", options);
         return request;
@@ -210,6 +231,9 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
 
         @Schema(title = "Flows added to the selection by `withDependencies`, and the selected flow that calls each")
         private final List<Dependency> dependencies;
+
+        @Schema(title = "What the task did with the backup's KV entries")
+        private final KvStore.Counts kv;
     }
 
     /** A commit of the backup branch. */
@@ -270,7 +294,8 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
             .restoredFrom(BackupCommit.of(restore.restoredFrom))
             .plan(Files.exists(plan) ? runContext.storage().putFile(plan.toFile()) : null)
             .planCounts(new PlanCounts(restore.plan.create, restore.plan.replace, restore.plan.unchanged, restore.plan.skip))
-            .dependencies(restore.dependencies.stream().map(d -> new Dependency(d.flow, d.requiredBy)).toList());
+            .dependencies(restore.dependencies.stream().map(d -> new Dependency(d.flow, d.requiredBy)).toList())
+            .kv(KvStore.counts(runContext, restore.kv));
         return output;
     }
 }

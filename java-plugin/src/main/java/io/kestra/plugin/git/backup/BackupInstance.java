@@ -106,10 +106,29 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @PluginProperty(group = "destination")
     private Property<String> filesDirectory = Property.ofValue(InstanceLayout.FILES_DIRECTORY);
 
+    @Schema(
+        title = "Also back up the KV store, its values sealed to public keys",
+        description = "One file per entry, `<kv.directory>/<namespace>/<key>.json`: type, description, expiration date and the value sealed "
+            + "to `kv.recipients` (age or SSH public keys). A value is sealed anew only when Kestra's entry changed or the recipients did, "
+            + "so a run without change makes no commit. Kestra 2.0 only. Unset: the KV store is not backed up. See docs/kv-store.md."
+    )
+    @PluginProperty(group = "source")
+    private KvStore kv;
+
+    @Override
+    Map<String, Object> request(RunContext runContext) throws Exception {
+        Map<String, Object> request = super.request(runContext);
+        if (kv != null) {
+            request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
+        }
+        return request;
+    }
+
     @Override
     public Output run(RunContext runContext) throws Exception {
         CoreReport report = backup(runContext);
         return Output.builder()
+            .kv(KvStore.counts(runContext, report.kv))
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
             .tag(report.tagName())
@@ -146,5 +165,8 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
             description = "A row: `{changes:\"3\",file:\"flows/ansible/backup.yml\",deletions:\"-5\",additions:\"+10\"}`"
         )
         private final URI diff;
+
+        @Schema(title = "What the backup did with the KV entries; absent without `kv`")
+        private final KvStore.Counts kv;
     }
 }

@@ -54,7 +54,7 @@ import java.util.zip.ZipOutputStream;
  * entries imported as flows of that namespace, as Kestra does, any other part stored at `path`.
  * With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
  * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
- * written, then 422 with Kestra's message. Basic auth is checked against the credentials the
+ * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}). Basic auth is checked against the credentials the
  * server is configured with (`kestra.tasks.sdk.authentication`).
  */
 final class KestraApiStandIn implements AutoCloseable {
@@ -75,6 +75,8 @@ final class KestraApiStandIn implements AutoCloseable {
     volatile boolean bundleFlows;
     /** Kestra's ZIP-bomb protection for uploaded archives; null: off (Kestra's default). */
     volatile ZipLimits zipLimits;
+    /** Kestra 2.0's KV endpoints, through Kestra's KV service; null: not served (Kestra 1.3). */
+    volatile KvStandIn kv;
     /** The name of every entry of every namespace-file archive received. */
     final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
@@ -117,6 +119,8 @@ final class KestraApiStandIn implements AutoCloseable {
             Matcher filesUpload = FILES_UPLOAD.matcher(call);
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
+            } else if (kv != null && KvStandIn.handles(call)) {
+                kv.answer(exchange, call);
             } else if ("POST".equals(exchange.getRequestMethod())) {
                 if (call.equals("flows/validate")) {
                     List<FlowSource> sources = FormPart.read(exchange, "flows").stream()
