@@ -202,11 +202,16 @@ fn unseal(ids: &Identities, sealed: &str, file: &KvFile, what: &str) -> Result<s
 
 /// The value as the ION literal Kestra's `PUT` parses back into the same type: strings, numbers,
 /// booleans and JSON as JSON text (JSON is ION); dates and date-times as ION timestamps
-/// (unquoted); durations as their ISO-8601 text, which Kestra keeps as it is.
+/// (unquoted). A duration comes out of Kestra's API as seconds (`300.0`); it goes back as the
+/// ISO-8601 string `"PT300S"`, which Kestra's KV store reads back as a duration (it turns every
+/// string `P…` of whole units into one; a fraction of a second is kept, as a string).
 pub fn ion_literal(kind: &str, value: &serde_json::Value) -> String {
     match (kind, value) {
         ("DATETIME" | "DATE", serde_json::Value::String(text)) => text.clone(),
-        ("DURATION", serde_json::Value::String(text)) => text.clone(),
+        ("DURATION", serde_json::Value::Number(seconds)) => {
+            let whole = seconds.as_f64().filter(|s| s.fract() == 0.0 && s.abs() < 1e15).map(|s| (s as i64).to_string());
+            serde_json::Value::String(format!("PT{}S", whole.unwrap_or_else(|| seconds.to_string()))).to_string()
+        }
         _ => value.to_string(),
     }
 }
@@ -263,6 +268,9 @@ mod tests {
         assert_eq!(ion_literal("BOOLEAN", &json!(true)), "true");
         assert_eq!(ion_literal("DATETIME", &json!("2026-12-01T10:00:00Z")), "2026-12-01T10:00:00Z");
         assert_eq!(ion_literal("DATE", &json!("2026-12-01")), "2026-12-01");
+        assert_eq!(ion_literal("DURATION", &json!(300.0)), r#""PT300S""#);
+        assert_eq!(ion_literal("DURATION", &json!(0.5)), r#""PT0.5S""#);
+        assert_eq!(ion_literal("DURATION", &json!("PT5M")), r#""PT5M""#);
         assert_eq!(ion_literal("JSON", &json!({"a": [1, 2]})), r#"{"a":[1,2]}"#);
     }
 }

@@ -108,7 +108,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
 
     @Schema(
         title = "Also back up the KV store, its values sealed to public keys",
-        description = "One file per entry, `<kv.directory>/<namespace>/<key>.json`: type, description, expiration date and the value sealed "
+        description = "One file per entry, `<kv.gitDirectory>/<namespace>/<key>.json`: type, description, expiration date and the value sealed "
             + "to `kv.recipients` (age or SSH public keys). A value is sealed anew only when Kestra's entry changed or the recipients did, "
             + "so a run without change makes no commit. Kestra 2.0 only. Unset: the KV store is not backed up. See docs/kv-store.md."
     )

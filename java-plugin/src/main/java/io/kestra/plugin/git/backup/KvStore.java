@@ -20,7 +20,8 @@ import java.util.Map;
 /**
  * The `kv` settings of BackupInstance, RestoreInstance and RestoreDrill: where the KV entries lie in
  * the repository and the public keys their values are sealed to (docs/kv-store.md). The core does
- * the sealing; Java renders and passes the keys on.
+ * the sealing; Java renders and passes the keys on. The property names are the core's request
+ * names (`kv.gitDirectory`, `kv.recipients[i]`), so the core's messages name them as they are.
  */
 @Builder
 @Getter
@@ -28,10 +29,10 @@ import java.util.Map;
 public class KvStore {
     static final String DIRECTORY = "kv";
 
-    @Schema(title = "Repository directory of the KV entries: `<directory>/<namespace>/<key>.json`")
+    @Schema(title = "Repository directory of the KV entries: `<gitDirectory>/<namespace>/<key>.json`")
     @Builder.Default
     @PluginProperty(group = "destination")
-    private Property<String> directory = Property.ofValue(DIRECTORY);
+    private Property<String> gitDirectory = Property.ofValue(DIRECTORY);
 
     @Schema(
         title = "Public keys every KV value is sealed to",
@@ -56,7 +57,7 @@ public class KvStore {
     static Map<String, Object> request(RunContext runContext, KvStore settings, Property<String> namespacePrefix) throws IllegalVariableEvaluationException {
         KvStore s = settings == null ? KvStore.builder().build() : settings;
         Map<String, Object> kv = new LinkedHashMap<>();
-        kv.put("gitDirectory", runContext.render(s.directory).as(String.class).orElse(DIRECTORY));
+        kv.put("gitDirectory", runContext.render(s.gitDirectory).as(String.class).orElse(DIRECTORY));
         kv.put("namespacePrefix", runContext.render(namespacePrefix).as(String.class).orElse("").trim());
         kv.put("recipients", runContext.render(s.recipients).asList(String.class));
         kv.put("plaintext", runContext.render(s.plaintext).as(Boolean.class).orElse(false));

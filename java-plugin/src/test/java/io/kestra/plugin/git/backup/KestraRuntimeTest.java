@@ -1144,7 +1144,7 @@ class KestraRuntimeTest {
 
         Execution wrong = run("kv_drill_wrong");
         assertEquals(State.Type.FAILED, wrong.getState().getCurrent());
-        assertTrue(logText(wrong).contains("KV entry `kv/kvt.app/api_token.json`: `restore.identity` matches none"), logText(wrong));
+        assertTrue(logText(wrong).contains("KV entry `kv/kvt.app/api_token.json`: `identity` matches none"), logText(wrong));
         Execution drill = run("kv_drill");
         assertEquals(State.Type.SUCCESS, drill.getState().getCurrent(), logText(drill));
         assertEquals(7, ((Number) map(taskOutputs(drill).get("kv")).get("unsealed")).intValue());
@@ -1159,9 +1159,13 @@ class KestraRuntimeTest {
         // kestra-io/kestra#18506: two keys whose namespace + key join the same way.
         kvStoreService.get("main", "kvc.team").put("x_y", new KVValueAndMetadata(new KVMetadata(null, (Duration) null), "first"));
         kvStoreService.get("main", "kvc.team_x").put("y", new KVValueAndMetadata(new KVMetadata(null, (Duration) null), "second"));
-        System.out.println("kestra#18506 observed: kvc.team/x_y=" + kvStoreService.get("main", "kvc.team").getValue("x_y").map(KVValue::value)
-            + " kvc.team_x/y=" + kvStoreService.get("main", "kvc.team_x").getValue("y").map(KVValue::value)
-            + " listed=" + kvStoreService.list(Pageable.UNPAGED, "main", null).stream().filter(e -> e.namespace().startsWith("kvc")).map(e -> e.namespace() + "/" + e.key()).toList());
+        // Pinned as observed on 2.0.0 (docs/kv-store.md): both values stay readable by key, but the
+        // second write replaces the first one's metadata row, so the listing (and a backup) sees one.
+        assertEquals(Optional.of("first"), kvStoreService.get("main", "kvc.team").getValue("x_y").map(KVValue::value));
+        assertEquals(Optional.of("second"), kvStoreService.get("main", "kvc.team_x").getValue("y").map(KVValue::value));
+        assertEquals(List.of("kvc.team_x/y"),
+            kvStoreService.list(Pageable.UNPAGED, "main", null).stream().filter(e -> e.namespace().startsWith("kvc")).map(e -> e.namespace() + "/" + e.key()).toList(),
+            "kestra-io/kestra#18506 behaves otherwise now: update docs/kv-store.md");
     }
 
     /** `namespace/key` → Kestra's type of the value it holds now. */

@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
 /**
  * The KV endpoints of Kestra 2.0's `KVController`, answered through Kestra's own `KVStoreService`
  * the way the controller does (kestra-io/kestra, `webserver/.../KVController.java`, 2.0):
- * `GET kv` (`page` from 1, `size` default 10, `sort` as `field:asc|desc` with the controller's
+ * `GET kv` (`page` from 1, as Kestra's repositories count pages too, `size` default 10, `sort` as `field:asc|desc` with the controller's
  * field names, `filters[namespace][OP]`) answers `PagedResults` `{results: [KVEntry], total}` of
  * the entries not expired; `GET namespaces/{ns}/kv/{key}` answers `KvDetail` `{type, value,
  * revision, updated}` (404 when absent, 410 when expired); `PUT namespaces/{ns}/kv/{key}` takes a
@@ -59,7 +59,17 @@ final class KvStandIn {
         return call.equals("kv") || ENTRY.matcher(call).matches();
     }
 
+    /** Answers one KV call; an unexpected failure is a 500 with its message, as Kestra's error handler answers it. */
     void answer(HttpExchange exchange, String call) throws Exception {
+        try {
+            route(exchange, call);
+        } catch (Exception e) {
+            e.printStackTrace();
+            reply(exchange, 500, Map.of("message", "Internal Server Error: " + e));
+        }
+    }
+
+    private void route(HttpExchange exchange, String call) throws Exception {
         String method = exchange.getRequestMethod();
         Matcher entry = ENTRY.matcher(call);
         if (call.equals("kv") && method.equals("GET")) {
@@ -100,7 +110,7 @@ final class KvStandIn {
                 throw new IllegalArgumentException("unexpected query parameter " + key);
             }
         }
-        ArrayListTotal<KVEntry> entries = service.list(Pageable.from(page - 1, size, orders.isEmpty() ? Sort.UNSORTED : Sort.of(orders)), "main", null, filters);
+        ArrayListTotal<KVEntry> entries = service.list(Pageable.from(page, size, orders.isEmpty() ? Sort.UNSORTED : Sort.of(orders)), "main", null, filters);
         Map<String, Object> paged = new LinkedHashMap<>();
         paged.put("results", entries);
         paged.put("total", entries.getTotal());
