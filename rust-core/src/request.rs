@@ -477,10 +477,11 @@ impl Request {
                 }
             }
         }
-        if let Some(kv) = &self.kv {
-            if kv.plaintext && !kv.recipients.is_empty() {
-                return Err(CoreError::invalid("kv.plaintext", "is true while `kv.recipients` are set; remove one: values are either sealed to the recipients or (unsafe) in clear text"));
-            }
+        if let Some(kv) = self.kv.as_ref().filter(|kv| kv.plaintext && !kv.recipients.is_empty()) {
+            return Err(CoreError::invalid(
+                "kv.plaintext",
+                format!("is true while {} `kv.recipients` are set; remove one: values are either sealed to the recipients or (unsafe) in clear text", kv.recipients.len()),
+            ));
         }
         let needs_api = self.kv.is_some() || self.sources.iter().any(|s| s.provided_files.is_none());
         if needs_api && self.kestra.is_none() {

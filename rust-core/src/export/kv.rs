@@ -92,6 +92,9 @@ pub fn put(client: &KestraClient, namespace: &str, key: &str, body: &str, ttl: O
     client.write_text(&entry_path(namespace, key), body, &headers, log).map(|_| ())
 }
 
+/// Reads the file of (namespace, key) in the branch tip, if any.
+pub type PreviousFile<'a> = &'a mut dyn FnMut(&str, &str) -> Result<Option<Vec<u8>>, CoreError>;
+
 /// What the backup did with the KV entries.
 #[derive(Debug, Default)]
 pub struct KvExport {
@@ -111,7 +114,7 @@ pub fn export(
     prefix: &str,
     mode: &ValueMode,
     recipients: &Recipients,
-    previous: &mut dyn FnMut(&str, &str) -> Result<Option<Vec<u8>>, CoreError>,
+    previous: PreviousFile,
     log: &mut Log,
     on_item: OnItem,
 ) -> Result<KvExport, CoreError> {

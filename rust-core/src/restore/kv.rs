@@ -65,13 +65,11 @@ pub fn prepare(client: &KestraClient, options: &KvOptions, req: &Request, backup
             ValueMode::Sealed(recorded) => {
                 out.report.sealed += 1;
                 let sealed = file.sealed.as_deref().unwrap_or_default();
-                if let Some(want) = &configured {
-                    if *want != recorded {
-                        return Err(CoreError::new(
-                            ErrorCode::InvalidBackup,
-                            format!("{what} is sealed to other recipients than `kv.recipients` ({} recorded, {} configured); run a backup with the current recipients to re-seal it", recorded.len(), want.len()),
-                        ));
-                    }
+                if let Some(want) = configured.as_ref().filter(|want| **want != recorded) {
+                    return Err(CoreError::new(
+                        ErrorCode::InvalidBackup,
+                        format!("{what} is sealed to other recipients than `kv.recipients` ({} recorded, {} configured); run a backup with the current recipients to re-seal it", recorded.len(), want.len()),
+                    ));
                 }
                 match &identities {
                     Some(ids) => {
@@ -129,16 +127,14 @@ pub fn prepare(client: &KestraClient, options: &KvOptions, req: &Request, backup
                 (None, true) => ("create", None),
             }
         };
-        if matches!(action, "create" | "replace") {
-            if let Some(v) = value {
-                out.writes.push(Write {
-                    namespace: file.namespace.clone(),
-                    key: file.key.clone(),
-                    body: ion_literal(&file.kind, &v),
-                    description: file.description.clone(),
-                    expiration_date: file.expiration_date.clone(),
-                });
-            }
+        if let Some(v) = value.filter(|_| matches!(action, "create" | "replace")) {
+            out.writes.push(Write {
+                namespace: file.namespace.clone(),
+                key: file.key.clone(),
+                body: ion_literal(&file.kind, &v),
+                description: file.description.clone(),
+                expiration_date: file.expiration_date.clone(),
+            });
         }
         out.rows.push(Row { file: path.to_string(), kind: "kv", namespace: file.namespace.clone(), path: file.key.clone(), action, reason, diff: None, required_by: None });
     }

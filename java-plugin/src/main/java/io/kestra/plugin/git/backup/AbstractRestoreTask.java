@@ -219,8 +219,8 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
 
         @Schema(
             title = "Plan file: one row per selected flow and file, sorted by file",
-            description = "JSON objects one per line (read as ION): `file`, `kind` (`flow` or `file`), `namespace`, `path` (the flow id or "
-                + "the namespace-relative path), `action` — `create`, `replace`, `unchanged`, or `skip` with a `reason` — and, for every "
+            description = "JSON objects one per line (read as ION): `file`, `kind` (`flow`, `file` or `kv`), `namespace`, `path` (the flow id, "
+                + "the namespace-relative path or the KV key), `action` — `create`, `replace`, `unchanged`, or `skip` with a `reason` — and, for every "
                 + "`replace` of a flow or text file, `diff`: a unified diff from what Kestra holds (`--- kestra`) to the backup (`+++ backup`). "
                 + "A flow selected by `withDependencies` carries `requiredBy`."
         )
