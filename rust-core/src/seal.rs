@@ -214,6 +214,20 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_sealed_text_is_named_not_unsealed() {
+        let key = age::x25519::Identity::generate();
+        let recipients = Recipients::parse(&[key.to_public().to_string()], "kv.recipients").unwrap();
+        let sealed = recipients.seal(b"1").unwrap();
+        let ids = Identities::parse(&Secret::new(key.to_string().expose_secret_for_test()), "restore.identity").unwrap();
+        let lines: Vec<&str> = sealed.lines().collect();
+        let damaged = format!("{}\n{}\n{}\n", lines[0], lines[1].chars().rev().collect::<String>(), lines[2..].join("\n"));
+        let err = ids.unseal(&damaged, "KV entry `kv/a/k.json`").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidBackup);
+        assert!(err.message.starts_with("KV entry `kv/a/k.json`: the sealed value"), "{}", err.message);
+        assert!(well_formed("not age", &recipients.texts()).unwrap_err().starts_with("not armored age text"));
+    }
+
+    #[test]
     fn bad_recipients_and_identities_are_named_not_quoted() {
         let err = Recipients::parse(&["age1notakey".into()], "kv.recipients").err().unwrap();
         assert!(err.message.starts_with("`kv.recipients[0]`: `age1notakey` is not a recipient"), "{}", err.message);

@@ -176,6 +176,20 @@ fn sealed_backup_change_rule_rotation_and_restore() {
     }
     drop(m);
 
+    // A value changed in Kestra: left alone without `overwrite`, replaced with it; nothing deleted.
+    stub.put_kv("company.team", "limit", "NUMBER", json!(1), None, None);
+    stub.put_kv("company.team", "only_in_kestra", "STRING", json!("mine"), None, None);
+    let (answer, _) = run(&request(&stub, &path, "restore", rotated.clone(), json!({"identity": rotated_secret})));
+    let counts = &report(&answer)["kv"];
+    assert_eq!((counts["differing"].as_u64(), counts["restored"].as_u64()), (Some(1), Some(0)), "{answer}");
+    assert_eq!(stub.model.lock().unwrap().kv[&("company.team".to_string(), "limit".to_string())].value, json!(1));
+    let (answer, _) = run(&request(&stub, &path, "restore", rotated.clone(), json!({"identity": rotated_secret, "overwrite": true})));
+    assert_eq!(report(&answer)["kv"]["restored"], 1, "{answer}");
+    let m = stub.model.lock().unwrap();
+    assert_eq!(m.kv[&("company.team".to_string(), "limit".to_string())].value, json!(5000));
+    assert!(m.kv.contains_key(&("company.team".to_string(), "only_in_kestra".to_string())), "a restore never deletes");
+    drop(m);
+
     // The SSH identity of the first backup's recipients unseals an older commit's values too.
     let first = repo.git(&["rev-list", "--reverse", "main"]).lines().next().unwrap().to_string();
     let (answer, _) = run(&request(&stub, &path, "drill", kv, json!({"identity": ssh_secret, "ref": first})));
@@ -220,4 +234,25 @@ fn a_value_too_large_for_kestra_is_named() {
     let (answer, _) = run(&request(&stub, &path, "restore", json!({}), json!({})));
     let message = answer["error"]["message"].as_str().unwrap_or_else(|| panic!("{answer}"));
     assert!(message.contains("KV entry `big` of `a`") && message.contains("too large for Kestra (HTTP 413)"), "{message}");
+}
+
+#[test]
+fn an_entry_expired_since_the_backup_is_skipped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = KestraStub::start();
+    stub.set_flow("a", "f", "id: f\nnamespace: a\ntasks: []\n");
+    let soon = rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(2));
+    stub.put_kv("a", "short", "STRING", json!("brief"), None, Some(&soon));
+    stub.put_kv("a", "long", "STRING", json!("lasting"), None, None);
+    let path = bare_repo(dir.path());
+    let (answer, _) = run(&request(&stub, &path, "backup", json!({"plaintext": true}), json!({})));
+    assert_eq!(report(&answer)["kv"]["entries"], 2, "{answer}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    stub.model.lock().unwrap().kv.clear();
+    let plan = dir.path().join("plan.jsonl");
+    let (answer, _) = run(&request(&stub, &path, "restore", json!({}), json!({"planFile": plan})));
+    let kv = &report(&answer)["kv"];
+    assert_eq!((kv["skippedExpired"].as_u64(), kv["restored"].as_u64()), (Some(1), Some(1)), "{answer}");
+    assert!(std::fs::read_to_string(&plan).unwrap().contains(r#""path":"short","action":"skip","reason":"expired"#));
+    assert_eq!(stub.model.lock().unwrap().kv.keys().map(|(_, k)| k.as_str()).collect::<Vec<_>>(), ["long"]);
 }
