@@ -95,8 +95,6 @@ pub fn start_of(text: &str) -> String {
 /// comments allowed), or one unencrypted OpenSSH private key.
 pub struct Identities {
     keys: Vec<Box<dyn age::Identity>>,
-    /// The age recipients of the X25519 keys, to say early that an identity matches no recipient.
-    publics: Vec<String>,
 }
 
 impl Identities {
@@ -112,28 +110,20 @@ impl Identities {
         if text.starts_with("-----BEGIN") {
             let key = age::ssh::Identity::from_buffer(text.as_bytes(), None).map_err(|_| invalid("is not an SSH private key age can read"))?;
             return match key {
-                age::ssh::Identity::Unencrypted(_) => Ok(Identities { keys: vec![Box::new(key)], publics: Vec::new() }),
+                age::ssh::Identity::Unencrypted(_) => Ok(Identities { keys: vec![Box::new(key)] }),
                 age::ssh::Identity::Encrypted(_) => Err(invalid("is a passphrase-protected SSH key, which cannot be unlocked without a prompt")),
                 age::ssh::Identity::Unsupported(_) => Err(invalid("is an SSH key of a type age does not support")),
             };
         }
         let mut keys: Vec<Box<dyn age::Identity>> = Vec::new();
-        let mut publics = Vec::new();
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let key: age::x25519::Identity = line.parse().map_err(|_| invalid("holds a line that is not an age secret key"))?;
-            publics.push(key.to_public().to_string());
             keys.push(Box::new(key));
         }
         if keys.is_empty() {
             return Err(invalid("is empty"));
         }
-        Ok(Identities { keys, publics })
-    }
-
-    /// Whether these identities can possibly unseal a value sealed to `recipients` (SSH
-    /// identities are only known by trying).
-    pub fn may_match(&self, recipients: &[String]) -> bool {
-        self.publics.len() < self.keys.len() || recipients.iter().any(|r| self.publics.contains(r))
+        Ok(Identities { keys })
     }
 
     /// The plaintext of armored age text; `what` names the entry in errors.
@@ -203,12 +193,10 @@ mod tests {
         assert!(well_formed(&sealed, &recipients.texts()[..1]).unwrap_err().contains("sealed to 2 key(s)"));
         for key in [&a, &b] {
             let ids = Identities::parse(&Secret::new(key.to_string().expose_secret_for_test()), "restore.identity").unwrap();
-            assert!(ids.may_match(&recipients.texts()));
             assert_eq!(ids.unseal(&sealed, "`ns/k`").unwrap(), b"\"s3cr3t\"");
         }
         let stranger = age::x25519::Identity::generate();
         let ids = Identities::parse(&Secret::new(stranger.to_string().expose_secret_for_test()), "restore.identity").unwrap();
-        assert!(!ids.may_match(&recipients.texts()));
         let err = ids.unseal(&sealed, "`ns/k`").unwrap_err();
         assert!(err.message.starts_with("`ns/k`: `restore.identity` matches none"), "{}", err.message);
     }

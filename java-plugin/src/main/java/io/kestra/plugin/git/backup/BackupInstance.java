@@ -80,6 +80,29 @@ import java.util.Map;
                     type: io.kestra.plugin.core.trigger.Schedule
                     cron: 0 * * * *
                 """
+        ),
+        @Example(
+            title = "Also back up the KV store (Kestra 2.0), every value sealed to two public keys: the worker can seal, only the holders "
+                + "of the secret keys can unseal (RestoreInstance's `identity`).",
+            full = true,
+            code = """
+                id: git_backup_with_kv
+                namespace: system
+                tasks:
+                  - id: backup
+                    type: io.kestra.plugin.git.backup.BackupInstance
+                    url: https://gitlab-01.local/backup/kestra
+                    username: "{{ secret('GITLAB_USERNAME') }}"
+                    password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                    kv:
+                      recipients:
+                        - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+                        - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com
+                triggers:
+                  - id: nightly
+                    type: io.kestra.plugin.core.trigger.Schedule
+                    cron: 0 20 * * *
+                """
         )
     }
 )
