@@ -15,6 +15,7 @@ trap 'rm -rf "$logs"' EXIT
 stage() { printf '\n=== [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 stage "1/3 Rust tests: cargo test --release --workspace, then clippy (warnings are errors)"
+python3 tests/check-links.py --self-test; python3 tests/check-links.py  # README and docs/: every relative link and #anchor resolves
 cargo test --release --workspace 2>&1 | tee "$logs/rust.log"
 cargo clippy --release --workspace --all-targets -q -- -D warnings
 

@@ -10,10 +10,12 @@ use crate::export::kv_file::{self, ValueMode};
 use crate::report::{DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
 use crate::request::{KvOptions, Request, Source};
 use crate::seal::Recipients;
+use crate::snapshot::trigger_state::TriggerLayout;
 use crate::snapshot::TipTree;
 use std::collections::HashMap;
 use crate::snapshot::Snapshot;
 use git2::Oid;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// Wait after a push that lost the race for the branch: from 0.25 s, doubling, at most 8 s; with
@@ -31,6 +33,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let kv = req.kv.as_ref().map(|kv| Ok::<_, CoreError>((kv, Recipients::parse(&kv.recipients, "kv.recipients")?))).transpose()?;
     let sources = req.backup_sources();
     let mut snapshot = Snapshot::new(&sources)?;
+    let trigger_layout = req.trigger_state.as_ref().map(|t| TriggerLayout::new(t, &sources)).transpose()?;
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
     report.branch_created = ws.branch_missing();
@@ -41,10 +44,11 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     if let (Some((options, recipients)), Some(client)) = (&kv, &client) {
         report.kv = Some(export_kv(&mut snapshot, sources.len() - 1, options, recipients, client, &mut ws, log)?);
     }
+    let triggers = trigger_layout.map(|layout| record_triggers(layout, client.as_ref(), &mut ws, log)).transpose()?;
     report.timings_ms.export = elapsed_ms(t);
     log.peak_memory("the export");
 
-    let primary = publish(&mut ws, &snapshot, req, &mut report.timings_ms, log)?;
+    let primary = publish(&mut ws, &snapshot, triggers.as_ref(), req, &mut report.timings_ms, log)?;
     report.sources = primary.counts;
     report.diff = primary.diff;
     report.commit_id = primary.commit.map(|c| c.to_string());
@@ -57,7 +61,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
         let url = crate::git::display_url(&mirror.url);
-        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, req, &mut report.timings_ms, log));
+        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, triggers.as_ref(), req, &mut report.timings_ms, log));
         let mut row = MirrorReport { url: url.clone(), ..MirrorReport::default() };
         match outcome {
             Ok(published) => {
@@ -117,13 +121,16 @@ impl TagStep<'_> {
 /// Plans the snapshot on the workspace's remote tip, commits, tags (`git.tag`) and pushes the
 /// branch and the tag in one push; a lost race loops back to "plan on the new tip", never forcing,
 /// within `maxPushAttempts`.
-fn publish(ws: &mut Workspace, snapshot: &Snapshot, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
+fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
     let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None };
     // A commit pushed with the tag in a push whose branch update lost the race.
     let mut tagged_in_lost_race = None;
     loop {
         let t = Instant::now();
-        let plan = snapshot.plan(ws, req.delete, &req.guard, log)?;
+        let mut plan = snapshot.plan(ws, req.delete, &req.guard, log)?;
+        if let Some(t) = triggers {
+            t.layout.plan(&t.blobs, ws, req.delete, &mut plan)?;
+        }
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
         timings.snapshot += elapsed_ms(t);
@@ -241,6 +248,24 @@ fn keep_unpushed(ws: &Workspace, commit: Oid, mut err: CoreError, req: &Request,
         Err(e) => log.warn(format!("The commit {commit} could not be saved as a Git bundle: {}", e.message)),
     }
     err
+}
+
+/// The trigger-state files of `req.triggerState`, their blobs written: repository path → blob.
+struct RecordedTriggers {
+    layout: TriggerLayout,
+    blobs: BTreeMap<String, Oid>,
+}
+
+fn record_triggers(layout: TriggerLayout, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<RecordedTriggers, CoreError> {
+    let client = client.ok_or_else(|| CoreError::invalid("kestra", "is missing; trigger state is read from the Kestra API"))?;
+    let flags = export::triggers::disabled_flags(client, layout.search_root(), log)?;
+    let mut blobs = BTreeMap::new();
+    for (path, bytes) in layout.files(&flags)? {
+        blobs.insert(path, ws.write_blob(&bytes)?);
+    }
+    let disabled = flags.iter().filter(|(k, d)| **d && layout.covers(&k.namespace)).count();
+    log.info(format!("Recorded the on/off state of the triggers of {} flow(s) in `{}` ({disabled} disabled)", blobs.len(), layout.dir()));
+    Ok(RecordedTriggers { layout, blobs })
 }
 
 /// Fills `snapshot` with what Kestra holds now, laid out as the repository would hold it. Every

@@ -63,6 +63,22 @@ pub struct RestoreReport {
     pub plan: PlanCounts,
     /// Flows added to the selection because a selected flow calls them (`withDependencies`).
     pub dependencies: Vec<DependencyRow>,
+    /// With `triggerState`: the triggers of the selected flows whose on/off state in Kestra
+    /// differs from the backup (before the restore set them), sorted by `trigger`.
+    pub trigger_drift: Vec<TriggerDriftRow>,
+    /// Restore with `triggerState`: triggers switched on or off to the recorded state.
+    pub triggers_set: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerDriftRow {
+    /// `namespace/flowId/triggerId`.
+    pub trigger: String,
+    /// `disabled` or `enabled`: as the backup recorded it.
+    pub backup: &'static str,
+    /// As Kestra holds it.
+    pub kestra: &'static str,
 }
 
 /// KV entries (`docs/kv-store.md`). Backup: `entries` listed, written as `sealed` (of them

@@ -35,6 +35,10 @@ pub struct Request {
     /// `kv.recipients`); a restore or drill reads them back. Unset: KV is left alone.
     #[serde(default)]
     pub kv: Option<KvOptions>,
+    /// Record (backup), re-apply (restore) or compare (drill) each flow trigger's on/off state;
+    /// unset: trigger state is left out. See `docs/trigger-state.md`.
+    #[serde(default)]
+    pub trigger_state: Option<TriggerStateOptions>,
 }
 
 /// KV entries in the backup (`docs/kv-store.md`).
@@ -68,6 +72,13 @@ impl KvOptions {
             provided_files: None,
         }
     }
+}
+
+/// Where the per-flow trigger-state files live: `<gitDirectory>/<namespace>/<flowId>.json`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TriggerStateOptions {
+    pub git_directory: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -94,12 +94,17 @@ impl KestraClient {
         self.post(path, Call::Write, query, form, log)
     }
 
-    /// PUT of a text body with extra headers that writes to Kestra (a KV entry), retried only
-    /// when the connection could not be made.
-    pub fn write_text(&self, path: &str, body: &str, headers: &[(&str, String)], log: &mut Log) -> Result<Response, CoreError> {
+    /// PUT of a JSON body that changes Kestra (a trigger's state); see `put`.
+    pub fn put_json(&self, path: &str, body: &serde_json::Value, log: &mut Log) -> Result<Response, CoreError> {
+        self.put(path, "application/json", body.to_string(), &[], log)
+    }
+
+    /// PUT of a body that changes Kestra (a trigger's state, a KV entry), with extra headers and
+    /// the write timeout; retried only when the connection could not be made.
+    pub fn put(&self, path: &str, content_type: &str, body: String, headers: &[(&str, String)], log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
         self.send(path, Call::Write, log, &|| {
-            let mut request = self.http.put(&url).timeout(self.write_timeout).header(reqwest::header::CONTENT_TYPE, "text/plain").body(body.to_string());
+            let mut request = self.http.put(&url).header(reqwest::header::CONTENT_TYPE, content_type).body(body.clone()).timeout(self.write_timeout);
             for (name, value) in headers {
                 request = request.header(*name, value);
             }

@@ -89,7 +89,7 @@ pub fn put(client: &KestraClient, namespace: &str, key: &str, body: &str, ttl: O
     let mut headers = Vec::new();
     headers.extend(ttl.map(|t| ("ttl", t)));
     headers.extend(description.map(|d| ("description", d.to_string())));
-    client.write_text(&entry_path(namespace, key), body, &headers, log).map(|_| ())
+    client.put(&entry_path(namespace, key), "text/plain", body.to_string(), &headers, log).map(|_| ())
 }
 
 /// Reads the file of (namespace, key) in the branch tip, if any.

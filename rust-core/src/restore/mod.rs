@@ -6,12 +6,14 @@
 //! through Kestra's own validation first; one refused flow stops the job before anything is
 //! written. A restore then writes what Kestra is missing (and, with `overwrite`, what differs):
 //! namespace files first, through ZIP uploads per namespace (a flow's trigger may fire as soon as
-//! the flow is back and find its files), then flows, through ZIP imports. Nothing is ever deleted
-//! from Kestra.
+//! the flow is back and find its files), then flows, through ZIP imports; then, with
+//! `triggerState`, the selected flows' triggers are switched to the on/off state the backup
+//! recorded (`triggers`). Nothing is ever deleted from Kestra.
 
 mod kv;
 mod plan;
 mod select;
+mod triggers;
 mod upload;
 mod validation;
 mod write_target;
@@ -23,6 +25,7 @@ use crate::git::Workspace;
 use crate::progress::Log;
 use crate::report::{DriftRow, Report, RestoreReport};
 use crate::request::{Job, Request, Source, SourceKind};
+use crate::snapshot::trigger_state::TriggerLayout;
 use crate::snapshot::{BackupFile, Drift, Snapshot, TipTree};
 use select::Selection;
 use std::collections::BTreeMap;
@@ -38,6 +41,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     // A kind the selection leaves out is not even exported.
     let sources: Vec<Source> = req.sources.iter().filter(|s| selection.wants(s.kind)).cloned().collect();
     let mut snapshot = Snapshot::new(&sources)?;
+    let trigger_layout = req.trigger_state.as_ref().map(|t| TriggerLayout::new(t, &sources)).transpose()?;
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
     let Some(tip) = ws.tip().filter(|_| !ws.branch_missing()) else {
@@ -121,13 +125,15 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
 
     match req.job {
         Job::Drill => {
-            let drifted = summary.drift.len();
+            summary.trigger_drift = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, false, log)?.drift;
+            let drifted = summary.drift.len() + summary.trigger_drift.len();
             if req.restore.fail_on_drift && drifted > 0 {
+                let triggers = summary.trigger_drift.iter().map(|t| format!("trigger `{}` {} in the backup, {} in Kestra", t.trigger, t.backup, t.kestra));
                 return Err(CoreError::new(
                     ErrorCode::Drift,
                     format!(
-                        "the backup restores, but {drifted} file(s) differ from Kestra (`restore.failOnDrift`): {}",
-                        listed(summary.drift.iter().map(|d| format!("`{}` {}", d.file, d.state)))
+                        "the backup restores, but {drifted} file(s) or trigger(s) differ from Kestra (`restore.failOnDrift`): {}",
+                        listed(summary.drift.iter().map(|d| format!("`{}` {}", d.file, d.state)).chain(triggers))
                     ),
                 ));
             }
@@ -140,7 +146,10 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
                 }
             }
         }
-        _ if req.dry_run => log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len())),
+        _ if req.dry_run => {
+            log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len()));
+            summary.trigger_drift = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, false, log)?.drift;
+        }
         _ => {
             let t = Instant::now();
             if let Some(kv) = kv.as_mut() {
@@ -148,6 +157,8 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
             }
             summary.restored_files = restore_files(&client, &to_write, &ws, req, log)?;
             summary.restored_flows = upload::flows(&client, &flows, &req.restore, log)?;
+            let outcome = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, true, log)?;
+            (summary.trigger_drift, summary.triggers_set) = (outcome.drift, outcome.set);
             report.timings_ms.push = elapsed_ms(t);
             log.info(format!("Restored {} flow(s) and {} namespace file(s)", summary.restored_flows, summary.restored_files));
         }

@@ -14,6 +14,7 @@ mod layout;
 pub(crate) mod mem_tip;
 mod plan;
 pub mod safe_path;
+pub mod trigger_state;
 
 pub use compare::{BackupFile, Drift};
 pub use layout::Snapshot;

@@ -22,12 +22,18 @@
 //! - `PUT /api/v1/{tenant}/namespaces/{ns}/kv/{key}` (`text/plain` body, `ttl`/`description`
 //!   headers): the body read as JSON, else as an unquoted date-time or date, else as a string;
 //!   each write adds a revision. `kv_max_body` answers 413 above that size.
+//! - `GET /api/v1/{tenant}/triggers/search?page=..&size=..[&filters[namespace][PREFIX]=..]`: one
+//!   page of `{results: [{trigger, state}], total}`, results only for triggers whose flow exists
+//!   (Kestra leaves the others out of the page but counts them in `total`).
+//! - `PUT /api/v1/{tenant}/triggers/set-disabled` (JSON `{namespace, flowId, triggerId, disabled}`):
+//!   sets the flag and answers the state; 404 when the flow or the trigger state does not exist.
 //!
 //! Writes take `write_delay` (Kestra answers once it applied the batch). With `zip_limits`, the
 //! ZIP-bomb protection of Kestra (`kestra.security.zip-bomb-protection`) applies to both uploads:
 //! entries are written in order until one is over a limit, then 422 with Kestra's message.
 //! Basic auth is required; a wrong one gets 401 `{"message": ...}` like Kestra.
 
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -57,6 +63,10 @@ pub struct Model {
     pub kv: BTreeMap<(String, String), KvEntry>,
     /// Largest KV body accepted (0 = any).
     pub kv_max_body: usize,
+    /// Trigger states: (namespace, flow id, trigger id) → disabled.
+    pub triggers: BTreeMap<(String, String, String), bool>,
+    /// Every `set-disabled` received: `<namespace>/<flow>/<trigger> <disabled>`.
+    pub trigger_writes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +126,9 @@ impl KestraStub {
     }
     pub fn delete_file(&self, ns: &str, path: &str) {
         self.model.lock().unwrap().files.remove(&(ns.to_string(), path.to_string()));
+    }
+    pub fn set_trigger(&self, ns: &str, flow: &str, trigger: &str, disabled: bool) {
+        self.model.lock().unwrap().triggers.insert((ns.into(), flow.into(), trigger.into()), disabled);
     }
     pub fn fail_next(&self, n: usize, status: u16) {
         self.model.lock().unwrap().fail_next = (n, status);
@@ -374,6 +387,39 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
             m.writes.push(format!("kv put {ns} {key}"));
             m.kv.insert((ns, key), KvEntry { kind: kind.into(), value, description: raw.description.clone(), expiration_date: expiration, revision, updated: now_rfc3339() });
             (200, "application/json", Vec::new())
+        }
+        ("GET", ["api", "v1", _tenant, "triggers", "search"]) => {
+            let param = |name: &str| query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| decode(k) == name).map(|(_, v)| decode(v));
+            let (page, size): (usize, usize) = (param("page").unwrap().parse().unwrap(), param("size").unwrap().parse().unwrap());
+            let prefix = param("filters[namespace][PREFIX]");
+            let matching: Vec<_> = m
+                .triggers
+                .iter()
+                .filter(|((ns, _, _), _)| prefix.as_ref().is_none_or(|p| ns == p || ns.starts_with(&format!("{p}."))))
+                .collect();
+            let results: Vec<Value> = matching
+                .iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .filter(|((ns, flow, _), _)| m.flows.contains_key(&(ns.clone(), flow.clone())))
+                .map(|((ns, flow, trigger), disabled)| {
+                    json!({"trigger": {"id": trigger, "type": "io.kestra.plugin.core.trigger.Schedule"},
+                           "state": {"namespace": ns, "flowId": flow, "triggerId": trigger, "disabled": disabled, "locked": false, "kind": "SCHEDULE"}})
+                })
+                .collect();
+            (200, "application/json", serde_json::to_vec(&json!({"results": results, "total": matching.len()})).unwrap())
+        }
+        ("PUT", ["api", "v1", _tenant, "triggers", "set-disabled"]) => {
+            let request: Value = serde_json::from_slice(&raw.body).unwrap();
+            let field = |name: &str| request[name].as_str().unwrap().to_string();
+            let key = (field("namespace"), field("flowId"), field("triggerId"));
+            let disabled = request["disabled"].as_bool().unwrap();
+            if !m.flows.contains_key(&(key.0.clone(), key.1.clone())) || !m.triggers.contains_key(&key) {
+                return (404, "application/json", br#"{"message":"Trigger not found"}"#.to_vec());
+            }
+            m.trigger_writes.push(format!("{}/{}/{} {disabled}", key.0, key.1, key.2));
+            m.triggers.insert(key.clone(), disabled);
+            (200, "application/json", serde_json::to_vec(&json!({"namespace": key.0, "flowId": key.1, "triggerId": key.2, "disabled": disabled})).unwrap())
         }
         _ => (404, "application/json", br#"{"message":"Not Found"}"#.to_vec()),
     }

@@ -96,7 +96,8 @@ public abstract class AbstractGitTask extends Task {
     protected Map<String, Object> connection(RunContext runContext) throws IllegalVariableEvaluationException {
         Map<String, Object> git = new LinkedHashMap<>();
         String rUrl = runContext.render(url).as(String.class).orElseThrow(
-            () -> new BackupException(BackupException.Code.InvalidConfig, "`url`: is missing; set the Git repository URL (often through pluginDefaults)", null));
+            () -> new BackupException(BackupException.Code.InvalidConfig, "`url`: is missing; set the Git repository URL on the task (Kestra 2.0: e.g. `url: \"{{ vars.git_url }}\"` with the flow's `variables`; "
+                + "Kestra 1.x: also through `pluginDefaults`)", null));
         git.put("url", rUrl);
         git.put("branch", runContext.render(branch).as(String.class).orElse("main"));
         putIfPresent(git, "username", runContext.render(username).as(String.class));

@@ -120,6 +120,21 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     @PluginProperty(secret = true, group = "connection")
     protected Property<String> identity;
 
+    @Schema(
+        title = "Also the flow triggers' on/off state the backup recorded (whole-instance layout)",
+        description = "A restore switches each trigger of the selected flows on or off as the backup recorded it, after writing the flows; "
+            + "a drill reports the triggers whose state differs (output `triggerDrift`). `false`: Kestra's current trigger state is left alone. "
+            + "Next-execution dates and backfills are not restored."
+    )
+    @Builder.Default
+    @PluginProperty(group = "execution")
+    protected Property<Boolean> includeTriggerState = Property.ofValue(true);
+
+    @Schema(title = "Repository directory of the trigger state: `<triggersDirectory>/<namespace>/<flowId>.json`, as BackupInstance writes it")
+    @Builder.Default
+    @PluginProperty(group = "source")
+    protected Property<String> triggersDirectory = Property.ofValue(InstanceLayout.TRIGGERS_DIRECTORY);
+
     /** The core's job: `restore` or `drill`. */
     protected abstract String job();
 
@@ -142,6 +157,7 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         runContext.metric(Counter.of("restore.flows_validated", restore.flowsValidated));
         runContext.metric(Counter.of("restore.flows_restored", restore.restoredFlows));
         runContext.metric(Counter.of("restore.files_restored", restore.restoredFiles));
+        runContext.metric(Counter.of("restore.triggers_differing", restore.triggerDrift.size()));
         runContext.metric(Timer.of("duration", Duration.ofMillis(report.timingsMs.total)));
         return restore;
     }
@@ -154,6 +170,9 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         request.put("kestra", kestra(runContext));
         request.put("git", connection(runContext));
         request.put("sources", sources(runContext));
+        if (runContext.render(namespace).as(String.class).filter(n -> !n.isBlank()).isEmpty()) {
+            InstanceLayout.triggerState(runContext, includeTriggerState, triggersDirectory).ifPresent(t -> request.put("triggerState", t));
+        }
         runContext.render(ref).as(String.class).map(String::trim).filter(r -> !r.isEmpty()).ifPresent(r -> options.put("ref", r));
         options.put("flows", runContext.render(flows).asList(String.class));
         options.put("files", runContext.render(files).asList(String.class));
@@ -234,6 +253,26 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
 
         @Schema(title = "What the task did with the backup's KV entries")
         private final KvStore.Counts kv;
+
+        @Schema(
+            title = "Triggers of the selected flows whose on/off state in Kestra differs from the backup",
+            description = "Found before a restore set them back (`includeTriggerState`); the metric `restore.triggers_differing` counts them."
+        )
+        private final List<TriggerDrift> triggerDrift;
+    }
+
+    /** A trigger whose on/off state differs between the backup and Kestra. */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class TriggerDrift {
+        @Schema(title = "The trigger, `namespace/flowId/triggerId`")
+        private final String trigger;
+
+        @Schema(title = "`disabled` or `enabled`, as the backup recorded it")
+        private final String backup;
+
+        @Schema(title = "`disabled` or `enabled`, as Kestra holds it")
+        private final String kestra;
     }
 
     /** A commit of the backup branch. */
@@ -295,7 +334,8 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
             .plan(Files.exists(plan) ? runContext.storage().putFile(plan.toFile()) : null)
             .planCounts(new PlanCounts(restore.plan.create, restore.plan.replace, restore.plan.unchanged, restore.plan.skip))
             .dependencies(restore.dependencies.stream().map(d -> new Dependency(d.flow, d.requiredBy)).toList())
-            .kv(KvStore.counts(runContext, restore.kv));
+            .kv(KvStore.counts(runContext, restore.kv))
+            .triggerDrift(restore.triggerDrift.stream().map(t -> new TriggerDrift(t.trigger, t.backup, t.kestra)).toList());
         return output;
     }
 }

@@ -138,14 +138,20 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @PluginProperty(group = "source")
     private KvStore kv;
 
-    @Override
-    Map<String, Object> request(RunContext runContext) throws Exception {
-        Map<String, Object> request = super.request(runContext);
-        if (kv != null) {
-            request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
-        }
-        return request;
-    }
+    @Schema(
+        title = "Also record whether each flow trigger is disabled at run time",
+        description = "A trigger switched off from Kestra's UI is a flag of its state, not of the flow's source. One file per flow with "
+            + "triggers, `<triggersDirectory>/<namespace>/<flowId>.json`, records the flag (nothing else: no dates), so a run with no "
+            + "change makes no commit. Needs Kestra 2.0's triggers API."
+    )
+    @Builder.Default
+    @PluginProperty(group = "source")
+    private Property<Boolean> includeTriggerState = Property.ofValue(true);
+
+    @Schema(title = "Repository directory of the trigger state: `<triggersDirectory>/<namespace>/<flowId>.json`")
+    @Builder.Default
+    @PluginProperty(group = "destination")
+    private Property<String> triggersDirectory = Property.ofValue(InstanceLayout.TRIGGERS_DIRECTORY);
 
     @Override
     public Output run(RunContext runContext) throws Exception {
@@ -178,6 +184,16 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @Override
     protected List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception {
         return InstanceLayout.sources(runContext, namespacePrefix, flowsDirectory, includeNamespaceFiles, filesDirectory);
+    }
+
+    @Override
+    Map<String, Object> request(RunContext runContext) throws Exception {
+        Map<String, Object> request = super.request(runContext);
+        InstanceLayout.triggerState(runContext, includeTriggerState, triggersDirectory).ifPresent(t -> request.put("triggerState", t));
+        if (kv != null) {
+            request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
+        }
+        return request;
     }
 
     @SuperBuilder

@@ -8,15 +8,19 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * The whole-instance layout shared by BackupInstance, RestoreInstance and RestoreDrill: flows in
  * `<flowsDirectory>/<namespace>/<id>.yml`, namespace files in `<filesDirectory>/<namespace>/<path>`,
- * for every namespace discovered under `namespacePrefix`, as the core's two sources.
+ * for every namespace discovered under `namespacePrefix`, as the core's two sources; and the
+ * flow triggers' on/off state in `<triggersDirectory>/<namespace>/<flowId>.json`.
  */
 final class InstanceLayout {
     static final String FLOWS_DIRECTORY = "flows";
     static final String FILES_DIRECTORY = "files";
+    /** Trigger state: `<triggersDirectory>/<namespace>/<flowId>.json` (docs/trigger-state.md). */
+    static final String TRIGGERS_DIRECTORY = "triggers";
 
     private InstanceLayout() {
     }
@@ -30,6 +34,15 @@ final class InstanceLayout {
             sources.add(source("namespaceFiles", discover, runContext.render(filesDirectory).as(String.class).orElse(FILES_DIRECTORY)));
         }
         return sources;
+    }
+
+    /** The core's `triggerState`, or empty when `includeTriggerState` is off. */
+    static Optional<Map<String, Object>> triggerState(RunContext runContext, Property<Boolean> includeTriggerState, Property<String> triggersDirectory)
+        throws IllegalVariableEvaluationException {
+        if (!runContext.render(includeTriggerState).as(Boolean.class).orElse(true)) {
+            return Optional.empty();
+        }
+        return Optional.of(Map.of("gitDirectory", runContext.render(triggersDirectory).as(String.class).orElse(TRIGGERS_DIRECTORY)));
     }
 
     static Map<String, Object> source(String kind, Map<String, Object> namespaces, String gitDirectory) {

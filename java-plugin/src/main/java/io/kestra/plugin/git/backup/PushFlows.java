@@ -32,8 +32,8 @@ import java.util.Map;
     examples = {
         @Example(
             title = "Nightly backup of four namespaces' flows and scripts (Kestra 1.x); only the `type:` lines differ from plugin-git. "
-                + "Kestra 2.0.0 has neither `ForEach` nor flow-level `pluginDefaults`: list the tasks per namespace with the connection "
-                + "properties on each (its `Loop` runs iterations as sub-executions, which `concurrency: FAIL` would fail).",
+                + "Kestra 2.0.0 has neither `ForEach` nor flow-level `pluginDefaults`: list the tasks per namespace and keep the connection "
+                + "in flow `variables` (`url: \"{{ vars.git_url }}\"`), as the project's docs/migration.md shows.",
             full = true,
             code = """
                 id: git_push

@@ -3,6 +3,7 @@ package io.kestra.plugin.git.backup;
 import io.kestra.core.models.annotations.Example;
 import io.kestra.core.models.annotations.Plugin;
 import io.kestra.core.models.annotations.PluginProperty;
+import io.kestra.core.models.executions.metrics.Counter;
 import io.kestra.core.models.property.Property;
 import io.kestra.core.models.tasks.RunnableTask;
 import io.kestra.core.runners.RunContext;
@@ -143,7 +144,8 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
     @Override
     public Output run(RunContext runContext) throws Exception {
         CoreReport.Restore r = restore(runContext);
-        return comparison(Output.builder(), runContext, r).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles).build();
+        runContext.metric(Counter.of("restore.triggers_set", r.triggersSet));
+        return comparison(Output.builder(), runContext, r).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles).triggersSet(r.triggersSet).build();
     }
 
     @Override
@@ -165,5 +167,8 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
 
         @Schema(title = "Namespace files written to Kestra")
         private final long restoredFiles;
+
+        @Schema(title = "Triggers switched on or off to the state the backup recorded (`includeTriggerState`)")
+        private final long triggersSet;
     }
 }

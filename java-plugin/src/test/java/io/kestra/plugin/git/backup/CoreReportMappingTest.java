@@ -114,7 +114,8 @@ class CoreReportMappingTest {
           "restoredFrom":{"commit":"1111111111111111111111111111111111111111","date":"2026-11-20T18:00:00Z","message":"Backup of the Kestra instance"},
           "latestBackup":{"commit":"2222222222222222222222222222222222222222","date":"%s","message":"Nightly"},
           "plan":{"create":2,"replace":1,"unchanged":1,"skip":1},
-          "dependencies":[{"flow":"company/child","requiredBy":"company/parent"}]}}}""";
+          "dependencies":[{"flow":"company/child","requiredBy":"company/parent"}],
+          "triggerDrift":[{"trigger":"company/etl/nightly","backup":"disabled","kestra":"enabled"}],"triggersSet":0}}}""";
 
     @Test
     void restoreReportBecomesTheOutputsAndTheAgeMetric() throws Exception {
@@ -146,6 +147,8 @@ class CoreReportMappingTest {
         assertEquals("company/child", output.getDependencies().getFirst().getFlow());
         assertEquals("company/parent", output.getDependencies().getFirst().getRequiredBy());
         assertEquals(2, output.getMissingInKestra());
+        assertEquals(List.of("company/etl/nightly disabled enabled"),
+            output.getTriggerDrift().stream().map(t -> t.getTrigger() + " " + t.getBackup() + " " + t.getKestra()).toList());
         try (InputStream in = storage.get(TenantService.MAIN_TENANT, "system", output.getPlan())) {
             assertEquals(rows, new String(in.readAllBytes(), StandardCharsets.UTF_8), "the plan file, as the core wrote it");
         }

@@ -1,11 +1,22 @@
 package io.kestra.plugin.git.backup;
 
+import io.kestra.core.models.flows.FlowWithSource;
+import io.kestra.core.models.triggers.AbstractTrigger;
+import io.kestra.core.models.triggers.TriggerId;
+import io.kestra.core.models.triggers.WorkerTriggerInterface;
 import io.kestra.core.repositories.FlowRepositoryInterface;
+import io.kestra.core.repositories.TriggerRepositoryInterface;
+import io.kestra.core.scheduler.SchedulerConfiguration;
+import io.kestra.core.scheduler.model.TriggerState;
+import io.kestra.core.scheduler.store.TriggerStateStore;
+import io.kestra.core.scheduler.vnodes.VNodes;
 import io.kestra.core.runners.TestRunner;
 import io.kestra.core.services.FlowService;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 import io.micronaut.context.ApplicationContext;
+
+import java.util.List;
 
 /**
  * Kestra 2.0's in-process runtime (executor and worker, memory repository, local storage) for the
@@ -26,6 +37,7 @@ final class EmbeddedKestra implements AutoCloseable {
             context.getBean(FlowRepositoryInterface.class), context.getBean(FlowService.class), context.getBean(NamespaceFactory.class),
             context.getBean(StorageInterface.class));
         api = KestraApiStandIn.start(() -> backing);
+        api.triggers = new TriggerApiStandIn(context);
         TestRunner runner = context.getBean(TestRunner.class);
         runner.setSchedulerEnabled(false);
         runner.run();
@@ -37,6 +49,27 @@ final class EmbeddedKestra implements AutoCloseable {
 
     <T> T bean(Class<T> type) {
         return context.getBean(type);
+    }
+
+    /**
+     * The scheduler is off here (Schedule triggers must not fire during the demo and the
+     * benchmark), so the `TriggerCreated` events FlowService sends when a flow is saved are never
+     * turned into trigger states, and the triggers API would list none. This stores, for each
+     * trigger the scheduler runs (`WorkerTriggerInterface`) that has no state yet, the state the
+     * scheduler's event handler creates for a new trigger (`TriggerState.of` on the flow's vnode;
+     * no next evaluation date, which only a running scheduler computes), through Kestra's trigger
+     * repository, which is the scheduler's state store.
+     */
+    void registerTriggerStates() {
+        TriggerStateStore store = (TriggerStateStore) bean(TriggerRepositoryInterface.class);
+        int vnodes = bean(SchedulerConfiguration.class).vnodes();
+        for (FlowWithSource flow : bean(FlowRepositoryInterface.class).findAllWithSource("main")) {
+            for (AbstractTrigger trigger : flow.getTriggers() == null ? List.<AbstractTrigger>of() : flow.getTriggers()) {
+                if (trigger instanceof WorkerTriggerInterface && store.findById(TriggerId.of(flow, trigger)).isEmpty()) {
+                    store.save(TriggerState.of(flow, trigger, VNodes.computeVNodeFromFlow(flow, vnodes)));
+                }
+            }
+        }
     }
 
     ExampleInstance exampleInstance() {

@@ -14,6 +14,7 @@ class FieldNamesTest {
         assertEquals("`kestraUrl`: is missing", FieldNames.asProperties("`kestra`: is missing"));
         assertEquals("set `overwrite: true` to replace it; `flows[0]`; `cacheDirectory`; `gitConfig`; `maxDeletionRatio`",
             FieldNames.asProperties("set `restore.overwrite: true` to replace it; `restore.flows[0]`; `git.cacheDir`; `git.config`; `guard.maxDeletionRatio`"));
+        assertEquals("`triggersDirectory`: `flows` overlaps", FieldNames.asProperties("`triggerState.gitDirectory`: `flows` overlaps"));
         assertEquals("`company.team/etl`, `gitlab.com` and `kestra:///a/b.bundle` stay",
             FieldNames.asProperties("`company.team/etl`, `gitlab.com` and `kestra:///a/b.bundle` stay"));
     }

@@ -54,7 +54,8 @@ import java.util.zip.ZipOutputStream;
  * entries imported as flows of that namespace, as Kestra does, any other part stored at `path`.
  * With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
  * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
- * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}). Basic auth is checked against the credentials the
+ * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}); with {@link #triggers}, Kestra 2.0's triggers API.
+ * Basic auth is checked against the credentials the
  * server is configured with (`kestra.tasks.sdk.authentication`).
  */
 final class KestraApiStandIn implements AutoCloseable {
@@ -77,6 +78,8 @@ final class KestraApiStandIn implements AutoCloseable {
     volatile ZipLimits zipLimits;
     /** Kestra 2.0's KV endpoints, through Kestra's KV service; null: not served (Kestra 1.3). */
     volatile KvStandIn kv;
+    /** Kestra 2.0's triggers API (`triggers/...`, see {@link TriggerApiStandIn}); null: not served. */
+    volatile TriggerApiStandIn triggers;
     /** The name of every entry of every namespace-file archive received. */
     final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
@@ -117,10 +120,14 @@ final class KestraApiStandIn implements AutoCloseable {
             String call = path.startsWith(API) ? path.substring(API.length()) : "";
             Matcher filesExport = FILES_EXPORT.matcher(call);
             Matcher filesUpload = FILES_UPLOAD.matcher(call);
+            TriggerApiStandIn triggerApi = triggers;
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
             } else if (kv != null && KvStandIn.handles(call)) {
                 kv.answer(exchange, call);
+            } else if (call.startsWith("triggers/") && triggerApi != null) {
+                var answer = triggerApi.answer(exchange.getRequestMethod(), call, exchange.getRequestURI().getRawQuery(), exchange.getRequestBody().readAllBytes());
+                reply(exchange, answer.map(TriggerApiStandIn.Answer::status).orElse(404), answer.isPresent() ? answer.get().bytes() : NOT_FOUND);
             } else if ("POST".equals(exchange.getRequestMethod())) {
                 if (call.equals("flows/validate")) {
                     List<FlowSource> sources = FormPart.read(exchange, "flows").stream()

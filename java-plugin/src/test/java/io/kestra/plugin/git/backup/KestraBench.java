@@ -183,6 +183,7 @@ public final class KestraBench {
                 %s
                 """.formatted(task[0], task[1], task[2])));
         }
+        kestra.registerTriggerStates();
         for (Map.Entry<String, ThrowingRunnable> run : lifecycle(change).entrySet()) {
             run.getValue().run();
             Measure ours = measure("large_instance", "large-instance");

@@ -60,6 +60,7 @@ public final class KestraDemo {
                 %s
                 """.formatted(ExampleInstance.connection(server, INSTANCE_REPO));
             flowService.create(GenericFlow.fromYaml("main", instanceFlow));
+            kestra.registerTriggerStates();
             System.out.println("\n== The same instance with one task (every namespace discovered, one commit):\n" + instanceFlow);
             run(kestra, server, INSTANCE_REPO, "instance_backup", "Whole-instance backup");
             System.out.println(server.git(INSTANCE_REPO, "log", "--format=%h %s", "main"));

@@ -6,16 +6,21 @@ import io.kestra.core.models.annotations.Example;
 import io.kestra.core.models.annotations.Plugin;
 import io.kestra.core.models.executions.Execution;
 import io.kestra.core.models.executions.LogEntry;
+import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.models.flows.State;
 import io.kestra.core.models.tasks.Task;
 import io.kestra.core.plugins.PluginRegistry;
+import io.kestra.core.repositories.ExecutionRepositoryInterface;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.models.executions.MetricEntry;
 import io.kestra.core.repositories.LogDataStoreInterface;
 import io.kestra.core.repositories.MetricRepositoryInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
+import io.kestra.core.models.triggers.TriggerId;
+import io.kestra.core.scheduler.events.SetDisableTrigger;
+import io.kestra.core.scheduler.queue.TriggerEventQueue;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.services.FlowParsingService;
@@ -30,6 +35,7 @@ import io.kestra.core.services.TaskOutputService;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.Await;
+import io.micronaut.context.ApplicationContext;
 import io.micronaut.data.model.Pageable;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
@@ -90,6 +96,8 @@ class KestraRuntimeTest {
     @Inject
     TriggerRepositoryInterface triggerRepository;
     @Inject
+    ExecutionRepositoryInterface executionRepository;
+    @Inject
     LogDataStoreInterface logs;
     @Inject
     StorageInterface storage;
@@ -105,6 +113,10 @@ class KestraRuntimeTest {
     TaskOutputService taskOutputService;
     @Inject
     KVStoreService kvStoreService;
+    @Inject
+    ApplicationContext applicationContext;
+    @Inject
+    TriggerEventQueue triggerEventQueue;
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
@@ -113,7 +125,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "kv");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -123,6 +135,7 @@ class KestraRuntimeTest {
     void shareTheFlowRepository() {
         backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage);
         api.kv = new KvStandIn(kvStoreService);
+        api.triggers = new TriggerApiStandIn(applicationContext);
         kestra = new ExampleInstance(flowService, namespaceFactory, storage);
     }
 
@@ -168,6 +181,21 @@ class KestraRuntimeTest {
                 }
             }
         }
+
+        // Every flow of README.md and docs/ through Kestra's own validation (what `POST flows/validate` runs:
+        // strict parsing, then the model validator). An example for Kestra 1.x only (ForEach, pluginDefaults) is marked with
+        // `<!-- example for Kestra 1.x only: <reason> -->` on the line before its fence, and must then be refused by 2.0.
+        List<MarkdownFlowExamples.Example> documented = MarkdownFlowExamples.inReadmeAndDocs();
+        assertTrue(documented.size() >= 13, "fewer flow examples found in README.md and docs/ than the 13 they held: " + documented.size());
+        for (MarkdownFlowExamples.Example example : documented) {
+            String refused = flowService.validate("main", List.of(new FlowSource(example.where(), example.source()))).get(0).getConstraints();
+            if (example.kestra1Only()) {
+                assertNotNull(refused, example.where() + " is marked for Kestra 1.x only, yet Kestra 2.0 accepts it: remove the mark");
+            } else {
+                assertNull(refused, example.where() + ": Kestra 2.0 refuses this example");
+            }
+        }
+        assertTrue(documented.stream().anyMatch(MarkdownFlowExamples.Example::kestra1Only), "the 1.x migration example is found and marked");
     }
 
     @Test
@@ -1190,6 +1218,127 @@ class KestraRuntimeTest {
         return text.strip().lines().map(l -> " ".repeat(spaces) + l + "\n").collect(Collectors.joining());
     }
 
+    /** docs/migration.md, Kestra 2.0: the connection in flow `variables` (url, branch, username), the password from `secret()`. */
+    @Test
+    void kestraTwoKeepsTheConnectionInFlowVariables() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: etl
+            namespace: in_vars
+            tasks:
+              - id: hello
+                type: io.kestra.plugin.core.log.Log
+                message: hello
+            """));
+        kestra.putFile("in_vars", "/sql/report.sql", "select 1;\n");
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: git_push_vars
+            namespace: system
+            variables:
+              git_url: %s
+              git_branch: main
+              git_username: %s
+              git_ca: %s
+            tasks:
+              - id: flows_in_vars
+                type: io.kestra.plugin.git.backup.PushFlows
+                sourceNamespace: in_vars
+                gitDirectory: flows/in_vars
+                url: "{{ vars.git_url }}"
+                branch: "{{ vars.git_branch }}"
+                username: "{{ vars.git_username }}"
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                trustedCaPemPath: "{{ vars.git_ca }}"
+              - id: scripts_in_vars
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: in_vars
+                gitDirectory: scripts/in_vars
+                url: "{{ vars.git_url }}"
+                branch: "{{ vars.git_branch }}"
+                username: "{{ vars.git_username }}"
+                password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                trustedCaPemPath: "{{ vars.git_ca }}"
+            """.formatted(server.httpsUrl("variables"), USER, server.get("CA_PEM"))));
+        Execution pushed = run("git_push_vars");
+        assertEquals(State.Type.SUCCESS, pushed.getState().getCurrent(), logText(pushed));
+        assertEquals("flows/in_vars/etl.yml\nscripts/in_vars/sql/report.sql", git("variables", "ls-tree", "-r", "--name-only", "main"),
+            "both tasks pushed to the URL and branch of the variables, authenticated as their username");
+        assertEquals(2, git("variables", "log", "--format=%s", "main").lines().count(), "one commit per task");
+        assertNoSecret(pushed, TOKEN);
+    }
+
+    /**
+     * YAML anchors do not carry a connection in Kestra 2.0 (docs/migration.md): its YAML reader (Jackson) keeps a merge key
+     * `<<` as a property, which strict validation refuses, and reads an alias `*name` as the text `name`, not the anchored value.
+     */
+    @Test
+    void kestraTwoReadsYamlAnchorsNeitherAsMergeKeysNorAsAliases() throws Exception {
+        String merge = """
+            id: anchors_merge
+            namespace: system
+            tasks:
+              - id: scripts_a
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: a
+                <<: &git
+                  url: https://gitlab-01.local/backup/kestra
+                  branch: main
+              - id: scripts_b
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: b
+                <<: *git
+            """;
+        String refused = flowService.validate("main", List.of(new FlowSource("merge.yml", merge))).get(0).getConstraints();
+        assertNotNull(refused, "a merge key is refused");
+        assertTrue(refused.contains("Unrecognized field \"<<\""), refused);
+
+        String alias = """
+            id: anchors_alias
+            namespace: system
+            tasks:
+              - id: scripts_a
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: a
+                url: &git_url https://gitlab-01.local/backup/kestra
+              - id: scripts_b
+                type: io.kestra.plugin.git.backup.PushNamespaceFiles
+                namespace: b
+                url: *git_url
+            """;
+        assertNull(flowService.validate("main", List.of(new FlowSource("alias.yml", alias))).get(0).getConstraints(), "an alias passes validation");
+        List<Task> tasks = flowParsingService.parse("main", alias, true).getTasks();
+        assertTrue(JacksonMapper.ofJson().writeValueAsString(tasks.get(0)).contains("https://gitlab-01.local/backup/kestra"));
+        String second = JacksonMapper.ofJson().writeValueAsString(tasks.get(1));
+        assertTrue(second.contains("\"git_url\"") && !second.contains("gitlab-01.local"), "the alias is read as the anchor's name: " + second);
+    }
+
+    /** docs/migration.md: Kestra 2.0's `Loop` under the seed flow's `concurrency: {limit: 1, behavior: FAIL}`. */
+    @Test
+    void kestraTwoLoopUnderAFlowConcurrencyLimit() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: loop_limited
+            namespace: system
+            tasks:
+              - id: each
+                type: io.kestra.plugin.core.flow.Loop
+                concurrencyLimit: 1
+                values: [ansible, outputs]
+                tasks:
+                  - id: say
+                    type: io.kestra.plugin.core.log.Log
+                    message: "namespace {{ item.value }}"
+            concurrency:
+              limit: 1
+              behavior: FAIL
+            """));
+        Execution looped = run("loop_limited");
+        StringBuilder log = new StringBuilder(logText(looped));
+        for (Execution iteration : executionRepository.findLoopSubExecutions("main", looped.getId(), "each")) {
+            log.append("\n[iteration ").append(iteration.getState().getCurrent()).append("] ").append(logText(iteration));
+        }
+        assertEquals(State.Type.FAILED, looped.getState().getCurrent(), log.toString());
+        assertTrue(log.toString().toLowerCase().contains("concurrency limit"), log.toString());
+    }
+
     /** Saves `system.<id>`: one PushNamespaceFiles task of `namespace` into `scripts/<namespace>`, with these connection lines. */
     private void saveFilesFlow(String id, String namespace, String connectionLines) throws Exception {
         saveTaskFlow(id, "io.kestra.plugin.git.backup.PushNamespaceFiles", """
@@ -1199,6 +1348,92 @@ class KestraRuntimeTest {
     }
 
     /** Saves `system.<id>`: one task `task` of `type` with these property lines; then a Log task printing `outputsLine`, if given. */
+    /**
+     * Issue 13, trigger state: a schedule switched off the way Kestra's UI and `Toggle` task do it
+     * (a `SetDisableTrigger` event to the scheduler, which keeps the flag in the trigger's state,
+     * not in the flow) is recorded by BackupInstance; switched back on, the drill reports it, a
+     * restore with `includeTriggerState: false` leaves it on, and RestoreInstance switches it off
+     * again. The runtime's scheduler is on, so it creates the trigger states of a flow with
+     * Schedule triggers as Kestra does (from the `TriggerCreated` events FlowService sends).
+     */
+    @Test
+    void aScheduleSwitchedOffStaysOffThroughBackupAndRestore() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", """
+            id: nightly
+            namespace: trig
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: hi
+            triggers:
+              - id: schedule
+                type: io.kestra.plugin.core.trigger.Schedule
+                cron: 0 3 1 1 *
+              - id: other
+                type: io.kestra.plugin.core.trigger.Schedule
+                cron: 0 4 1 1 *
+            """));
+        TriggerId schedule = TriggerId.of("main", "trig", "nightly", "schedule");
+        awaitDisabled(schedule, false);
+        awaitDisabled(TriggerId.of("main", "trig", "nightly", "other"), false);
+        setDisabled(schedule, true);
+        String layout = """
+                namespacePrefix: trig
+            %s""".formatted(connection("triggers"));
+        saveTaskFlow("trig_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
+        String drillLayout = layout.replace("    dryRun: false\n", "");
+        saveTaskFlow("trig_drill", "io.kestra.plugin.git.backup.RestoreDrill", drillLayout, "triggerDrift={{ outputs.task.triggerDrift }}");
+        saveTaskFlow("trig_restore", "io.kestra.plugin.git.backup.RestoreInstance", layout, "triggersSet={{ outputs.task.triggersSet }}");
+        saveTaskFlow("trig_leave", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    includeTriggerState: false\n",
+            "triggersSet={{ outputs.task.triggersSet }}");
+
+        Execution backedUp = run("trig_backup");
+        assertEquals(State.Type.SUCCESS, backedUp.getState().getCurrent(), logText(backedUp));
+        assertEquals(Map.of("namespace", "trig", "flowId", "nightly", "triggers", Map.of("schedule", Map.of("disabled", true), "other", Map.of("disabled", false))),
+            JacksonMapper.ofJson().readValue(blob("triggers", "main:triggers/trig/nightly.json"), Map.class));
+        String commit = git("triggers", "rev-parse", "main");
+        assertEquals(State.Type.SUCCESS, run("trig_backup").getState().getCurrent());
+        assertEquals(commit, git("triggers", "rev-parse", "main"), "no change, no commit");
+
+        setDisabled(schedule, false);
+        Execution drill = run("trig_drill");
+        assertEquals(State.Type.SUCCESS, drill.getState().getCurrent(), logText(drill));
+        Matcher drift = Pattern.compile("triggerDrift=(\\[.*])").matcher(logText(drill));
+        assertTrue(drift.find(), logText(drill));
+        assertEquals(List.of(Map.of("trigger", "trig/nightly/schedule", "backup", "disabled", "kestra", "enabled")),
+            JacksonMapper.ofJson().readValue(drift.group(1), List.class), logText(drill));
+        Await.until(() -> metricValue(drill, "restore.triggers_differing").isPresent(), Duration.ofMillis(200), Duration.ofSeconds(30));
+        assertEquals(1.0, metricValue(drill, "restore.triggers_differing").orElseThrow(), "the drill's metric");
+
+        Execution left = run("trig_leave");
+        assertEquals(State.Type.SUCCESS, left.getState().getCurrent(), logText(left));
+        assertTrue(logText(left).contains("triggersSet=0"), logText(left));
+        assertFalse(triggerRepository.findById(schedule).orElseThrow().isDisabled(), "`includeTriggerState: false` leaves Kestra's state alone");
+
+        Execution restored = run("trig_restore");
+        assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
+        assertTrue(logText(restored).contains("triggersSet=1"), logText(restored));
+        assertTrue(triggerRepository.findById(schedule).orElseThrow().isDisabled(), "off again: Kestra answered once its scheduler applied it");
+        assertFalse(triggerRepository.findById(TriggerId.of("main", "trig", "nightly", "other")).orElseThrow().isDisabled());
+        Execution clean = run("trig_drill");
+        assertTrue(logText(clean).contains("triggerDrift=[]"), logText(clean));
+        for (Execution e : List.of(backedUp, drill, left, restored)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
+    }
+
+    /** Switches a trigger on or off as Kestra's `Toggle` task does, and waits for the scheduler to apply it. */
+    private void setDisabled(TriggerId trigger, boolean disabled) throws Exception {
+        triggerEventQueue.send(new SetDisableTrigger(trigger, disabled));
+        awaitDisabled(trigger, disabled);
+    }
+
+    private void awaitDisabled(TriggerId trigger, boolean disabled) throws Exception {
+        Await.until(() -> "trigger " + trigger.uid() + " not " + (disabled ? "disabled" : "enabled") + ": " + triggerRepository.findById(trigger),
+            () -> triggerRepository.findById(trigger).map(t -> t.isDisabled() == disabled).orElse(false),
+            Duration.ofMillis(100), Duration.ofSeconds(30));
+    }
+
     private void saveTaskFlow(String id, String type, String propertyLines, String outputsLine) throws Exception {
         String log = outputsLine.isEmpty() ? "" : """
               - id: outputs

@@ -352,6 +352,30 @@ class RequestRenderingTest {
     }
 
     @Test
+    void triggerStateIsOnByDefaultForTheInstanceLayoutOnly() throws Exception {
+        String connection = """
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """;
+        Map<String, Object> on = Map.of("gitDirectory", "triggers");
+        for (String type : List.of("BackupInstance", "RestoreInstance", "RestoreDrill")) {
+            String task = "id: t\ntype: io.kestra.plugin.git.backup." + type + "\n" + connection;
+            assertEquals(on, request(task).get("triggerState"), type);
+            assertEquals(Map.of("gitDirectory", "state/triggers"), request(task + "triggersDirectory: \"{{ 'state/triggers' }}\"\n").get("triggerState"), type);
+            assertFalse(request(task + "includeTriggerState: false\n").containsKey("triggerState"), type + ": the switch leaves trigger state alone");
+        }
+        assertFalse(request("id: t\ntype: io.kestra.plugin.git.backup.RestoreInstance\nnamespace: company\n" + connection).containsKey("triggerState"),
+            "a one-namespace (PushFlows) layout has no trigger state");
+        assertFalse(request("""
+            id: push
+            type: io.kestra.plugin.git.backup.PushFlows
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            sourceNamespace: company
+            """).containsKey("triggerState"), "PushFlows keeps plugin-git's layout");
+    }
+
+    @Test
     void restoreSelectionRefAndPlanFile() throws Exception {
         Map<String, Object> options = map(request("""
             id: restore

@@ -93,6 +93,20 @@ public class CoreReport {
         public List<DependencyRow> dependencies = List.of();
         /** The report's `kv`, carried here for the restore tasks' outputs. */
         public Kv kv;
+        /** Triggers whose on/off state in Kestra differs from the backup (with trigger state). */
+        public List<TriggerDriftRow> triggerDrift = List.of();
+        /** Restore: triggers switched on or off to the recorded state. */
+        public long triggersSet;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class TriggerDriftRow {
+        /** `namespace/flowId/triggerId`. */
+        public String trigger;
+        /** `disabled` or `enabled`, as the backup recorded it. */
+        public String backup;
+        /** As Kestra holds it. */
+        public String kestra;
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)

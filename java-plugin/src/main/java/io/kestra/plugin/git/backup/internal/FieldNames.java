@@ -16,9 +16,10 @@ public final class FieldNames {
         "git.config", "gitConfig",
         "kestra.url", "kestraUrl",
         "kestra.auth", "auth",
-        "kestra", "kestraUrl"
+        "kestra", "kestraUrl",
+        "triggerState.gitDirectory", "triggersDirectory"
     );
-    private static final Pattern FIELD = Pattern.compile("`(?:(git|kestra|restore|guard)\\.([A-Za-z]+)([^`]*)|(kestra))`");
+    private static final Pattern FIELD = Pattern.compile("`(?:(git|kestra|restore|guard|triggerState)\\.([A-Za-z]+)([^`]*)|(kestra))`");
 
     private FieldNames() {
     }
