@@ -9,7 +9,7 @@ step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 need_apt=()
 for pkg in git lighttpd lighttpd-mod-openssl openssh-server openssh-client openssl curl unzip \
-           gradle maven gcc make perl pkg-config ca-certificates gnupg \
+           gradle maven gcc make perl pkg-config ca-certificates gnupg age \
            python3-venv binutils qemu-user; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -6,9 +6,13 @@ use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
 use crate::git::{tags, PushOutcome, Workspace};
 use crate::progress::Log;
-use crate::report::{DiffRow, MirrorReport, Report, SourceCounts, TagReport, Timings};
-use crate::request::{Request, Source};
+use crate::export::kv_file::{self, ValueMode};
+use crate::report::{DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
+use crate::request::{KvOptions, Request, Source};
+use crate::seal::Recipients;
 use crate::snapshot::trigger_state::TriggerLayout;
+use crate::snapshot::TipTree;
+use std::collections::HashMap;
 use crate::snapshot::Snapshot;
 use git2::Oid;
 use std::collections::BTreeMap;
@@ -26,15 +30,20 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         tags::check_name(name)?;
     }
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
-    let mut snapshot = Snapshot::new(&req.sources)?;
-    let trigger_layout = req.trigger_state.as_ref().map(|t| TriggerLayout::new(t, &req.sources)).transpose()?;
+    let kv = req.kv.as_ref().map(|kv| Ok::<_, CoreError>((kv, Recipients::parse(&kv.recipients, "kv.recipients")?))).transpose()?;
+    let sources = req.backup_sources();
+    let mut snapshot = Snapshot::new(&sources)?;
+    let trigger_layout = req.trigger_state.as_ref().map(|t| TriggerLayout::new(t, &sources)).transpose()?;
     let t = Instant::now();
     let mut ws = Workspace::open(&req.git, log)?;
     report.branch_created = ws.branch_missing();
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    export_into(&mut snapshot, &req.sources, client.as_ref(), &mut ws, None, log)?;
+    export_into(&mut snapshot, &sources, client.as_ref(), &mut ws, None, log)?;
+    if let (Some((options, recipients)), Some(client)) = (&kv, &client) {
+        report.kv = Some(export_kv(&mut snapshot, sources.len() - 1, options, recipients, client, &mut ws, log)?);
+    }
     let triggers = trigger_layout.map(|layout| record_triggers(layout, client.as_ref(), &mut ws, log)).transpose()?;
     report.timings_ms.export = elapsed_ms(t);
     log.peak_memory("the export");
@@ -279,6 +288,34 @@ pub(crate) fn export_into(
         export::export_source(client, source, &in_backup, log, &mut |item| snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes)))?;
     }
     Ok(())
+}
+
+/// The KV entries into the snapshot's source `index`; a file of the branch tip that still stands
+/// for its entry is kept byte for byte (`KvFile::still_current`), so no change means no commit.
+fn export_kv(snapshot: &mut Snapshot, index: usize, options: &KvOptions, recipients: &Recipients, client: &KestraClient, ws: &mut Workspace, log: &mut Log) -> Result<KvReport, CoreError> {
+    let mode = match (recipients.is_empty(), options.plaintext) {
+        (false, _) => ValueMode::Sealed(recipients.texts()),
+        (true, true) => ValueMode::Plaintext,
+        (true, false) => ValueMode::Stub,
+    };
+    let dir = crate::snapshot::safe_path::normalise_dir(&options.git_directory, "kv.gitDirectory")?;
+    let in_tip: HashMap<String, Oid> = ws.files_under(&dir)?.into_iter().map(|f| (f.path, f.oid)).collect();
+    let mut items = Vec::new();
+    let done = {
+        let ws: &Workspace = ws;
+        let mut previous = |namespace: &str, key: &str| {
+            let path = crate::snapshot::safe_path::join(&crate::snapshot::safe_path::join(&dir, namespace), &kv_file::file_name(key));
+            in_tip.get(&path).map(|oid| ws.read_blob(*oid)).transpose()
+        };
+        export::kv::export(client, &options.namespace_prefix, &mode, recipients, &mut previous, log, &mut |item| {
+            items.push(item);
+            Ok(())
+        })?
+    };
+    for item in items {
+        snapshot.add(index, item, &mut |bytes| ws.write_blob(bytes))?;
+    }
+    Ok(KvReport { entries: done.entries, sealed: done.sealed, newly_sealed: done.newly_sealed, plaintext: done.plaintext, stubs: done.stubs, ..KvReport::default() })
 }
 
 pub(crate) fn elapsed_ms(t: Instant) -> u64 {

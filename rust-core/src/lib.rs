@@ -19,6 +19,7 @@ pub mod report;
 pub mod request;
 mod restore;
 mod retry;
+pub mod seal;
 pub mod secret;
 pub mod snapshot;
 

@@ -29,6 +29,9 @@ pub struct Report {
     /// Backup with `git.tag`: the tag and the commit it names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<TagReport>,
+    /// With `kv`: what the backup, restore or drill did with the KV entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kv: Option<KvReport>,
     /// Restore and drill only: how the backup compares with Kestra, and what was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreReport>,
@@ -76,6 +79,28 @@ pub struct TriggerDriftRow {
     pub backup: &'static str,
     /// As Kestra holds it.
     pub kestra: &'static str,
+}
+
+/// KV entries (`docs/kv-store.md`). Backup: `entries` listed, written as `sealed` (of them
+/// `newlySealed` this run), `plaintext` or `stubs`. Restore and drill: `entries` in the backup
+/// (`sealed`, `plaintext`, `stubs`), `unsealed` by the identity, `restored` to Kestra,
+/// `skippedExpired`, `needIdentity` (sealed values not written for want of `restore.identity`),
+/// `inSync` and `differing` with Kestra, `missingInKestra`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KvReport {
+    pub entries: usize,
+    pub sealed: usize,
+    pub newly_sealed: usize,
+    pub plaintext: usize,
+    pub stubs: usize,
+    pub unsealed: usize,
+    pub restored: usize,
+    pub skipped_expired: usize,
+    pub need_identity: usize,
+    pub in_sync: usize,
+    pub differing: usize,
+    pub missing_in_kestra: usize,
 }
 
 /// A commit of the backup branch.

@@ -31,10 +31,47 @@ pub struct Request {
     pub dry_run: bool,
     #[serde(default)]
     pub guard: DeletionGuard,
+    /// The KV store: a backup writes one file per entry under `kv.gitDirectory` (values sealed to
+    /// `kv.recipients`); a restore or drill reads them back. Unset: KV is left alone.
+    #[serde(default)]
+    pub kv: Option<KvOptions>,
     /// Record (backup), re-apply (restore) or compare (drill) each flow trigger's on/off state;
     /// unset: trigger state is left out. See `docs/trigger-state.md`.
     #[serde(default)]
     pub trigger_state: Option<TriggerStateOptions>,
+}
+
+/// KV entries in the backup (`docs/kv-store.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KvOptions {
+    /// Repository directory: `<gitDirectory>/<namespace>/<key>.json`.
+    #[serde(default = "default_kv_directory")]
+    pub git_directory: String,
+    /// Backup: the namespace tree whose entries are backed up (`""` = every namespace).
+    #[serde(default)]
+    pub namespace_prefix: String,
+    /// Backup: public keys every value is sealed to (age `age1…`, SSH `ssh-ed25519`/`ssh-rsa`).
+    /// Drill: when set, every sealed file must be sealed to exactly these.
+    #[serde(default)]
+    pub recipients: Vec<String>,
+    /// Backup without recipients: write values in clear text instead of stubs. Unsafe.
+    #[serde(default)]
+    pub plaintext: bool,
+}
+
+impl KvOptions {
+    /// The KV entries as a source of the snapshot (one directory per namespace).
+    pub fn source(&self) -> Source {
+        Source {
+            kind: SourceKind::Kv,
+            namespaces: NamespaceSelector::Discover { prefix: self.namespace_prefix.clone() },
+            git_directory: self.git_directory.clone(),
+            globs: Vec::new(),
+            target_namespace: None,
+            provided_files: None,
+        }
+    }
 }
 
 /// Where the per-flow trigger-state files live: `<gitDirectory>/<namespace>/<flowId>.json`.
@@ -87,6 +124,10 @@ pub struct RestoreOptions {
     /// archive (Kestra's ZIP-bomb protection may limit the size of an archive entry).
     #[serde(default = "default_large_file_bytes")]
     pub large_file_bytes: u64,
+    /// Restore and drill: the age secret key (or unencrypted OpenSSH private key) that unseals
+    /// the backup's KV values. Unset: KV values are not written, and the plan lists them.
+    #[serde(default)]
+    pub identity: Option<Secret>,
 }
 
 impl Default for RestoreOptions {
@@ -101,6 +142,7 @@ impl Default for RestoreOptions {
             plan_file: None,
             batch_size: default_batch_size(),
             large_file_bytes: default_large_file_bytes(),
+            identity: None,
         }
     }
 }
@@ -281,6 +323,9 @@ pub struct Source {
 pub enum SourceKind {
     Flows,
     NamespaceFiles,
+    /// KV entries: never a request source of its own, added from `kv` (`KvOptions::source`).
+    #[serde(skip)]
+    Kv,
 }
 
 /// Which namespaces a source covers, and so how its directory is laid out.
@@ -362,6 +407,9 @@ fn default_batch_size() -> usize {
 fn default_large_file_bytes() -> u64 {
     1 << 20
 }
+fn default_kv_directory() -> String {
+    "kv".into()
+}
 fn default_max_retries() -> u32 {
     3
 }
@@ -389,6 +437,7 @@ impl Request {
             out.extend(mirror.private_key.clone());
             out.extend(mirror.passphrase.clone());
         }
+        out.extend(self.restore.identity.clone());
         match self.kestra.as_ref().and_then(|k| k.auth.as_ref()) {
             Some(KestraAuth::Basic { password, .. }) => out.push(password.clone()),
             Some(KestraAuth::Bearer { token }) => out.push(token.clone()),
@@ -439,11 +488,24 @@ impl Request {
                 }
             }
         }
-        let needs_api = self.sources.iter().any(|s| s.provided_files.is_none());
+        if let Some(kv) = self.kv.as_ref().filter(|kv| kv.plaintext && !kv.recipients.is_empty()) {
+            return Err(CoreError::invalid(
+                "kv.plaintext",
+                format!("is true while {} `kv.recipients` are set; remove one: values are either sealed to the recipients or (unsafe) in clear text", kv.recipients.len()),
+            ));
+        }
+        let needs_api = self.kv.is_some() || self.sources.iter().any(|s| s.provided_files.is_none());
         if needs_api && self.kestra.is_none() {
             return Err(CoreError::invalid("kestra", "is missing; set the Kestra API URL (and credentials) to export from"));
         }
         Ok(())
+    }
+
+    /// The backup's sources: the request's, then the KV entries when `kv` is set.
+    pub fn backup_sources(&self) -> Vec<Source> {
+        let mut sources = self.sources.clone();
+        sources.extend(self.kv.as_ref().map(KvOptions::source));
+        sources
     }
 
     /// The checks of `validate` that reading the backup's history needs: the remote and the branch.

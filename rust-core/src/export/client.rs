@@ -94,13 +94,21 @@ impl KestraClient {
         self.post(path, Call::Write, query, form, log)
     }
 
-    /// PUT of a JSON body that changes Kestra (a trigger's state), with the write timeout; retried
-    /// only when the connection could not be made.
+    /// PUT of a JSON body that changes Kestra (a trigger's state); see `put`.
     pub fn put_json(&self, path: &str, body: &serde_json::Value, log: &mut Log) -> Result<Response, CoreError> {
+        self.put(path, "application/json", body.to_string(), &[], log)
+    }
+
+    /// PUT of a body that changes Kestra (a trigger's state, a KV entry), with extra headers and
+    /// the write timeout; retried only when the connection could not be made.
+    pub fn put(&self, path: &str, content_type: &str, body: String, headers: &[(&str, String)], log: &mut Log) -> Result<Response, CoreError> {
         let url = self.url(path);
-        let bytes = body.to_string();
         self.send(path, Call::Write, log, &|| {
-            Ok(self.http.put(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes.clone()).timeout(self.write_timeout))
+            let mut request = self.http.put(&url).header(reqwest::header::CONTENT_TYPE, content_type).body(body.clone()).timeout(self.write_timeout);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            Ok(request)
         })
     }
 

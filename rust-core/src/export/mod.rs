@@ -5,6 +5,8 @@ mod archive;
 pub mod bundled_flows;
 mod client;
 pub(crate) mod flow_header;
+pub mod kv;
+pub mod kv_file;
 pub mod triggers;
 
 pub use client::KestraClient;
@@ -22,12 +24,14 @@ pub enum ExportedItem {
     Flow { namespace: String, id: String, source: String },
     /// A namespace file's latest revision; `path` is namespace-relative, `/`-separated, no leading `/`.
     File { namespace: String, path: String, bytes: Vec<u8> },
+    /// A KV entry's backup file (`kv_file`): metadata and the value sealed, in clear or left out.
+    KvEntry { namespace: String, key: String, bytes: Vec<u8> },
     /// An entry of the export that could not be read as a flow: the export is partial, so its
     /// source must not delete anything from the backup this run.
     Unreadable,
 }
 
-type OnItem<'a> = &'a mut dyn FnMut(ExportedItem) -> Result<(), CoreError>;
+pub(crate) type OnItem<'a> = &'a mut dyn FnMut(ExportedItem) -> Result<(), CoreError>;
 
 /// Exports one source, calling `on_item` for every item of its namespace selection (siblings a
 /// prefix query lets through, globs and ignore rules are dealt with by `snapshot`).
@@ -52,6 +56,8 @@ pub fn export_source(
             }
             Ok(())
         }
+        // Exported by `kv::export`, which needs the branch tip and the recipients.
+        SourceKind::Kv => Ok(()),
     }
 }
 

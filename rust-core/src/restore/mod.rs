@@ -10,6 +10,7 @@
 //! `triggerState`, the selected flows' triggers are switched to the on/off state the backup
 //! recorded (`triggers`). Nothing is ever deleted from Kestra.
 
+mod kv;
 mod plan;
 mod select;
 mod triggers;
@@ -71,7 +72,10 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let mut summary = summarise(&files);
     summary.restored_from = Some(restored_from);
     summary.latest_backup = Some(latest_backup);
-    let rows = plan::rows(&files, &dependencies, req.job == Job::Drill || req.restore.overwrite, &ws)?;
+    let mut rows = plan::rows(&files, &dependencies, req.job == Job::Drill || req.restore.overwrite, &ws)?;
+    // KV entries: read, compared and unsealed now, written only after the flows' validation.
+    let mut kv = req.kv.as_ref().map(|options| kv::prepare(&client, options, req, &backup, log)).transpose()?;
+    rows.extend(kv.iter().flat_map(|k| k.rows.iter().cloned()));
     summary.plan = plan::counts(&rows);
     summary.dependencies = dependencies;
     if let Some(target) = &req.restore.plan_file {
@@ -134,6 +138,13 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
                 ));
             }
             log.info(format!("Restore drill passed: every one of the {} flow(s) of the backup is accepted by Kestra", flows.len()));
+            if let Some(kv) = &kv {
+                let r = &kv.report;
+                match req.restore.identity {
+                    Some(_) => log.info(format!("KV: every one of the {} sealed value(s) of the backup unseals with `restore.identity`", r.unsealed)),
+                    None => log.info(format!("KV: every one of the {} sealed file(s) is well-formed and sealed to the recipients it records (no `restore.identity`: values not unsealed)", r.sealed)),
+                }
+            }
         }
         _ if req.dry_run => {
             log.info(format!("Dry run — {} flow(s) and {} file(s) would be restored", flows.len(), to_write.len() - flows.len()));
@@ -141,6 +152,9 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         }
         _ => {
             let t = Instant::now();
+            if let Some(kv) = kv.as_mut() {
+                kv.report.restored = kv::write(&client, kv, log)?;
+            }
             summary.restored_files = restore_files(&client, &to_write, &ws, req, log)?;
             summary.restored_flows = upload::flows(&client, &flows, &req.restore, log)?;
             let outcome = triggers::step(&client, trigger_layout.as_ref(), &backup, &files, true, log)?;
@@ -150,6 +164,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         }
     }
     report.bytes_fetched = ws.bytes_fetched();
+    report.kv = kv.map(|k| k.report);
     report.restore = Some(summary);
     Ok(())
 }

@@ -46,6 +46,8 @@ impl Selection {
         match kind {
             SourceKind::Flows => self.flows.as_ref(),
             SourceKind::NamespaceFiles => self.files.as_ref(),
+            // KV entries are restored by `restore::kv`, never selected as files.
+            SourceKind::Kv => None,
         }
     }
 
@@ -86,7 +88,7 @@ impl Selection {
 pub fn item_name(file: &BackupFile) -> String {
     match file.kind {
         SourceKind::Flows => format!("{}/{}", file.namespace, crate::snapshot::flow_id(&file.relative)),
-        SourceKind::NamespaceFiles => format!("{}/{}", file.namespace, file.relative),
+        SourceKind::NamespaceFiles | SourceKind::Kv => format!("{}/{}", file.namespace, file.relative),
     }
 }
 

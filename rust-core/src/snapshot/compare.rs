@@ -110,7 +110,7 @@ fn split(source: &SourceState, path: &str) -> Option<(String, String)> {
             (in_namespace_tree(namespace, prefix) && !relative.is_empty()).then(|| (namespace.to_string(), relative.to_string()))
         }
         NamespaceSelector::One { namespace, include_children } => match (source.kind, below.rsplit_once('/')) {
-            (SourceKind::NamespaceFiles, _) | (SourceKind::Flows, None) => Some((namespace.clone(), below.to_string())),
+            (SourceKind::NamespaceFiles | SourceKind::Kv, _) | (SourceKind::Flows, None) => Some((namespace.clone(), below.to_string())),
             (SourceKind::Flows, Some((dirs, file))) => include_children.then(|| (format!("{namespace}.{}", dirs.replace('/', ".")), file.to_string())),
         },
     }

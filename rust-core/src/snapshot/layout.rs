@@ -97,7 +97,7 @@ impl Snapshot {
                 let dir = safe_path::normalise_dir(&s.git_directory, &format!("sources[{i}].gitDirectory"))?;
                 let selection = match s.kind {
                     SourceKind::Flows => Selection::for_flow_ids(&s.globs)?,
-                    SourceKind::NamespaceFiles => Selection::for_files(&s.globs)?,
+                    SourceKind::NamespaceFiles | SourceKind::Kv => Selection::for_files(&s.globs)?,
                 };
                 Ok(SourceState {
                     kind: s.kind,
@@ -162,6 +162,10 @@ impl Snapshot {
                     source.exported_ignores.insert(dir.clone(), bytes.clone());
                 }
                 (join(&dir, &path), format!("namespace file `{path}` of `{namespace}`"), bytes)
+            }
+            ExportedItem::KvEntry { namespace, key, bytes } => {
+                let Some(dir) = source.namespace_dir(&namespace) else { return Ok(()) };
+                (join(&dir, &crate::export::kv_file::file_name(&key)), format!("KV entry `{key}` of `{namespace}`"), bytes)
             }
             ExportedItem::Unreadable => {
                 source.unreadable += 1;

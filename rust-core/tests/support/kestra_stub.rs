@@ -16,6 +16,12 @@
 //!   `*.zip` is unpacked into the namespace, and its `_flows/<id>.yml` entries are imported as flows
 //!   of the namespace, as Kestra does; any other part is stored at `path`.
 //!
+//! - `GET /api/v1/{tenant}/kv?page=&size=[&filters[namespace][STARTS_WITH]=..]`: `PagedResults` of
+//!   the entries not expired (`{results: [KVEntry], total}`), sorted by namespace and key.
+//! - `GET /api/v1/{tenant}/namespaces/{ns}/kv/{key}`: `{type, value, revision, updated}`, 404 when absent.
+//! - `PUT /api/v1/{tenant}/namespaces/{ns}/kv/{key}` (`text/plain` body, `ttl`/`description`
+//!   headers): the body read as JSON, else as an unquoted date-time or date, else as a string;
+//!   each write adds a revision. `kv_max_body` answers 413 above that size.
 //! - `GET /api/v1/{tenant}/triggers/search?page=..&size=..[&filters[namespace][PREFIX]=..]`: one
 //!   page of `{results: [{trigger, state}], total}`, results only for triggers whose flow exists
 //!   (Kestra leaves the others out of the page but counts them in `total`).
@@ -53,10 +59,33 @@ pub struct Model {
     pub writes: Vec<String>,
     /// Every entry name of every namespace-file archive received.
     pub uploaded_entries: Vec<String>,
+    /// (namespace, key) → entry.
+    pub kv: BTreeMap<(String, String), KvEntry>,
+    /// Largest KV body accepted (0 = any).
+    pub kv_max_body: usize,
     /// Trigger states: (namespace, flow id, trigger id) → disabled.
     pub triggers: BTreeMap<(String, String, String), bool>,
     /// Every `set-disabled` received: `<namespace>/<flow>/<trigger> <disabled>`.
     pub trigger_writes: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct KvEntry {
+    pub kind: String,
+    pub value: serde_json::Value,
+    pub description: Option<String>,
+    /// RFC 3339, or None.
+    pub expiration_date: Option<String>,
+    pub revision: i64,
+    pub updated: String,
+}
+
+/// What a request carried besides a form: its raw body and the KV headers.
+#[derive(Default)]
+pub struct Raw {
+    pub body: Vec<u8>,
+    pub ttl: Option<String>,
+    pub description: Option<String>,
 }
 
 pub struct KestraStub {
@@ -104,6 +133,13 @@ impl KestraStub {
     pub fn fail_next(&self, n: usize, status: u16) {
         self.model.lock().unwrap().fail_next = (n, status);
     }
+    /// Sets a KV entry as a `PUT` would (the type from the JSON value), with its expiry.
+    pub fn put_kv(&self, ns: &str, key: &str, kind: &str, value: serde_json::Value, description: Option<&str>, expiration_date: Option<&str>) {
+        let mut m = self.model.lock().unwrap();
+        let revision = m.kv.get(&(ns.to_string(), key.to_string())).map_or(1, |e| e.revision + 1);
+        let updated = format!("2026-12-01T10:00:{:02}.000Z", revision % 60);
+        m.kv.insert((ns.into(), key.into()), KvEntry { kind: kind.into(), value, description: description.map(str::to_string), expiration_date: expiration_date.map(str::to_string), revision, updated });
+    }
     pub fn request_count(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
@@ -117,6 +153,7 @@ fn serve(stream: TcpStream, model: &Mutex<Model>, requests: &AtomicUsize, auth: 
     let method = words.next().unwrap_or("GET").to_string();
     let target = words.next().unwrap_or("/").to_string();
     let (mut authorized, mut length, mut chunked, mut content_type) = (false, 0usize, false, String::new());
+    let mut raw = Raw::default();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" {
@@ -129,13 +166,17 @@ fn serve(stream: TcpStream, model: &Mutex<Model>, requests: &AtomicUsize, auth: 
                 "content-length" => length = v.parse().unwrap_or(0),
                 "transfer-encoding" => chunked = v.eq_ignore_ascii_case("chunked"),
                 "content-type" => content_type = v.to_string(),
+                "ttl" => raw.ttl = Some(v.to_string()),
+                "description" => raw.description = Some(v.to_string()),
                 _ => {}
             }
         }
     }
     let body = if chunked { read_chunked(&mut reader)? } else { read_exact(&mut reader, length)? };
     requests.fetch_add(1, Ordering::SeqCst);
-    let (status, content_type, body) = answer(&method, &target, authorized, &multipart(&content_type, &body), &body, model);
+    let form = multipart(&content_type, &body);
+    raw.body = body;
+    let (status, content_type, body) = answer(&method, &target, authorized, &form, &raw, model);
     let mut out = stream;
     write!(out, "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
     out.write_all(&body)?;
@@ -202,7 +243,7 @@ fn split_bytes<'a>(haystack: &'a [u8], needle: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
-fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], body: &[u8], model: &Mutex<Model>) -> (u16, &'static str, Vec<u8>) {
+fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: &Raw, model: &Mutex<Model>) -> (u16, &'static str, Vec<u8>) {
     let mut m = model.lock().unwrap();
     if m.fail_next.0 > 0 {
         m.fail_next.0 -= 1;
@@ -305,6 +346,48 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], body:
             let bundled = m.flows.iter().filter(|((n, _), _)| m.bundle_flows && *n == ns).map(|((_, id), src)| (format!("_flows/{id}.yml"), src.clone().into_bytes()));
             (200, "application/octet-stream", zip(files.chain(bundled)))
         }
+        ("GET", ["api", "v1", _tenant, "kv"]) => {
+            let param = |name: &str| query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).find(|(k, _)| k == name).map(|(_, v)| v);
+            let (page, size): (usize, usize) = (param("page").and_then(|p| p.parse().ok()).unwrap_or(1), param("size").and_then(|p| p.parse().ok()).unwrap_or(10));
+            let prefix = param("filters[namespace][STARTS_WITH]").unwrap_or_default();
+            let now = now_rfc3339();
+            let listed: Vec<serde_json::Value> = m
+                .kv
+                .iter()
+                .filter(|((ns, _), e)| ns.starts_with(prefix.as_str()) && e.expiration_date.as_ref().is_none_or(|x| *x > now))
+                .map(|((ns, key), e)| serde_json::json!({"namespace": ns, "key": key, "revision": e.revision, "description": e.description, "creationDate": "2026-12-01T09:00:00.000Z", "updateDate": e.updated, "expirationDate": e.expiration_date}))
+                .collect();
+            let results: Vec<&serde_json::Value> = listed.iter().skip((page - 1) * size).take(size).collect();
+            (200, "application/json", serde_json::to_vec(&serde_json::json!({"results": results, "total": listed.len()})).unwrap())
+        }
+        ("GET", ["api", "v1", _tenant, "namespaces", ns, "kv", key]) => match m.kv.get(&(decode(ns), decode(key))) {
+            Some(e) => (200, "application/json", serde_json::to_vec(&serde_json::json!({"type": e.kind, "value": e.value, "revision": e.revision, "updated": e.updated})).unwrap()),
+            None => (404, "application/json", br#"{"message":"No value found"}"#.to_vec()),
+        },
+        ("PUT", ["api", "v1", _tenant, "namespaces", ns, "kv", key]) => {
+            if m.kv_max_body > 0 && raw.body.len() > m.kv_max_body {
+                return (413, "application/json", br#"{"message":"The content length exceeds the maximum allowed content length"}"#.to_vec());
+            }
+            let text = String::from_utf8_lossy(&raw.body).to_string();
+            let (kind, value) = match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(v @ serde_json::Value::String(_)) => ("STRING", v),
+                Ok(v @ serde_json::Value::Number(_)) => ("NUMBER", v),
+                Ok(v @ serde_json::Value::Bool(_)) => ("BOOLEAN", v),
+                Ok(v) => ("JSON", v),
+                Err(_) if text.len() > 10 && text.as_bytes()[10] == b'T' => ("DATETIME", serde_json::Value::String(text)),
+                Err(_) if text.len() == 10 && text.as_bytes()[4] == b'-' => ("DATE", serde_json::Value::String(text)),
+                Err(_) => ("STRING", serde_json::Value::String(text)),
+            };
+            let expiration = raw.ttl.as_ref().map(|ttl| {
+                let secs: u64 = ttl.trim_start_matches("PT").trim_end_matches('S').parse().unwrap();
+                rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(secs))
+            });
+            let (ns, key) = (decode(ns), decode(key));
+            let revision = m.kv.get(&(ns.clone(), key.clone())).map_or(1, |e| e.revision + 1);
+            m.writes.push(format!("kv put {ns} {key}"));
+            m.kv.insert((ns, key), KvEntry { kind: kind.into(), value, description: raw.description.clone(), expiration_date: expiration, revision, updated: now_rfc3339() });
+            (200, "application/json", Vec::new())
+        }
         ("GET", ["api", "v1", _tenant, "triggers", "search"]) => {
             let param = |name: &str| query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| decode(k) == name).map(|(_, v)| decode(v));
             let (page, size): (usize, usize) = (param("page").unwrap().parse().unwrap(), param("size").unwrap().parse().unwrap());
@@ -327,7 +410,7 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], body:
             (200, "application/json", serde_json::to_vec(&json!({"results": results, "total": matching.len()})).unwrap())
         }
         ("PUT", ["api", "v1", _tenant, "triggers", "set-disabled"]) => {
-            let request: Value = serde_json::from_slice(body).unwrap();
+            let request: Value = serde_json::from_slice(&raw.body).unwrap();
             let field = |name: &str| request[name].as_str().unwrap().to_string();
             let key = (field("namespace"), field("flowId"), field("triggerId"));
             let disabled = request["disabled"].as_bool().unwrap();
@@ -340,6 +423,26 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], body:
         }
         _ => (404, "application/json", br#"{"message":"Not Found"}"#.to_vec()),
     }
+}
+
+fn now_rfc3339() -> String {
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil from days, Howard Hinnant's algorithm).
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    let ms = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000)
 }
 
 /// Flow sources into the model (`namespace`: rewritten to it, as the namespace-file upload does);

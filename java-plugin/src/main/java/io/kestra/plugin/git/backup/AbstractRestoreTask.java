@@ -105,6 +105,22 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     protected Property<Boolean> withDependencies = Property.ofValue(false);
 
     @Schema(
+        title = "Where the backup's KV entries lie, and (RestoreDrill) the recipients they must be sealed to",
+        description = "Default: `kv/`, as BackupInstance writes them. A backup without KV entries asks nothing of Kestra's KV API."
+    )
+    @PluginProperty(group = "source")
+    protected KvStore kv;
+
+    @Schema(
+        title = "The age secret key that unseals the backup's KV values",
+        description = "The text of an age identity file (`AGE-SECRET-KEY-1…`, as `age-keygen` writes it) or an unencrypted OpenSSH private "
+            + "key, matching one of the recipients the backup sealed to; give it through `secret()`. Without it, sealed values are not "
+            + "restored (the plan lists them) and RestoreDrill checks the sealed files without unsealing."
+    )
+    @PluginProperty(secret = true, group = "connection")
+    protected Property<String> identity;
+
+    @Schema(
         title = "Also the flow triggers' on/off state the backup recorded (whole-instance layout)",
         description = "A restore switches each trigger of the selected flows on or off as the backup recorded it, after writing the flows; "
             + "a drill reports the triggers whose state differs (output `triggerDrift`). `false`: Kestra's current trigger state is left alone. "
@@ -133,6 +149,7 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     protected CoreReport.Restore restore(RunContext runContext) throws Exception {
         CoreReport report = CoreClient.run(request(runContext), runContext.logger());
         CoreReport.Restore restore = report.restore == null ? new CoreReport.Restore() : report.restore;
+        restore.kv = report.kv;
         runContext.metric(Counter.of("restore.in_sync", restore.inSync));
         runContext.metric(Counter.of("restore.missing_in_kestra", restore.missingInKestra));
         runContext.metric(Counter.of("restore.differing", restore.differing));
@@ -161,6 +178,10 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         options.put("files", runContext.render(files).asList(String.class));
         options.put("withDependencies", runContext.render(withDependencies).as(Boolean.class).orElse(false));
         options.put("planFile", planFile(runContext).toString());
+        runContext.render(identity).as(String.class).filter(i -> !i.isBlank()).ifPresent(i -> options.put("identity", i));
+        if (runContext.render(namespace).as(String.class).filter(n -> !n.isBlank()).isEmpty()) {
+            request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
+        }
         putOptions(runContext, options, request);
         request.put("restore", options);
         return request;
@@ -217,8 +238,8 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
 
         @Schema(
             title = "Plan file: one row per selected flow and file, sorted by file",
-            description = "JSON objects one per line (read as ION): `file`, `kind` (`flow` or `file`), `namespace`, `path` (the flow id or "
-                + "the namespace-relative path), `action` — `create`, `replace`, `unchanged`, or `skip` with a `reason` — and, for every "
+            description = "JSON objects one per line (read as ION): `file`, `kind` (`flow`, `file` or `kv`), `namespace`, `path` (the flow id, "
+                + "the namespace-relative path or the KV key), `action` — `create`, `replace`, `unchanged`, or `skip` with a `reason` — and, for every "
                 + "`replace` of a flow or text file, `diff`: a unified diff from what Kestra holds (`--- kestra`) to the backup (`+++ backup`). "
                 + "A flow selected by `withDependencies` carries `requiredBy`."
         )
@@ -229,6 +250,9 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
 
         @Schema(title = "Flows added to the selection by `withDependencies`, and the selected flow that calls each")
         private final List<Dependency> dependencies;
+
+        @Schema(title = "What the task did with the backup's KV entries")
+        private final KvStore.Counts kv;
 
         @Schema(
             title = "Triggers of the selected flows whose on/off state in Kestra differs from the backup",
@@ -310,6 +334,7 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
             .plan(Files.exists(plan) ? runContext.storage().putFile(plan.toFile()) : null)
             .planCounts(new PlanCounts(restore.plan.create, restore.plan.replace, restore.plan.unchanged, restore.plan.skip))
             .dependencies(restore.dependencies.stream().map(d -> new Dependency(d.flow, d.requiredBy)).toList())
+            .kv(KvStore.counts(runContext, restore.kv))
             .triggerDrift(restore.triggerDrift.stream().map(t -> new TriggerDrift(t.trigger, t.backup, t.kestra)).toList());
         return output;
     }

@@ -80,6 +80,29 @@ import java.util.Map;
                     type: io.kestra.plugin.core.trigger.Schedule
                     cron: 0 * * * *
                 """
+        ),
+        @Example(
+            title = "Also back up the KV store (Kestra 2.0), every value sealed to two public keys: the worker can seal, only the holders "
+                + "of the secret keys can unseal (RestoreInstance's `identity`).",
+            full = true,
+            code = """
+                id: git_backup_with_kv
+                namespace: system
+                tasks:
+                  - id: backup
+                    type: io.kestra.plugin.git.backup.BackupInstance
+                    url: https://gitlab-01.local/backup/kestra
+                    username: "{{ secret('GITLAB_USERNAME') }}"
+                    password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+                    kv:
+                      recipients:
+                        - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+                        - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com
+                triggers:
+                  - id: nightly
+                    type: io.kestra.plugin.core.trigger.Schedule
+                    cron: 0 20 * * *
+                """
         )
     }
 )
@@ -107,6 +130,15 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     private Property<String> filesDirectory = Property.ofValue(InstanceLayout.FILES_DIRECTORY);
 
     @Schema(
+        title = "Also back up the KV store, its values sealed to public keys",
+        description = "One file per entry, `<kv.gitDirectory>/<namespace>/<key>.json`: type, description, expiration date and the value sealed "
+            + "to `kv.recipients` (age or SSH public keys). A value is sealed anew only when Kestra's entry changed or the recipients did, "
+            + "so a run without change makes no commit. Kestra 2.0 only. Unset: the KV store is not backed up. See docs/kv-store.md."
+    )
+    @PluginProperty(group = "source")
+    private KvStore kv;
+
+    @Schema(
         title = "Also record whether each flow trigger is disabled at run time",
         description = "A trigger switched off from Kestra's UI is a flag of its state, not of the flow's source. One file per flow with "
             + "triggers, `<triggersDirectory>/<namespace>/<flowId>.json`, records the flag (nothing else: no dates), so a run with no "
@@ -125,6 +157,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     public Output run(RunContext runContext) throws Exception {
         CoreReport report = backup(runContext);
         return Output.builder()
+            .kv(KvStore.counts(runContext, report.kv))
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
             .tag(report.tagName())
@@ -157,6 +190,9 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     Map<String, Object> request(RunContext runContext) throws Exception {
         Map<String, Object> request = super.request(runContext);
         InstanceLayout.triggerState(runContext, includeTriggerState, triggersDirectory).ifPresent(t -> request.put("triggerState", t));
+        if (kv != null) {
+            request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
+        }
         return request;
     }
 
@@ -168,5 +204,8 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
             description = "A row: `{changes:\"3\",file:\"flows/ansible/backup.yml\",deletions:\"-5\",additions:\"+10\"}`"
         )
         private final URI diff;
+
+        @Schema(title = "What the backup did with the KV entries; absent without `kv`")
+        private final KvStore.Counts kv;
     }
 }

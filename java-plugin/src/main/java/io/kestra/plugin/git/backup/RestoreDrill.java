@@ -28,7 +28,10 @@ import java.util.Map;
         + "holds. Fails when Kestra refuses a flow of the backup (a plugin removed, a property renamed: the backup would not restore), "
         + "and with `failOnDrift: true` also when Kestra and the backup differ. The plan (output `plan`) says what a restore with "
         + "`overwrite: true` would do. Outputs `latestBackup`, the tip of the branch, and records the metric `backup.age.seconds`, "
-        + "the time since it was taken, so a flow can alert when backups stop. Writes nothing, neither to Kestra nor to Git."
+        + "the time since it was taken, so a flow can alert when backups stop. KV values sealed by BackupInstance: with `identity`, "
+        + "every one must unseal (the escrow proof, output `kv.unsealed`; the first that does not fails the drill, named); without "
+        + "it, every sealed file must be well-formed and, with `kv.recipients`, sealed to exactly those. "
+        + "Writes nothing, neither to Kestra nor to Git."
 )
 @Plugin(
     examples = {

@@ -32,13 +32,15 @@ import java.util.Map;
         + "unified diff for every replace; `dryRun: true` writes only the plan, to read before the real run.\n\n"
         + "Kestra stores a restored flow as a new revision of that flow (its revision history goes on; the damaged revision stays in it). "
         + "A restore carries flow sources and namespace files only: not a trigger's runtime state (a Schedule's last and next dates, a "
-        + "backfill in progress, a trigger disabled or locked from the UI), not execution history, logs, KV store entries or secrets. "
+        + "backfill in progress, a trigger disabled or locked from the UI), not execution history, logs or secrets. "
+        + "KV store entries that BackupInstance backed up (`kv`) come back after the flows' validation, unsealed with `identity`; without "
+        + "it the plan lists them and none is written (docs/kv-store.md). "
         + "Needs Kestra API credentials that may write flows and files."
 )
 @Plugin(
     examples = {
         @Example(
-            title = "Disaster recovery: bring every flow and namespace file of the backup back into a new Kestra (dry run first).",
+            title = "Disaster recovery: bring every flow, namespace file and KV entry of the backup back into a new Kestra (dry run first).",
             full = true,
             code = """
                 id: git_restore
@@ -51,6 +53,7 @@ import java.util.Map;
                     password: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
                     branch: main
                     filesDirectory: scripts
+                    identity: "{{ secret('KV_IDENTITY') }}"
                     dryRun: true
                 """
         ),

@@ -54,7 +54,7 @@ import java.util.zip.ZipOutputStream;
  * entries imported as flows of that namespace, as Kestra does, any other part stored at `path`.
  * With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
  * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
- * written, then 422 with Kestra's message. With {@link #triggers}, Kestra 2.0's triggers API.
+ * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}); with {@link #triggers}, Kestra 2.0's triggers API.
  * Basic auth is checked against the credentials the
  * server is configured with (`kestra.tasks.sdk.authentication`).
  */
@@ -76,6 +76,8 @@ final class KestraApiStandIn implements AutoCloseable {
     volatile boolean bundleFlows;
     /** Kestra's ZIP-bomb protection for uploaded archives; null: off (Kestra's default). */
     volatile ZipLimits zipLimits;
+    /** Kestra 2.0's KV endpoints, through Kestra's KV service; null: not served (Kestra 1.3). */
+    volatile KvStandIn kv;
     /** Kestra 2.0's triggers API (`triggers/...`, see {@link TriggerApiStandIn}); null: not served. */
     volatile TriggerApiStandIn triggers;
     /** The name of every entry of every namespace-file archive received. */
@@ -121,6 +123,8 @@ final class KestraApiStandIn implements AutoCloseable {
             TriggerApiStandIn triggerApi = triggers;
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
+            } else if (kv != null && KvStandIn.handles(call)) {
+                kv.answer(exchange, call);
             } else if (call.startsWith("triggers/") && triggerApi != null) {
                 var answer = triggerApi.answer(exchange.getRequestMethod(), call, exchange.getRequestURI().getRawQuery(), exchange.getRequestBody().readAllBytes());
                 reply(exchange, answer.map(TriggerApiStandIn.Answer::status).orElse(404), answer.isPresent() ? answer.get().bytes() : NOT_FOUND);

@@ -307,6 +307,51 @@ class RequestRenderingTest {
     }
 
     @Test
+    void kvSettingsAndTheIdentityReachTheRequest() throws Exception {
+        Map<String, Object> plain = request("""
+            id: backup
+            type: io.kestra.plugin.git.backup.BackupInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """);
+        assertFalse(plain.containsKey("kv"), "no `kv`: the KV store is not backed up");
+
+        Map<String, Object> sealed = request("""
+            id: backup
+            type: io.kestra.plugin.git.backup.BackupInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            namespacePrefix: company
+            kv:
+              recipients:
+                - age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+                - "{{ 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG' }}"
+            """);
+        assertEquals(Map.of("gitDirectory", "kv", "namespacePrefix", "company", "plaintext", false, "recipients",
+            List.of("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG")), sealed.get("kv"));
+
+        Map<String, Object> restore = request("""
+            id: restore
+            type: io.kestra.plugin.git.backup.RestoreInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            identity: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
+            kv:
+              gitDirectory: backup/kv
+            """);
+        assertEquals(TOKEN, map(restore.get("restore")).get("identity"), "the identity comes through secret()");
+        assertEquals("backup/kv", map(restore.get("kv")).get("gitDirectory"));
+        Map<String, Object> drill = request("""
+            id: drill
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            """);
+        assertEquals("kv", map(drill.get("kv")).get("gitDirectory"), "restore tasks read `kv/` by default");
+        assertFalse(map(drill.get("restore")).containsKey("identity"));
+    }
+
+    @Test
     void triggerStateIsOnByDefaultForTheInstanceLayoutOnly() throws Exception {
         String connection = """
             url: /srv/git/backup.git

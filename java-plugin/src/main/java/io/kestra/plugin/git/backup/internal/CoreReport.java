@@ -20,6 +20,24 @@ public class CoreReport {
     public Tag tag;
     /** Restore and drill only. */
     public Restore restore;
+    /** With `kv` (docs/kv-store.md). */
+    public Kv kv;
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Kv {
+        public long entries;
+        public long sealed;
+        public long newlySealed;
+        public long plaintext;
+        public long stubs;
+        public long unsealed;
+        public long restored;
+        public long skippedExpired;
+        public long needIdentity;
+        public long inSync;
+        public long differing;
+        public long missingInKestra;
+    }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public static class SourceCounts {
@@ -73,6 +91,8 @@ public class CoreReport {
         public CommitInfo latestBackup;
         public PlanCounts plan = new PlanCounts();
         public List<DependencyRow> dependencies = List.of();
+        /** The report's `kv`, carried here for the restore tasks' outputs. */
+        public Kv kv;
         /** Triggers whose on/off state in Kestra differs from the backup (with trigger state). */
         public List<TriggerDriftRow> triggerDrift = List.of();
         /** Restore: triggers switched on or off to the recorded state. */
