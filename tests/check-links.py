@@ -17,11 +17,6 @@ import sys
 import tempfile
 import unicodedata
 
-# Pages other branches add (the platforms page of issue 12, the KV store and trigger state
-# features). Reported, not failed, while they do not exist; once they exist their links and
-# anchors are checked like any other. Remove an entry once its page is merged.
-PENDING = {"docs/platforms.md", "docs/kv-store.md", "docs/trigger-state.md"}
-
 INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 REFERENCE_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$")
 HTML_ANCHOR = re.compile(r"<a\s+(?:[^>]*\s)?(?:id|name)=\"([^\"]+)\"", re.IGNORECASE)
@@ -94,7 +89,7 @@ def links(text):
 
 
 def check(root):
-    failures, pending = [], []
+    failures = []
     anchor_cache = {}
     for source in markdown_files(root):
         with open(os.path.join(root, source), encoding="utf-8") as f:
@@ -113,10 +108,7 @@ def check(root):
                 continue
             full = os.path.join(root, resolved)
             if not os.path.exists(full):
-                if resolved in PENDING:
-                    pending.append(f"{where} {resolved} does not exist yet (pending: another branch adds it)")
-                else:
-                    failures.append(f"{where} no such file: {resolved}")
+                failures.append(f"{where} no such file: {resolved}")
                 continue
             if anchor:
                 if not resolved.endswith(".md") or os.path.isdir(full):
@@ -126,13 +118,11 @@ def check(root):
                     anchor_cache[resolved] = anchors(full)
                 if anchor not in anchor_cache[resolved]:
                     failures.append(f"{where} no heading with anchor #{anchor} in {resolved}")
-    return failures, pending
+    return failures
 
 
 def main(root):
-    failures, pending = check(root)
-    for line in pending:
-        print(f"PENDING {line}")
+    failures = check(root)
     for line in failures:
         print(f"BROKEN  {line}")
     checked = len(markdown_files(root))
