@@ -307,7 +307,9 @@ fn export_kv(snapshot: &mut Snapshot, index: usize, options: &KvOptions, recipie
             let path = crate::snapshot::safe_path::join(&crate::snapshot::safe_path::join(&dir, namespace), &kv_file::file_name(key));
             in_tip.get(&path).map(|oid| ws.read_blob(*oid)).transpose()
         };
-        export::kv::export(client, &options.namespace_prefix, &mode, recipients, &mut previous, log, &mut |item| {
+        let relative = |path: &str| if dir.is_empty() { Some(path.to_string()) } else { path.strip_prefix(&dir)?.strip_prefix('/').map(str::to_string) };
+        let backed_up = in_tip.keys().filter_map(|path| kv_file::entry_at(&relative(path)?)).collect();
+        export::kv::export(client, &options.namespace_prefix, &mode, recipients, &mut previous, backed_up, log, &mut |item| {
             items.push(item);
             Ok(())
         })?

@@ -256,3 +256,35 @@ fn an_entry_expired_since_the_backup_is_skipped_and_reported() {
     assert!(std::fs::read_to_string(&plan).unwrap().contains(r#""path":"short","action":"skip","reason":"expired"#));
     assert_eq!(stub.model.lock().unwrap().kv.keys().map(|(_, k)| k.as_str()).collect::<Vec<_>>(), ["long"]);
 }
+
+#[test]
+fn an_entry_missing_from_the_listing_but_readable_keeps_its_file() {
+    // kestra-io/kestra#18506: Kestra 2.0.0 lists one of two keys whose namespace + key join the
+    // same way; the other still reads by key. Its backed-up value must not be deleted.
+    let dir = tempfile::tempdir().unwrap();
+    let stub = KestraStub::start();
+    stub.set_flow("kvc.team", "f", "id: f\nnamespace: kvc.team\ntasks: []\n");
+    stub.put_kv("kvc.team", "x_y", "STRING", json!("first"), None, None);
+    stub.put_kv("kvc.team", "z", "STRING", json!("stays listed"), None, None);
+    let path = bare_repo(dir.path());
+    let repo = ServerRepo(path.clone());
+    let (answer, _) = run(&request(&stub, &path, "backup", json!({"plaintext": true}), json!({})));
+    assert_eq!(report(&answer)["kv"]["entries"], 2, "{answer}");
+    let commits = repo.commit_count("main");
+
+    stub.put_kv("kvc.team_x", "y", "STRING", json!("second"), None, None);
+    stub.model.lock().unwrap().kv_unlisted.insert(("kvc.team".to_string(), "x_y".to_string()));
+    let (answer, log) = run(&request(&stub, &path, "backup", json!({"plaintext": true}), json!({})));
+    assert_eq!(report(&answer)["kv"]["entries"], 3, "{answer}");
+    assert!(log.iter().any(|l| l.contains("KV entry `x_y` of `kvc.team` reads by key but is missing from Kestra's KV listing")), "{log:?}");
+    assert_eq!(repo.commit_count("main"), commits + 1);
+    assert_eq!(repo.last_commit_paths("main"), ["kv/kvc.team_x/y.json"], "the unlisted entry's file stays as it was");
+    let kept: Value = serde_json::from_slice(&repo.show("main", "kv/kvc.team/x_y.json")).unwrap();
+    assert_eq!(kept["value"], "first");
+
+    // Gone for real (no longer readable): its file goes, as any deleted entry's.
+    stub.model.lock().unwrap().kv.remove(&("kvc.team".to_string(), "x_y".to_string()));
+    let (answer, _) = run(&request(&stub, &path, "backup", json!({"plaintext": true}), json!({})));
+    report(&answer);
+    assert!(!repo.files("main").contains(&"kv/kvc.team/x_y.json".to_string()));
+}

@@ -109,61 +109,48 @@ pub struct KvExport {
 /// Exports every entry of `prefix` as a file, through `on_item`. `previous(namespace, key)` reads
 /// the entry's file in the branch tip: kept as it is when it still stands for the entry
 /// (`KvFile::still_current`), so an unchanged entry is neither read nor sealed again.
+///
+/// `backed_up` are the (namespace, key) of the tip's files: an entry the listing leaves out but
+/// that still reads by key keeps its file. In Kestra 2.0.0 two keys whose `<namespace>_<key>` join
+/// the same way share one listing row (kestra-io/kestra#18506), and a lost row must not delete a
+/// value from the backup.
+#[allow(clippy::too_many_arguments)]
 pub fn export(
     client: &KestraClient,
     prefix: &str,
     mode: &ValueMode,
     recipients: &Recipients,
     previous: PreviousFile,
+    backed_up: Vec<(String, String)>,
     log: &mut Log,
     on_item: OnItem,
 ) -> Result<KvExport, CoreError> {
     let mut done = KvExport::default();
-    for entry in list(client, prefix, log)? {
-        let listed = KvFile {
-            namespace: entry.namespace.clone(),
-            key: entry.key.clone(),
-            kind: String::new(),
-            description: entry.description.clone(),
-            expiration_date: entry.expiration_date.clone(),
-            revision: entry.revision,
-            update_date: entry.update_date.clone(),
-            recipients: Vec::new(),
-            sealed: None,
-            value: None,
-        };
-        let kept = match previous(&entry.namespace, &entry.key)? {
-            Some(bytes) => KvFile::parse(&bytes, &entry.key).ok().filter(|old| old.still_current(&listed, mode)).map(|_| bytes),
-            None => None,
-        };
-        let bytes = match kept {
-            Some(bytes) => bytes,
-            None => {
-                let Some(detail) = detail(client, &entry.namespace, &entry.key, log)? else {
-                    log.info(format!("KV entry `{}` of `{}` is gone or expired since it was listed; left out", entry.key, entry.namespace));
-                    continue;
-                };
-                let mut file = KvFile { kind: detail.kind.clone(), ..listed };
-                match mode {
-                    ValueMode::Sealed(texts) => {
-                        let payload = SealedValue { namespace: entry.namespace.clone(), key: entry.key.clone(), kind: detail.kind, value: detail.value };
-                        file.sealed = Some(recipients.seal(&serde_json::to_vec(&payload).expect("a JSON value serialises"))?);
-                        file.recipients = texts.clone();
-                        done.newly_sealed += 1;
-                    }
-                    ValueMode::Plaintext => file.value = Some(detail.value),
-                    ValueMode::Stub => {}
-                }
-                file.to_bytes()
-            }
-        };
-        match mode {
-            ValueMode::Sealed(_) => done.sealed += 1,
-            ValueMode::Plaintext => done.plaintext += 1,
-            ValueMode::Stub => done.stubs += 1,
+    let listing = list(client, prefix, log)?;
+    let listed_keys: std::collections::HashSet<(String, String)> = listing.iter().map(|e| (e.namespace.clone(), e.key.clone())).collect();
+    for entry in listing {
+        let listed = KvFile::listed(&entry);
+        let previous = previous(&entry.namespace, &entry.key)?;
+        let fetch = || detail(client, &entry.namespace, &entry.key, log);
+        match entry_file(listed, previous, fetch, mode, recipients, &mut done)? {
+            Some(bytes) => on_item(ExportedItem::KvEntry { namespace: entry.namespace, key: entry.key, bytes })?,
+            None => log.info(format!("KV entry `{}` of `{}` is gone or expired since it was listed; left out", entry.key, entry.namespace)),
         }
-        done.entries += 1;
-        on_item(ExportedItem::KvEntry { namespace: entry.namespace, key: entry.key, bytes })?;
+    }
+    for (namespace, key) in backed_up {
+        if !in_namespace_tree(&namespace, prefix) || listed_keys.contains(&(namespace.clone(), key.clone())) {
+            continue;
+        }
+        let Some(found) = detail(client, &namespace, &key, log)? else { continue };
+        // A damaged file follows the listing (its entry is not listed: the file goes).
+        let Some((bytes, file)) = previous(&namespace, &key)?.and_then(|b| KvFile::parse(&b, &key).ok().map(|f| (b, f))) else { continue };
+        log.warn(format!(
+            "KV entry `{key}` of `{namespace}` reads by key but is missing from Kestra's KV listing (kestra-io/kestra#18506: another namespace's key took its listing row); kept in the backup as last backed up"
+        ));
+        let listed = KvFile { recipients: Vec::new(), sealed: None, value: None, ..file };
+        if let Some(bytes) = entry_file(listed, Some(bytes), || Ok(Some(found)), mode, recipients, &mut done)? {
+            on_item(ExportedItem::KvEntry { namespace, key, bytes })?;
+        }
     }
     let what = if prefix.is_empty() { "all namespaces".to_string() } else { format!("namespace tree `{prefix}`") };
     log.info(format!(
@@ -186,4 +173,42 @@ pub fn export(
         log.warn(format!("Wrote {} KV value(s) in clear text to the repository (`kv.plaintext: true`): anyone who can read the repository can read them", done.plaintext));
     }
     Ok(done)
+}
+
+/// The file of one entry: the tip's `previous` bytes when they still stand for `listed` (no new
+/// seal), otherwise written from the value `fetch` reads (`None`: the entry is gone). Counts it.
+fn entry_file(
+    listed: KvFile,
+    previous: Option<Vec<u8>>,
+    fetch: impl FnOnce() -> Result<Option<KvDetail>, CoreError>,
+    mode: &ValueMode,
+    recipients: &Recipients,
+    done: &mut KvExport,
+) -> Result<Option<Vec<u8>>, CoreError> {
+    let kept = previous.filter(|bytes| KvFile::parse(bytes, &listed.key).is_ok_and(|old| old.still_current(&listed, mode)));
+    let bytes = match kept {
+        Some(bytes) => bytes,
+        None => {
+            let Some(detail) = fetch()? else { return Ok(None) };
+            let mut file = KvFile { kind: detail.kind.clone(), ..listed };
+            match mode {
+                ValueMode::Sealed(texts) => {
+                    let payload = SealedValue { namespace: file.namespace.clone(), key: file.key.clone(), kind: detail.kind, value: detail.value };
+                    file.sealed = Some(recipients.seal(&serde_json::to_vec(&payload).expect("a JSON value serialises"))?);
+                    file.recipients = texts.clone();
+                    done.newly_sealed += 1;
+                }
+                ValueMode::Plaintext => file.value = Some(detail.value),
+                ValueMode::Stub => {}
+            }
+            file.to_bytes()
+        }
+    };
+    match mode {
+        ValueMode::Sealed(_) => done.sealed += 1,
+        ValueMode::Plaintext => done.plaintext += 1,
+        ValueMode::Stub => done.stubs += 1,
+    }
+    done.entries += 1;
+    Ok(Some(bytes))
 }

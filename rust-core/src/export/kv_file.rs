@@ -13,6 +13,13 @@ pub fn file_name(key: &str) -> String {
     format!("{key}.json")
 }
 
+/// The (namespace, key) of a file at `relative` (`<namespace>/<key>.json`) in the KV directory.
+pub fn entry_at(relative: &str) -> Option<(String, String)> {
+    let (namespace, name) = relative.split_once('/')?;
+    let key = name.strip_suffix(".json").filter(|key| !key.is_empty() && !key.contains('/'))?;
+    Some((namespace.to_string(), key.to_string()))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KvFile {
@@ -57,6 +64,22 @@ pub enum ValueMode {
 }
 
 impl KvFile {
+    /// The metadata of an entry as Kestra lists it, no value yet.
+    pub fn listed(entry: &super::kv::KvEntry) -> KvFile {
+        KvFile {
+            namespace: entry.namespace.clone(),
+            key: entry.key.clone(),
+            kind: String::new(),
+            description: entry.description.clone(),
+            expiration_date: entry.expiration_date.clone(),
+            revision: entry.revision,
+            update_date: entry.update_date.clone(),
+            recipients: Vec::new(),
+            sealed: None,
+            value: None,
+        }
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("a KV file serialises");
         bytes.push(b'\n');

@@ -34,7 +34,7 @@
 //! Basic auth is required; a wrong one gets 401 `{"message": ...}` like Kestra.
 
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,6 +63,9 @@ pub struct Model {
     pub kv: BTreeMap<(String, String), KvEntry>,
     /// Largest KV body accepted (0 = any).
     pub kv_max_body: usize,
+    /// Entries readable by key but left out of the listing, as kestra-io/kestra#18506 does to a
+    /// key whose `<namespace>_<key>` another namespace's key joins to.
+    pub kv_unlisted: BTreeSet<(String, String)>,
     /// Trigger states: (namespace, flow id, trigger id) → disabled.
     pub triggers: BTreeMap<(String, String, String), bool>,
     /// Every `set-disabled` received: `<namespace>/<flow>/<trigger> <disabled>`.
@@ -355,6 +358,7 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
                 .kv
                 .iter()
                 .filter(|((ns, _), e)| ns.starts_with(prefix.as_str()) && e.expiration_date.as_ref().is_none_or(|x| *x > now))
+                .filter(|(entry, _)| !m.kv_unlisted.contains(*entry))
                 .map(|((ns, key), e)| serde_json::json!({"namespace": ns, "key": key, "revision": e.revision, "description": e.description, "creationDate": "2026-12-01T09:00:00.000Z", "updateDate": e.updated, "expirationDate": e.expiration_date}))
                 .collect();
             let results: Vec<&serde_json::Value> = listed.iter().skip((page - 1) * size).take(size).collect();
