@@ -258,7 +258,7 @@ struct RecordedTriggers {
 
 fn record_triggers(layout: TriggerLayout, client: Option<&KestraClient>, ws: &mut Workspace, log: &mut Log) -> Result<RecordedTriggers, CoreError> {
     let client = client.ok_or_else(|| CoreError::invalid("kestra", "is missing; trigger state is read from the Kestra API"))?;
-    let flags = export::triggers::disabled_flags(client, layout.search_root(), log)?;
+    let flags = export::triggers::disabled_flags(client, layout.search_root(), log)?.disabled;
     let mut blobs = BTreeMap::new();
     for (path, bytes) in layout.files(&flags)? {
         blobs.insert(path, ws.write_blob(&bytes)?);

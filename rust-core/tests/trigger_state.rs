@@ -1,11 +1,11 @@
 //! Trigger state (docs/trigger-state.md) through the whole job: the Kestra API stub's triggers
-//! endpoints (Kestra 2.0's search and set-disabled) and a real Git server.
+//! endpoints (Kestra 2.0's search and set-disabled, Kestra 1.x's search) and a real Git server.
 
 mod support;
 
 use serde_json::{Value, json};
 use support::git_server::{GitServer, ServerRepo};
-use support::kestra_stub::KestraStub;
+use support::kestra_stub::{KestraStub, TriggerApi};
 
 fn run(request: &Value) -> Value {
     let mut sink = |_: &kestra_git_backup::LogEvent| {};
@@ -46,11 +46,9 @@ fn disabled(stub: &KestraStub, ns: &str, flow: &str, trigger: &str) -> bool {
     stub.model.lock().unwrap().triggers[&(ns.to_string(), flow.to_string(), trigger.to_string())]
 }
 
-#[test]
-fn backup_records_restore_reapplies_and_drill_reports_trigger_state() {
-    let server = GitServer::start();
-    let repo = ServerRepo(server.repo("triggers"));
-    let stub = KestraStub::start();
+/// Flows of `company` (and one of `other`) with triggers, a state whose flow is gone, and more
+/// triggers than one search page holds.
+fn seed(stub: &KestraStub) {
     stub.set_flow("company", "etl", &flow("etl", "company"));
     stub.set_flow("company.team", "report", &flow("report", "company.team"));
     stub.set_flow("company", "many", &flow("many", "company"));
@@ -63,6 +61,14 @@ fn backup_records_restore_reapplies_and_drill_reports_trigger_state() {
     for i in 0..150 {
         stub.set_trigger("company", "many", &format!("t{i:03}"), i % 7 == 0); // more than one page
     }
+}
+
+#[test]
+fn backup_records_restore_reapplies_and_drill_reports_trigger_state() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("triggers"));
+    let stub = KestraStub::start();
+    seed(&stub);
     let backup = backup(&stub, &server);
 
     // One file per flow with triggers, in the namespace tree backed up, and nothing else.
@@ -136,4 +142,60 @@ fn the_trigger_state_directory_may_not_overlap_a_source() {
     assert_eq!(error_code(&r), "InvalidConfig");
     assert!(r.to_string().contains("`triggerState.gitDirectory`") && r.to_string().contains("overlaps"), "{r}");
     assert_eq!(stub.request_count(), 0, "refused before any connection");
+}
+
+#[test]
+fn kestra_1x_answers_are_recorded_alike_and_a_restore_there_sets_nothing() {
+    let server = GitServer::start();
+    let (repo_20, repo_1x) = (ServerRepo(server.repo("triggers")), ServerRepo(server.repo("triggers-1x")));
+    let stub = KestraStub::start();
+    seed(&stub);
+    let backup_20 = backup(&stub, &server);
+    assert!(report(&run(&backup_20))["commitId"].is_string());
+
+    // Kestra 1.x's shape (`triggerContext`, a gone flow's state with no `abstractTrigger`): the same files, byte for byte.
+    stub.model.lock().unwrap().trigger_api = TriggerApi::Kestra1x;
+    let mut backup_1x = backup_20.clone();
+    backup_1x["git"]["url"] = json!(server.https_url("triggers-1x"));
+    let first = run(&backup_1x);
+    assert!(report(&first)["commitId"].is_string(), "{first}");
+    let files = repo_20.files("main");
+    assert!(files.iter().filter(|f| f.starts_with("triggers/")).count() == 3, "{files:?}");
+    assert_eq!(repo_1x.files("main"), files);
+    for file in files.iter().filter(|f| f.starts_with("triggers/")) {
+        assert_eq!(repo_1x.show("main", file), repo_20.show("main", file), "{file}");
+    }
+
+    // A drill reports drift as on 2.0; a restore with nothing to set succeeds.
+    let r = run(&job(&backup_1x, "restore", json!({})));
+    assert_eq!(report(&r)["restore"]["triggersSet"], 0, "{r}");
+    stub.set_trigger("company", "etl", "nightly", false);
+    let drill = run(&job(&backup_1x, "drill", json!({})));
+    assert_eq!(report(&drill)["restore"]["triggerDrift"], json!([{"trigger": "company/etl/nightly", "backup": "disabled", "kestra": "enabled"}]), "{drill}");
+
+    // A restore that would set a trigger: Kestra 1.x cannot, so it fails naming the trigger and the switch.
+    let r = run(&job(&backup_1x, "restore", json!({})));
+    assert_eq!(error_code(&r), "KestraApi");
+    let message = r.to_string();
+    assert!(message.contains("company/etl/nightly") && message.contains("`includeTriggerState: false`"), "{message}");
+    assert!(!disabled(&stub, "company", "etl", "nightly"));
+    assert!(stub.model.lock().unwrap().trigger_writes.is_empty());
+}
+
+#[test]
+fn a_search_answer_in_no_known_shape_fails_and_deletes_no_recorded_file() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("triggers"));
+    let stub = KestraStub::start();
+    seed(&stub);
+    let backup = backup(&stub, &server);
+    assert!(report(&run(&backup))["commitId"].is_string());
+    let before = repo.files("main");
+
+    stub.model.lock().unwrap().trigger_api = TriggerApi::Unknown;
+    let r = run(&backup);
+    assert_eq!(error_code(&r), "KestraApi");
+    let message = r.to_string();
+    assert!(message.contains("triggers/search") && message.contains("neither `state`") && message.contains("`includeTriggerState: false`"), "{message}");
+    assert_eq!((repo.commit_count("main"), repo.files("main")), (1, before), "nothing committed, no recorded file deleted");
 }

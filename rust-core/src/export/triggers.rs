@@ -1,14 +1,19 @@
-//! Trigger state through Kestra 2.0's triggers API: whether each flow trigger is disabled at run
-//! time (a flag of the trigger's state, kept apart from the flow's source; kestra-io/kestra#19672).
+//! Trigger state through Kestra's triggers API: whether each flow trigger is disabled at run time
+//! (a flag of the trigger's state, kept apart from the flow's source; kestra-io/kestra#19672).
 //! Reading: `GET triggers/search`, paged, `filters[namespace][PREFIX]` (the namespace and its
-//! children); Kestra answers `{results: [{trigger, state}], total}` and leaves out the states of
-//! flows that are gone. Writing: `PUT triggers/set-disabled` with
+//! children). Kestra 2.0 answers `{results: [{trigger, state}], total}` and leaves out the states
+//! of flows that are gone; Kestra 1.x answers `{results: [{abstractTrigger, triggerContext}],
+//! total}`, with `abstractTrigger` null (or left out) when the flow or its trigger is gone. Each
+//! item is read by the shape it has. Writing (2.0 only): `PUT triggers/set-disabled` with
 //! `{namespace, flowId, triggerId, disabled}`, which Kestra answers once its scheduler applied it
-//! (the bulk endpoints answer before, 202).
+//! (the bulk endpoints answer before, 202). Kestra 1.x's calls (`PUT triggers`,
+//! `POST triggers/set-disabled/by-triggers`) put the change on the scheduler's queue and answer
+//! before it is applied, so trigger state is not set on 1.x (`docs/trigger-state.md`).
 
 use super::KestraClient;
 use crate::error::{CoreError, ErrorCode};
 use crate::progress::Log;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -29,6 +34,16 @@ impl std::fmt::Display for TriggerKey {
     }
 }
 
+/// The trigger states Kestra holds, and which API shape answered.
+#[derive(Debug, Default)]
+pub struct TriggerStates {
+    /// Trigger → disabled.
+    pub disabled: BTreeMap<TriggerKey, bool>,
+    /// Some item came in Kestra 1.x's shape (`triggerContext`), so the server cannot have trigger
+    /// state set by [`set_disabled`].
+    pub kestra_1x: bool,
+}
+
 #[derive(Deserialize)]
 struct Page {
     results: Vec<Entry>,
@@ -36,8 +51,13 @@ struct Page {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Entry {
-    state: State,
+    /// Kestra 2.0.
+    state: Option<State>,
+    /// Kestra 1.x, with `abstractTrigger`, the flow's trigger definition (none: flow or trigger gone).
+    trigger_context: Option<State>,
+    abstract_trigger: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -46,14 +66,15 @@ struct State {
     namespace: String,
     flow_id: String,
     trigger_id: String,
+    /// Kestra 1.x may send `null`.
     #[serde(default)]
-    disabled: bool,
+    disabled: Option<bool>,
 }
 
-/// Every trigger state Kestra holds in the tree of `root` (`""`: every namespace): trigger →
-/// disabled.
-pub fn disabled_flags(client: &KestraClient, root: &str, log: &mut Log) -> Result<BTreeMap<TriggerKey, bool>, CoreError> {
-    let mut out = BTreeMap::new();
+/// Every trigger state Kestra holds in the tree of `root` (`""`: every namespace), states of gone
+/// flows left out.
+pub fn disabled_flags(client: &KestraClient, root: &str, log: &mut Log) -> Result<TriggerStates, CoreError> {
+    let mut out = TriggerStates::default();
     let size = PAGE_SIZE.to_string();
     for page in 1.. {
         let number = page.to_string();
@@ -65,22 +86,40 @@ pub fn disabled_flags(client: &KestraClient, root: &str, log: &mut Log) -> Resul
             .get("triggers/search", &query, log)?
             .text()
             .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API triggers/search: {e}")))?;
-        let answer: Page = serde_json::from_str(&body).map_err(|e| {
-            CoreError::new(
-                ErrorCode::KestraApi,
-                format!("Kestra API triggers/search: unexpected answer ({e}); trigger state needs Kestra 2.0's triggers API, or turn trigger state off"),
-            )
-        })?;
+        let answer: Page = serde_json::from_str(&body).map_err(|e| unexpected(&e.to_string()))?;
         let last = answer.results.is_empty() || (page * PAGE_SIZE) as u64 >= answer.total;
         for entry in answer.results {
-            let s = entry.state;
-            out.insert(TriggerKey { namespace: s.namespace, flow_id: s.flow_id, trigger_id: s.trigger_id }, s.disabled);
+            let state = match entry {
+                Entry { state: Some(state), .. } => state,
+                Entry { trigger_context: Some(context), abstract_trigger, .. } => {
+                    out.kestra_1x = true;
+                    if abstract_trigger.is_none() {
+                        continue;
+                    }
+                    context
+                }
+                _ => return Err(unexpected("an item has neither `state` (Kestra 2.0) nor `triggerContext` (Kestra 1.x)")),
+            };
+            let key = TriggerKey { namespace: state.namespace, flow_id: state.flow_id, trigger_id: state.trigger_id };
+            out.disabled.insert(key, state.disabled.unwrap_or(false));
         }
         if last {
             break;
         }
     }
     Ok(out)
+}
+
+/// An answer to read trigger state from neither Kestra 2.0 nor 1.x gives: nothing is recorded, so
+/// no recorded file is deleted.
+fn unexpected(what: &str) -> CoreError {
+    CoreError::new(
+        ErrorCode::KestraApi,
+        format!(
+            "Kestra API triggers/search: unexpected answer ({what}); trigger state needs the triggers API of Kestra 2.0 or 1.x, \
+             or turn trigger state off (`includeTriggerState: false`)"
+        ),
+    )
 }
 
 /// Sets one trigger on (`disabled: false`) or off, and waits for Kestra to apply it.

@@ -3,9 +3,11 @@
 //! restore sets each trigger that differs, after the flows are written; a drill and a dry run
 //! only report them. Triggers of flows the restore does not select are never touched. A recorded
 //! trigger Kestra has no state for (a flow just written: Kestra's scheduler registers its triggers
-//! in its own time) is named in the log, to be applied by running the restore again.
+//! in its own time) is named in the log, to be applied by running the restore again. Kestra 1.x
+//! has no call that sets a trigger's state and answers once applied: there a drill and a dry run
+//! report as on 2.0, and a restore fails, after the flows are written, when a trigger differs.
 
-use crate::error::CoreError;
+use crate::error::{CoreError, ErrorCode};
 use crate::export::triggers::{self, TriggerKey};
 use crate::export::KestraClient;
 use crate::progress::Log;
@@ -40,7 +42,7 @@ pub fn step(client: &KestraClient, layout: Option<&TriggerLayout>, backup: &dyn 
     let mut differing: Vec<(&TriggerKey, bool)> = Vec::new();
     let mut absent: Vec<String> = Vec::new();
     for (key, &disabled) in &recorded {
-        match kestra.get(key) {
+        match kestra.disabled.get(key) {
             Some(&now) if now != disabled => differing.push((key, disabled)),
             Some(_) => {}
             None => absent.push(key.to_string()),
@@ -61,6 +63,17 @@ pub fn step(client: &KestraClient, layout: Option<&TriggerLayout>, backup: &dyn 
     log.info(format!("Trigger state: {} of the {} trigger(s) recorded differ from Kestra", differing.len(), recorded.len()));
     if !write {
         return Ok(Outcome { drift, set: 0 });
+    }
+    if kestra.kestra_1x && !differing.is_empty() {
+        return Err(CoreError::new(
+            ErrorCode::KestraApi,
+            format!(
+                "the flows and files were restored, but this Kestra (1.x triggers API) cannot have trigger state set by the restore; \
+                 {} trigger(s) differ from the backup: {}. Switch them in Kestra's UI, or restore with `includeTriggerState: false` (no `triggerState`)",
+                differing.len(),
+                crate::export::join_names(&differing.iter().map(|(key, disabled)| format!("{key}: {} in the backup", on_off(*disabled))).collect::<Vec<_>>())
+            ),
+        ));
     }
     for (key, disabled) in &differing {
         triggers::set_disabled(client, key, *disabled, log)?;

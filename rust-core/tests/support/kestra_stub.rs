@@ -27,6 +27,10 @@
 //!   (Kestra leaves the others out of the page but counts them in `total`).
 //! - `PUT /api/v1/{tenant}/triggers/set-disabled` (JSON `{namespace, flowId, triggerId, disabled}`):
 //!   sets the flag and answers the state; 404 when the flow or the trigger state does not exist.
+//! - With `trigger_api` `Kestra1x`, the search answers as Kestra 1.x does,
+//!   `{results: [{abstractTrigger, triggerContext}], total}`, every state of the page in it and
+//!   `abstractTrigger` null when the flow is gone, and `set-disabled` is not served (404); with
+//!   `Unknown`, the results are in neither shape.
 //!
 //! Writes take `write_delay` (Kestra answers once it applied the batch). With `zip_limits`, the
 //! ZIP-bomb protection of Kestra (`kestra.security.zip-bomb-protection`) applies to both uploads:
@@ -70,6 +74,16 @@ pub struct Model {
     pub triggers: BTreeMap<(String, String, String), bool>,
     /// Every `set-disabled` received: `<namespace>/<flow>/<trigger> <disabled>`.
     pub trigger_writes: Vec<String>,
+    /// Which Kestra's triggers API the stub serves.
+    pub trigger_api: TriggerApi,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerApi {
+    #[default]
+    Kestra20,
+    Kestra1x,
+    Unknown,
 }
 
 #[derive(Clone, Debug)]
@@ -405,15 +419,22 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
                 .iter()
                 .skip((page - 1) * size)
                 .take(size)
-                .filter(|((ns, flow, _), _)| m.flows.contains_key(&(ns.clone(), flow.clone())))
-                .map(|((ns, flow, trigger), disabled)| {
-                    json!({"trigger": {"id": trigger, "type": "io.kestra.plugin.core.trigger.Schedule"},
-                           "state": {"namespace": ns, "flowId": flow, "triggerId": trigger, "disabled": disabled, "locked": false, "kind": "SCHEDULE"}})
+                .map(|((ns, flow, trigger), disabled)| (m.flows.contains_key(&(ns.clone(), flow.clone())), ns, flow, trigger, disabled))
+                .filter(|(flow_exists, ..)| *flow_exists || m.trigger_api == TriggerApi::Kestra1x)
+                .map(|(flow_exists, ns, flow, trigger, disabled)| {
+                    let definition = json!({"id": trigger, "type": "io.kestra.plugin.core.trigger.Schedule"});
+                    match m.trigger_api {
+                        TriggerApi::Kestra20 => json!({"trigger": definition,
+                            "state": {"namespace": ns, "flowId": flow, "triggerId": trigger, "disabled": disabled, "locked": false, "kind": "SCHEDULE"}}),
+                        TriggerApi::Kestra1x => json!({"abstractTrigger": if flow_exists { definition } else { Value::Null },
+                            "triggerContext": {"tenantId": "main", "namespace": ns, "flowId": flow, "triggerId": trigger, "disabled": disabled, "date": "2026-01-01T00:00:00Z"}}),
+                        TriggerApi::Unknown => json!({"id": trigger, "enabled": !**disabled}),
+                    }
                 })
                 .collect();
             (200, "application/json", serde_json::to_vec(&json!({"results": results, "total": matching.len()})).unwrap())
         }
-        ("PUT", ["api", "v1", _tenant, "triggers", "set-disabled"]) => {
+        ("PUT", ["api", "v1", _tenant, "triggers", "set-disabled"]) if m.trigger_api == TriggerApi::Kestra20 => {
             let request: Value = serde_json::from_slice(&raw.body).unwrap();
             let field = |name: &str| request[name].as_str().unwrap().to_string();
             let key = (field("namespace"), field("flowId"), field("triggerId"));

@@ -124,7 +124,8 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         title = "Also the flow triggers' on/off state the backup recorded (whole-instance layout)",
         description = "A restore switches each trigger of the selected flows on or off as the backup recorded it, after writing the flows; "
             + "a drill reports the triggers whose state differs (output `triggerDrift`). `false`: Kestra's current trigger state is left alone. "
-            + "Next-execution dates and backfills are not restored."
+            + "Next-execution dates and backfills are not restored. Kestra 1.x: a drill reports, but a restore fails when a trigger "
+            + "differs (1.x cannot have it set): set `false` there."
     )
     @Builder.Default
     @PluginProperty(group = "execution")

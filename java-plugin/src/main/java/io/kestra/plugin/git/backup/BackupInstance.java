@@ -142,7 +142,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
         title = "Also record whether each flow trigger is disabled at run time",
         description = "A trigger switched off from Kestra's UI is a flag of its state, not of the flow's source. One file per flow with "
             + "triggers, `<triggersDirectory>/<namespace>/<flowId>.json`, records the flag (nothing else: no dates), so a run with no "
-            + "change makes no commit. Needs Kestra 2.0's triggers API."
+            + "change makes no commit. Reads Kestra 2.0's and 1.x's triggers API."
     )
     @Builder.Default
     @PluginProperty(group = "source")
