@@ -95,7 +95,7 @@ pub fn prepare(client: &KestraClient, options: &KvOptions, req: &Request, backup
             }
         };
         let current = in_kestra.get(&(file.namespace.clone(), file.key.clone()));
-        let expired = file.expiration_date.as_deref().and_then(parse_instant).is_some_and(|at| at <= now);
+        let expired = file.expiration_date.as_deref().and_then(expiry).is_some_and(|at| at <= now);
         let (action, reason): (&'static str, Option<&'static str>) = if expired {
             out.report.skipped_expired += 1;
             ("skip", Some("expired: its expiration date has passed"))
@@ -148,7 +148,7 @@ pub fn prepare(client: &KestraClient, options: &KvOptions, req: &Request, backup
 pub fn write(client: &KestraClient, prepared: &Prepared, log: &mut Log) -> Result<usize, CoreError> {
     let mut written = 0;
     for entry in &prepared.writes {
-        let ttl = match entry.expiration_date.as_deref().and_then(parse_instant) {
+        let ttl = match entry.expiration_date.as_deref().and_then(expiry) {
             Some(at) => match at.duration_since(SystemTime::now()) {
                 Ok(left) => Some(format!("PT{}S", left.as_secs().max(1))),
                 Err(_) => {
@@ -212,35 +212,10 @@ pub fn ion_literal(kind: &str, value: &serde_json::Value) -> String {
     }
 }
 
-/// An RFC 3339 instant (`2026-12-01T10:00:00Z`, optional fraction and offset).
-fn parse_instant(text: &str) -> Option<SystemTime> {
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>());
-    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
-    let (clock, offset) = match time.find(['Z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => (time, "Z"),
-    };
-    let mut c = clock.split(':');
-    let (h, min) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?);
-    let sec: f64 = c.next().unwrap_or("0").parse().ok()?;
-    let offset_secs = match offset {
-        "Z" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let (oh, om) = o[1..].split_once(':')?;
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60)
-        }
-    };
-    // Days since 1970-01-01 (civil calendar, Howard Hinnant's algorithm).
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = days * 86_400 + h * 3600 + min * 60 - offset_secs;
-    let whole = Duration::from_secs(secs.max(0) as u64) + Duration::from_secs_f64(sec);
-    Some(SystemTime::UNIX_EPOCH + whole)
+/// An RFC 3339 instant as Kestra writes expiration dates (`2026-12-01T10:00:00.250Z`), to the second.
+fn expiry(text: &str) -> Option<SystemTime> {
+    let seconds = crate::instant::parse_instant(text)?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
 }
 
 #[cfg(test)]
@@ -250,11 +225,11 @@ mod tests {
 
     #[test]
     fn instants_parse() {
-        let at = |t: &str| parse_instant(t).unwrap().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+        let at = |t: &str| expiry(t).unwrap().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
         assert_eq!(at("1970-01-01T00:00:00Z"), 0);
-        assert_eq!(at("2026-12-01T10:00:00.250Z"), 1_796_119_200_250);
-        assert_eq!(at("2026-12-01T12:00:00+02:00"), 1_796_119_200_000);
-        assert!(parse_instant("yesterday").is_none());
+        assert_eq!(at("2026-12-01T10:00:00.250Z"), 1_796_119_200);
+        assert_eq!(at("2026-12-01T12:00:00+02:00"), 1_796_119_200);
+        assert!(expiry("yesterday").is_none());
     }
 
     #[test]
