@@ -38,29 +38,14 @@ pub struct KvDetail {
     pub value: serde_json::Value,
 }
 
-#[derive(Deserialize)]
-struct Page {
-    results: Vec<KvEntry>,
-    total: usize,
-}
-
 /// Every entry of the namespace tree `prefix` (`""` = all), sorted by namespace and key.
 pub fn list(client: &KestraClient, prefix: &str, log: &mut Log) -> Result<Vec<KvEntry>, CoreError> {
-    let mut out: Vec<KvEntry> = Vec::new();
-    for page in 1.. {
-        let (page_text, size_text) = (page.to_string(), PAGE_SIZE.to_string());
-        let mut query = vec![("page", page_text.as_str()), ("size", size_text.as_str()), ("sort", "namespace:asc"), ("sort", "key:asc")];
-        if !prefix.is_empty() {
-            query.push(("filters[namespace][STARTS_WITH]", prefix));
-        }
-        let body = client.get("kv", &query, log)?.text().map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API kv: {e}")))?;
-        let page: Page = serde_json::from_str(&body).map_err(|e| CoreError::new(ErrorCode::KestraApi, format!("Kestra API kv: unexpected answer: {e}")))?;
-        let last = page.results.len() < PAGE_SIZE;
-        out.extend(page.results);
-        if last || out.len() >= page.total {
-            break;
-        }
+    let mut query = vec![("sort", "namespace:asc"), ("sort", "key:asc")];
+    if !prefix.is_empty() {
+        query.push(("filters[namespace][STARTS_WITH]", prefix));
     }
+    let unexpected = |e: String| CoreError::new(ErrorCode::KestraApi, format!("Kestra API kv: unexpected answer: {e}"));
+    let mut out: Vec<KvEntry> = client.get_all_pages("kv", &query, PAGE_SIZE, &unexpected, log)?;
     out.retain(|e| in_namespace_tree(&e.namespace, prefix));
     out.sort_by(|a, b| (&a.namespace, &a.key).cmp(&(&b.namespace, &b.key)));
     out.dedup_by(|a, b| a.namespace == b.namespace && a.key == b.key);

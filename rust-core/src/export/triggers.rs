@@ -45,12 +45,6 @@ pub struct TriggerStates {
 }
 
 #[derive(Deserialize)]
-struct Page {
-    results: Vec<Entry>,
-    total: u64,
-}
-
-#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Entry {
     /// Kestra 2.0.
@@ -75,37 +69,22 @@ struct State {
 /// flows left out.
 pub fn disabled_flags(client: &KestraClient, root: &str, log: &mut Log) -> Result<TriggerStates, CoreError> {
     let mut out = TriggerStates::default();
-    let size = PAGE_SIZE.to_string();
-    for page in 1.. {
-        let number = page.to_string();
-        let mut query = vec![("page", number.as_str()), ("size", size.as_str())];
-        if !root.is_empty() {
-            query.push(("filters[namespace][PREFIX]", root));
-        }
-        let body = client
-            .get("triggers/search", &query, log)?
-            .text()
-            .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API triggers/search: {e}")))?;
-        let answer: Page = serde_json::from_str(&body).map_err(|e| unexpected(&e.to_string()))?;
-        let last = answer.results.is_empty() || (page * PAGE_SIZE) as u64 >= answer.total;
-        for entry in answer.results {
-            let state = match entry {
-                Entry { state: Some(state), .. } => state,
-                Entry { trigger_context: Some(context), abstract_trigger, .. } => {
-                    out.kestra_1x = true;
-                    if abstract_trigger.is_none() {
-                        continue;
-                    }
-                    context
+    let query: Vec<(&str, &str)> = if root.is_empty() { Vec::new() } else { vec![("filters[namespace][PREFIX]", root)] };
+    let entries: Vec<Entry> = client.get_all_pages("triggers/search", &query, PAGE_SIZE, &|e| unexpected(&e), log)?;
+    for entry in entries {
+        let state = match entry {
+            Entry { state: Some(state), .. } => state,
+            Entry { trigger_context: Some(context), abstract_trigger, .. } => {
+                out.kestra_1x = true;
+                if abstract_trigger.is_none() {
+                    continue;
                 }
-                _ => return Err(unexpected("an item has neither `state` (Kestra 2.0) nor `triggerContext` (Kestra 1.x)")),
-            };
-            let key = TriggerKey { namespace: state.namespace, flow_id: state.flow_id, trigger_id: state.trigger_id };
-            out.disabled.insert(key, state.disabled.unwrap_or(false));
-        }
-        if last {
-            break;
-        }
+                context
+            }
+            _ => return Err(unexpected("an item has neither `state` (Kestra 2.0) nor `triggerContext` (Kestra 1.x)")),
+        };
+        let key = TriggerKey { namespace: state.namespace, flow_id: state.flow_id, trigger_id: state.trigger_id };
+        out.disabled.insert(key, state.disabled.unwrap_or(false));
     }
     Ok(out)
 }
