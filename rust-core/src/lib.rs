@@ -14,7 +14,7 @@ pub mod diff;
 pub mod error;
 pub mod export;
 pub mod git;
-mod instant;
+pub mod instant;
 pub mod progress;
 pub mod report;
 pub mod request;

@@ -454,20 +454,11 @@ fn now_rfc3339() -> String {
     rfc3339(std::time::SystemTime::now())
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil from days, Howard Hinnant's algorithm).
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Kestra writes instants.
 pub fn rfc3339(at: std::time::SystemTime) -> String {
     let ms = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000)
+    let seconds = kestra_git_backup::instant::rfc3339(ms.div_euclid(1000));
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), ms.rem_euclid(1000))
 }
 
 /// Flow sources into the model (`namespace`: rewritten to it, as the namespace-file upload does);
