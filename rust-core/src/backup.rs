@@ -4,14 +4,15 @@
 
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
-use crate::git::{tags, PushOutcome, Workspace};
+use crate::git::{custody, tags, PushOutcome, Workspace};
 use crate::progress::Log;
 use crate::export::kv_file::{self, ValueMode};
 use crate::report::{DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
 use crate::request::{KvOptions, Request, Source};
 use crate::seal::Recipients;
 use crate::snapshot::trigger_state::TriggerLayout;
-use crate::snapshot::TipTree;
+use crate::snapshot::manifest::{self, Instance, Kind};
+use crate::snapshot::{Change, Plan, TipTree};
 use std::collections::HashMap;
 use crate::snapshot::Snapshot;
 use git2::Oid;
@@ -133,6 +134,9 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTr
         }
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
+        if req.manifest && !plan.changes.is_empty() {
+            add_manifest(ws, snapshot, triggers, req, &mut plan, log)?;
+        }
         timings.snapshot += elapsed_ms(t);
 
         let changed = !plan.changes.is_empty();
@@ -214,6 +218,29 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTr
             }
         }
     }
+}
+
+/// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
+/// still makes no commit); its serial follows the newest backup commit of the branch, which it
+/// names as `previous`.
+fn add_manifest(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, req: &Request, plan: &mut Plan, log: &mut Log) -> Result<(), CoreError> {
+    let mut dirs: Vec<(Kind, &str)> = snapshot.source_dirs().map(|(kind, dir)| (Kind::from(kind), dir)).collect();
+    if let Some(t) = triggers {
+        dirs.push((Kind::Triggers, t.layout.dir()));
+    }
+    let instance = Instance { url: req.kestra.as_ref().map(|k| crate::git::display_url(&k.url)), ..Instance::default() };
+    let mut described = manifest::describe(ws, &plan.changes, &dirs, instance)?;
+    let last = match ws.tip() {
+        Some(tip) => custody::newest_backup(ws, tip, log)?,
+        None => None,
+    };
+    described.serial = last.as_ref().map_or(1, |l| l.manifest.serial + 1);
+    described.previous = last.map(|l| l.as_previous());
+    let previous = ws.files_under(manifest::DIR)?.into_iter().find(|f| f.path == manifest::PATH).map(|f| f.oid);
+    let oid = ws.write_blob(&described.to_bytes())?;
+    plan.changes.push(Change::Upsert { path: manifest::PATH.to_string(), oid, mode: 0o100644, previous });
+    plan.changes.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(())
 }
 
 /// What `git.tag` asks of this attempt, checked against the remote's tag of that name as fetched:

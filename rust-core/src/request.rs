@@ -39,6 +39,10 @@ pub struct Request {
     /// unset: trigger state is left out. See `docs/trigger-state.md`.
     #[serde(default)]
     pub trigger_state: Option<TriggerStateOptions>,
+    /// Write `.kestra-backup/manifest.json` in every backup commit (`docs/manifest.md`);
+    /// BackupInstance sets it, PushFlows and PushNamespaceFiles only with `manifest: true`.
+    #[serde(default)]
+    pub manifest: bool,
 }
 
 /// KV entries in the backup (`docs/kv-store.md`).

@@ -3,6 +3,7 @@
 //! that never forces, and the URLs shown to users.
 
 mod commit_url;
+pub mod custody;
 mod history;
 mod server_text;
 mod identity;
@@ -402,6 +403,9 @@ impl TipTree for CommitTree<'_> {
         let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
         let mut files = Vec::new();
         tree.walk(git2::TreeWalkMode::PreOrder, |parent, entry| {
+            if dir.is_empty() && parent.is_empty() && entry.name() == Ok(crate::snapshot::manifest::DIR) {
+                return git2::TreeWalkResult::Skip;
+            }
             if entry.kind() != Some(git2::ObjectType::Tree)
                 && let Ok(name) = entry.name()
             {

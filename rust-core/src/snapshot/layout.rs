@@ -116,6 +116,11 @@ impl Snapshot {
         Ok(Snapshot { sources: states, owners: HashMap::new() })
     }
 
+    /// Each source's kind and normalised directory, in request order.
+    pub fn source_dirs(&self) -> impl Iterator<Item = (SourceKind, &str)> {
+        self.sources.iter().map(|s| (s.kind, s.dir.as_str()))
+    }
+
     /// The namespaces the branch tip holds for namespace-file source `index` when it discovers
     /// namespaces: the first directories below its directory that belong to its namespace tree.
     /// Empty otherwise (flows come in one query for the whole tree, not per namespace).

@@ -28,7 +28,8 @@ impl MemTip {
 
 impl TipTree for MemTip {
     fn files_under(&self, dir: &str) -> Result<Vec<TipFile>, CoreError> {
-        Ok(self.files.iter().filter(|f| dir.is_empty() || f.path.starts_with(&format!("{dir}/"))).cloned().collect())
+        let inside = |f: &&TipFile| if dir.is_empty() { !super::manifest::is_own(&f.path) } else { f.path.starts_with(&format!("{dir}/")) };
+        Ok(self.files.iter().filter(inside).cloned().collect())
     }
     fn read_blob(&self, oid: Oid) -> Result<Vec<u8>, CoreError> {
         Ok(self.blobs.borrow()[&oid].clone())

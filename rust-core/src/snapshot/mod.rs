@@ -10,6 +10,7 @@ mod globs;
 mod guard;
 mod kestraignore;
 mod layout;
+pub mod manifest;
 #[cfg(test)]
 pub(crate) mod mem_tip;
 mod plan;

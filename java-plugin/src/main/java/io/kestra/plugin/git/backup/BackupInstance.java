@@ -189,6 +189,8 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @Override
     Map<String, Object> request(RunContext runContext) throws Exception {
         Map<String, Object> request = super.request(runContext);
+        // Every BackupInstance commit carries the backup's manifest (docs/manifest.md).
+        request.put("manifest", true);
         InstanceLayout.triggerState(runContext, includeTriggerState, triggersDirectory).ifPresent(t -> request.put("triggerState", t));
         if (kv != null) {
             request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
