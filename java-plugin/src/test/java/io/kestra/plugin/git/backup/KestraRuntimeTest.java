@@ -314,11 +314,13 @@ class KestraRuntimeTest {
         Execution first = run("instance_backup");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
         assertEquals("""
+            .kestra-backup/manifest.json
             flows/inst.team.crm/sync.yml
             flows/inst.team/etl.yml
             scripts/inst.team/run.sh
             scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
-            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not), nothing else");
+            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not) and the backup's manifest, nothing else");
+        assertEquals(1, ((Number) json(blob("instance", "main:.kestra-backup/manifest.json")).get("serial")).intValue(), "the first backup of a chain");
         assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
         String commit = git("instance", "rev-parse", "main");
         assertTrue(logText(first).contains("commit=" + commit + " url=" + server.httpsUrl("instance").replace(".git", "") + "/commit/" + commit),
