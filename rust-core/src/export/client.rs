@@ -48,20 +48,8 @@ impl KestraClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(CoreError::invalid("kestra.url", format!("`{base}` is not an http(s) URL; use e.g. http://localhost:8080")));
         }
-        let mut builder = Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.read_timeout_ms))
-            // The environment's proxy variables must not silently reroute the API calls.
-            .no_proxy()
-            .user_agent(concat!("kestra-git-backup/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = config.trusted_ca_pem.as_deref().filter(|p| !p.trim().is_empty()) {
-            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| CoreError::invalid("kestra.trustedCaPem", format!("not a PEM bundle: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| CoreError::new(ErrorCode::Internal, format!("cannot build the HTTP client: {e}")))?;
+        let key = super::http_clients::ClientKey::new(&base, config.trusted_ca_pem.as_deref(), config.connect_timeout_ms, config.read_timeout_ms);
+        let http = super::http_clients::client(&key, config.trusted_ca_pem.as_deref())?;
         Ok(KestraClient {
             http,
             base,

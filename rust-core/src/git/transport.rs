@@ -12,9 +12,9 @@ use super::server_text::ServerText;
 use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOptions, PushOptions, RemoteCallbacks};
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What happened during one network operation, for error messages and logs.
 #[derive(Default)]
@@ -188,7 +188,30 @@ pub fn is_broken_connection(e: &git2::Error) -> bool {
 /// instead the certificate callback of this request's connections checks the server's
 /// certificate against them (and the host name), and accepts it when they vouch for it.
 pub struct TaskTrust {
-    cas: Vec<openssl::x509::X509>,
+    cas: Arc<Vec<openssl::x509::X509>>,
+}
+
+/// Parsed CA files kept for the process, by the SHA-256 of their content: the file is read on
+/// every run (a changed file is parsed again), but the same content is parsed once. Only the
+/// parsing is shared; which CAs a run trusts is still its own `trustedCaPemPath`.
+static PARSED_CAS: Lazy<Mutex<HashMap<[u8; 32], Arc<Vec<openssl::x509::X509>>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+/// Parsed CA files kept at most; past that the map starts over.
+const MAX_PARSED_CAS: usize = 64;
+
+/// The certificates of a PEM text, parsed once per distinct content.
+pub fn parsed_cas(pem: &[u8]) -> Arc<Vec<openssl::x509::X509>> {
+    use sha2::Digest;
+    let key: [u8; 32] = sha2::Sha256::digest(pem).into();
+    let mut parsed = PARSED_CAS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cas) = parsed.get(&key) {
+        return cas.clone();
+    }
+    let cas = Arc::new(openssl::x509::X509::stack_from_pem(pem).unwrap_or_default());
+    if parsed.len() >= MAX_PARSED_CAS {
+        parsed.clear();
+    }
+    parsed.insert(key, cas.clone());
+    cas
 }
 
 impl TaskTrust {
@@ -199,7 +222,7 @@ impl TaskTrust {
         let pem = std::fs::read(path).map_err(|e| {
             CoreError::invalid("git.trustedCaPemPath", format!("cannot read `{}`: {e}; give the path of a PEM file on the worker", path.display()))
         })?;
-        let cas = openssl::x509::X509::stack_from_pem(&pem).unwrap_or_default();
+        let cas = parsed_cas(&pem);
         if cas.is_empty() {
             return Err(CoreError::invalid("git.trustedCaPemPath", format!("`{}` holds no PEM certificate", path.display())));
         }
@@ -221,7 +244,7 @@ impl TaskTrust {
                 Err(_) => param.set_host(host)?,
             }
             let mut store = X509StoreBuilder::new()?;
-            for ca in &self.cas {
+            for ca in self.cas.iter() {
                 store.add_cert(ca.clone())?;
             }
             store.set_param(&param)?;
