@@ -39,7 +39,11 @@ static CLIENTS: Lazy<Mutex<HashMap<ClientKey, Client>>> = Lazy::new(|| Mutex::ne
 /// The client for `key`, built (trusting the system roots and `trusted_ca_pem`) on first use.
 /// `reqwest`'s client is a handle: the copy shares the connection pool.
 pub fn client(key: &ClientKey, trusted_ca_pem: Option<&str>) -> Result<Client, CoreError> {
-    let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
+    client_in(&CLIENTS, key, trusted_ca_pem)
+}
+
+fn client_in(clients: &Mutex<HashMap<ClientKey, Client>>, key: &ClientKey, trusted_ca_pem: Option<&str>) -> Result<Client, CoreError> {
+    let mut clients = clients.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(client) = clients.get(key) {
         return Ok(client.clone());
     }
@@ -69,8 +73,42 @@ fn build(key: &ClientKey, trusted_ca_pem: Option<&str>) -> Result<Client, CoreEr
     builder.build().map_err(|e| CoreError::new(ErrorCode::Internal, format!("cannot build the HTTP client: {e}")))
 }
 
-/// How many clients the process keeps (tests).
 #[cfg(test)]
-pub fn kept() -> usize {
-    CLIENTS.lock().unwrap_or_else(|p| p.into_inner()).len()
+mod tests {
+    use super::*;
+
+    const PEM_A: &str = "-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n";
+    const PEM_B: &str = "-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn the_key_holds_the_bundle_s_hash_never_its_text_and_tells_bundles_apart() {
+        let a = ClientKey::new("https://k", Some(PEM_A), 1, 2);
+        assert_eq!(a, ClientKey::new("https://k", Some(PEM_A), 1, 2));
+        assert_ne!(a, ClientKey::new("https://k", Some(PEM_B), 1, 2));
+        assert_ne!(a, ClientKey::new("https://k", None, 1, 2));
+        assert_ne!(a, ClientKey::new("https://other", Some(PEM_A), 1, 2));
+        assert_ne!(a, ClientKey::new("https://k", Some(PEM_A), 1, 3));
+        assert_eq!(ClientKey::new("https://k", Some("  \n"), 1, 2), ClientKey::new("https://k", None, 1, 2));
+        assert!(!format!("{a:?}").contains("BEGIN CERTIFICATE"));
+    }
+
+    #[test]
+    fn one_client_per_key_reused_and_another_for_another_bundle() {
+        let clients = Mutex::new(HashMap::new());
+        let kept = || clients.lock().unwrap().len();
+        // Without a bundle, then the same key again: one client.
+        let plain = ClientKey::new("http://k", None, 1000, 2000);
+        client_in(&clients, &plain, None).unwrap();
+        client_in(&clients, &plain, None).unwrap();
+        assert_eq!(kept(), 1);
+        // A bundle that does not parse gets no client (and no entry), and says which field.
+        let bad = ClientKey::new("http://k", Some(PEM_A), 1000, 2000);
+        let err = client_in(&clients, &bad, Some(PEM_A)).unwrap_err();
+        assert!(err.message.contains("`kestra.trustedCaPem`"), "{}", err.message);
+        assert_eq!(kept(), 1);
+        for n in 0..MAX_CLIENTS {
+            client_in(&clients, &ClientKey::new(&format!("http://k{n}"), None, 1000, 2000), None).unwrap();
+        }
+        assert!(kept() <= MAX_CLIENTS, "the map stays bounded: {}", kept());
+    }
 }

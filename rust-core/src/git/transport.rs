@@ -343,3 +343,38 @@ pub fn network_error(e: &git2::Error, session: &Session, what: &str, url: &str, 
     let code = if network { ErrorCode::Network } else { ErrorCode::Git };
     CoreError::new(code, format!("{what} {url} failed: {}", e.message()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed CA made here, so the test needs no file.
+    fn ca(name: &str) -> Vec<u8> {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::{X509Builder, X509NameBuilder}};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut subject = X509NameBuilder::new().unwrap();
+        subject.append_entry_by_text("CN", name).unwrap();
+        let subject = subject.build();
+        let mut cert = X509Builder::new().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_subject_name(&subject).unwrap();
+        cert.set_issuer_name(&subject).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        cert.build().to_pem().unwrap()
+    }
+
+    #[test]
+    fn parsed_cas_are_kept_by_content_same_pem_reused_other_pem_its_own() {
+        let (a, b) = (ca("cache-test-a"), ca("cache-test-b"));
+        let first = parsed_cas(&a);
+        assert!(Arc::ptr_eq(&first, &parsed_cas(&a.clone())), "same content: parsed once");
+        let other = parsed_cas(&b);
+        assert!(!Arc::ptr_eq(&first, &other), "other content: its own store");
+        assert_eq!(first[0].subject_name().entries().next().unwrap().data().as_slice(), b"cache-test-a");
+        assert_eq!(other[0].subject_name().entries().next().unwrap().data().as_slice(), b"cache-test-b");
+        assert!(parsed_cas(b"no certificate here").is_empty());
+    }
+}
