@@ -156,6 +156,8 @@ impl KestraClient {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) if call == Call::Read && is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
                 Ok(resp) => return Err(self.http_error(path, resp)),
+                // An untrusted certificate is not transient: no retry, and said as such.
+                Err(e) if is_certificate_error(&e) => return Err(self.transport_error(path, &e)),
                 Err(e) if e.is_connect() || (call == Call::Read && e.is_timeout()) => (None, describe(&e)),
                 Err(e) if call == Call::Write && e.is_timeout() => {
                     return Err(CoreError::new(
@@ -210,9 +212,18 @@ impl KestraClient {
 
     fn transport_error(&self, path: &str, e: &reqwest::Error) -> CoreError {
         let text = describe(e);
-        let code = if text.to_lowercase().contains("certificate") || text.contains("tls") || text.contains("TLS") { ErrorCode::Tls } else { ErrorCode::Network };
-        CoreError::new(code, format!("Kestra API {path} at {}: {text}", self.base))
+        if is_certificate_error(e) || text.contains("tls") || text.contains("TLS") {
+            return CoreError::new(
+                ErrorCode::Tls,
+                format!("Kestra API {path} at {}: {text}; the server's certificate must chain to a CA of `kestra.trustedCaPem` (the Java tasks: the worker JVM's trust store)", self.base),
+            );
+        }
+        CoreError::new(ErrorCode::Network, format!("Kestra API {path} at {}: {text}", self.base))
     }
+}
+
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    describe(e).to_lowercase().contains("certificate")
 }
 
 fn is_transient(status: StatusCode) -> bool {

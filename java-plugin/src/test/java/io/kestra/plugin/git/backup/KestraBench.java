@@ -202,7 +202,7 @@ public final class KestraBench {
             for (String run : RUNS) {
                 if (run.equals("first backup")) {
                     for (Contender c : contenders) {
-                        if (c.repo != null && server.git(c.repo, "rev-parse", "--verify", "-q", "refs/heads/main").length() > 0) {
+                        if (c.repo != null && server.git(c.repo, "for-each-ref", "refs/heads/main").length() > 0) {
                             server.git(c.repo, "update-ref", "-d", "refs/heads/main");
                         }
                     }
@@ -296,7 +296,7 @@ public final class KestraBench {
         kestra.registerTriggerStates();
         for (int round = 1; round <= rounds; round++) {
             for (String run : RUNS) {
-                if (run.equals("first backup") && server.git("large-instance", "rev-parse", "--verify", "-q", "refs/heads/main").length() > 0) {
+                if (run.equals("first backup") && server.git("large-instance", "for-each-ref", "refs/heads/main").length() > 0) {
                     server.git("large-instance", "update-ref", "-d", "refs/heads/main");
                 } else if (run.equals("one flow changed")) {
                     change.run();
