@@ -188,18 +188,20 @@ pub fn is_broken_connection(e: &git2::Error) -> bool {
 /// instead the certificate callback of this request's connections checks the server's
 /// certificate against them (and the host name), and accepts it when they vouch for it.
 pub struct TaskTrust {
-    cas: Arc<Vec<openssl::x509::X509>>,
+    cas: Cas,
 }
 
 /// Parsed CA files kept for the process, by the SHA-256 of their content: the file is read on
 /// every run (a changed file is parsed again), but the same content is parsed once. Only the
 /// parsing is shared; which CAs a run trusts is still its own `trustedCaPemPath`.
-static PARSED_CAS: Lazy<Mutex<HashMap<[u8; 32], Arc<Vec<openssl::x509::X509>>>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+static PARSED_CAS: Lazy<Mutex<HashMap<[u8; 32], Cas>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+/// The certificates of one CA file, shared by the runs that give the same content.
+type Cas = Arc<Vec<openssl::x509::X509>>;
 /// Parsed CA files kept at most; past that the map starts over.
 const MAX_PARSED_CAS: usize = 64;
 
 /// The certificates of a PEM text, parsed once per distinct content.
-pub fn parsed_cas(pem: &[u8]) -> Arc<Vec<openssl::x509::X509>> {
+pub fn parsed_cas(pem: &[u8]) -> Cas {
     use sha2::Digest;
     let key: [u8; 32] = sha2::Sha256::digest(pem).into();
     let mut parsed = PARSED_CAS.lock().unwrap_or_else(|p| p.into_inner());
