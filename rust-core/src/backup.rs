@@ -7,7 +7,7 @@ use crate::export::{self, KestraClient};
 use crate::git::{custody, tags, PushOutcome, Workspace};
 use crate::progress::Log;
 use crate::export::kv_file::{self, ValueMode};
-use crate::report::{DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
+use crate::report::{ms, DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
 use crate::request::{KvOptions, Request, Source};
 use crate::seal::Recipients;
 use crate::snapshot::trigger_state::TriggerLayout;
@@ -30,7 +30,9 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     if let Some(name) = &req.git.tag {
         tags::check_name(name)?;
     }
+    let t = Instant::now();
     let client = req.kestra.as_ref().map(KestraClient::new).transpose()?;
+    report.timings_ms.phases.kestra_client = ms(t.elapsed());
     let kv = req.kv.as_ref().map(|kv| Ok::<_, CoreError>((kv, Recipients::parse(&kv.recipients, "kv.recipients")?))).transpose()?;
     let sources = req.backup_sources();
     let mut snapshot = Snapshot::new(&sources)?;
@@ -39,6 +41,9 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let mut ws = Workspace::open(&req.git, log)?;
     report.branch_created = ws.branch_missing();
     report.timings_ms.fetch = elapsed_ms(t);
+    let times = ws.sync_times();
+    let phases = &mut report.timings_ms.phases;
+    (phases.git_trust, phases.workdir, phases.list_refs, phases.fetch_pack) = (ms(times.trust), ms(times.workdir), ms(times.list_refs), ms(times.fetch_pack));
 
     let t = Instant::now();
     export_into(&mut snapshot, &sources, client.as_ref(), &mut ws, None, log)?;
@@ -89,6 +94,9 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
             ..e
         });
     }
+    let t = Instant::now();
+    drop(ws);
+    report.timings_ms.phases.cleanup = ms(t.elapsed());
     Ok(())
 }
 

@@ -36,10 +36,12 @@ pub fn run(request: &Request, sink: progress::Sink) -> Result<Report, CoreError>
     request.validate()?;
     let mut log = progress::Log::new(sink, request.secrets());
     let mut report = Report { dry_run: request.dry_run, ..Report::default() };
+    report.timings_ms.phases.request = report::ms(started.elapsed());
     match request.job {
         request::Job::Backup => backup::run(request, &mut report, &mut log)?,
         request::Job::Restore | request::Job::Drill => restore::run(request, &mut report, &mut log)?,
     }
+    report.timings_ms.phases.logging = report::ms(log.time_in_sink());
     report.timings_ms.total = backup::elapsed_ms(started);
     Ok(report)
 }
@@ -64,13 +66,18 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Messages are redacted with the request's secrets (when the request could be parsed); a panic
 /// of the job is answered as an `Internal` error.
 pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
+    let parsing = std::time::Instant::now();
     let request: Request = match serde_json::from_str(request_json) {
         Ok(r) => r,
         Err(e) => return error_json(&error::invalid_request(&e), &[]),
     };
+    let parsed = parsing.elapsed();
     let secrets = request.secrets();
     match catch_panic(|| run(&request, sink)) {
-        Ok(report) => serde_json::json!({ "report": report }).to_string(),
+        Ok(mut report) => {
+            report.timings_ms.phases.request += report::ms(parsed);
+            serde_json::json!({ "report": report }).to_string()
+        }
         Err(err) => error_json(&err, &secrets),
     }
 }

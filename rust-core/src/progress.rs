@@ -42,17 +42,26 @@ pub type Sink<'a> = &'a mut dyn FnMut(&LogEvent);
 pub struct Log<'a> {
     sink: Sink<'a>,
     secrets: Vec<crate::secret::Secret>,
+    /// Time spent inside `sink` so far (the report's `timingsMs.logging`).
+    in_sink: Duration,
 }
 
 impl<'a> Log<'a> {
     pub fn new(sink: Sink<'a>, secrets: Vec<crate::secret::Secret>) -> Self {
-        Log { sink, secrets }
+        Log { sink, secrets, in_sink: Duration::ZERO }
+    }
+
+    /// Time spent inside the caller's sink so far.
+    pub fn time_in_sink(&self) -> Duration {
+        self.in_sink
     }
 
     pub fn emit(&mut self, level: Level, message: impl AsRef<str>) {
         let refs: Vec<&crate::secret::Secret> = self.secrets.iter().collect();
         let message = crate::secret::redact(message.as_ref(), &refs);
+        let started = Instant::now();
         (self.sink)(&LogEvent { level, message });
+        self.in_sink += started.elapsed();
     }
 
     /// A debug line with the process's peak resident memory so far (Linux `VmHWM`), after `phase`:

@@ -185,6 +185,38 @@ pub struct Timings {
     pub commit: u64,
     pub push: u64,
     pub total: u64,
+    /// The finer phases of a backup's fixed cost, in fractional milliseconds (`Phases`).
+    #[serde(flatten)]
+    pub phases: Phases,
+}
+
+/// Where the fixed cost of a backup goes, in milliseconds with a fraction (`docs/request-report.md`):
+/// the parts of `fetch`, the Kestra API client, the time spent in the caller's log sink, and the
+/// removal of the run's temporary repository.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Phases {
+    /// Reading and checking the request JSON.
+    pub request: f64,
+    /// The Git trust stores: the worker's CA bundle into libgit2, `trustedCaPemPath` parsed.
+    pub git_trust: f64,
+    /// The local repository: a temp dir (or the cache) opened and configured.
+    pub workdir: f64,
+    /// Connecting to the Git remote (TLS handshake, SSH) and listing its refs.
+    pub list_refs: f64,
+    /// Fetching the tip on that connection: negotiation and pack.
+    pub fetch_pack: f64,
+    /// The Kestra API client: built, or taken from the process's clients.
+    pub kestra_client: f64,
+    /// Inside the caller's log sink (the JNI callback into Kestra's logger).
+    pub logging: f64,
+    /// Removing the run's temporary repository at the end.
+    pub cleanup: f64,
+}
+
+/// Milliseconds of a duration, to the hundredth.
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 /// One mirror's outcome: its own commit (same tree as the primary's), or why it failed.

@@ -48,20 +48,8 @@ impl KestraClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(CoreError::invalid("kestra.url", format!("`{base}` is not an http(s) URL; use e.g. http://localhost:8080")));
         }
-        let mut builder = Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.read_timeout_ms))
-            // The environment's proxy variables must not silently reroute the API calls.
-            .no_proxy()
-            .user_agent(concat!("kestra-git-backup/", env!("CARGO_PKG_VERSION")));
-        if let Some(pem) = config.trusted_ca_pem.as_deref().filter(|p| !p.trim().is_empty()) {
-            for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
-                .map_err(|e| CoreError::invalid("kestra.trustedCaPem", format!("not a PEM bundle: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| CoreError::new(ErrorCode::Internal, format!("cannot build the HTTP client: {e}")))?;
+        let key = super::http_clients::ClientKey::new(&base, config.trusted_ca_pem.as_deref(), config.connect_timeout_ms, config.read_timeout_ms);
+        let http = super::http_clients::client(&key, config.trusted_ca_pem.as_deref())?;
         Ok(KestraClient {
             http,
             base,
@@ -182,6 +170,8 @@ impl KestraClient {
                 Ok(resp) if resp.status().is_success() => return Ok(resp),
                 Ok(resp) if call == Call::Read && is_transient(resp.status()) => (retry_after(&resp), format!("HTTP {}", resp.status().as_u16())),
                 Ok(resp) => return Err(self.http_error(path, resp)),
+                // An untrusted certificate is not transient: no retry, and said as such.
+                Err(e) if is_certificate_error(&e) => return Err(self.transport_error(path, &e)),
                 Err(e) if e.is_connect() || (call == Call::Read && e.is_timeout()) => (None, describe(&e)),
                 Err(e) if call == Call::Write && e.is_timeout() => {
                     return Err(CoreError::new(
@@ -236,9 +226,18 @@ impl KestraClient {
 
     fn transport_error(&self, path: &str, e: &reqwest::Error) -> CoreError {
         let text = describe(e);
-        let code = if text.to_lowercase().contains("certificate") || text.contains("tls") || text.contains("TLS") { ErrorCode::Tls } else { ErrorCode::Network };
-        CoreError::new(code, format!("Kestra API {path} at {}: {text}", self.base))
+        if is_certificate_error(e) || text.contains("tls") || text.contains("TLS") {
+            return CoreError::new(
+                ErrorCode::Tls,
+                format!("Kestra API {path} at {}: {text}; the server's certificate must chain to a CA of `kestra.trustedCaPem` (the Java tasks: the worker JVM's trust store)", self.base),
+            );
+        }
+        CoreError::new(ErrorCode::Network, format!("Kestra API {path} at {}: {text}", self.base))
     }
+}
+
+fn is_certificate_error(e: &reqwest::Error) -> bool {
+    describe(e).to_lowercase().contains("certificate")
 }
 
 fn is_transient(status: StatusCode) -> bool {

@@ -4,6 +4,7 @@
 mod archive;
 pub mod bundled_flows;
 mod client;
+mod http_clients;
 pub(crate) mod flow_header;
 pub mod instance;
 pub mod kv;

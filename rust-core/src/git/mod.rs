@@ -19,6 +19,7 @@ use git2::build::TreeUpdateBuilder;
 use git2::{FileMode, Oid, Repository};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 use signing::CommitSigner;
 use transport::{Session, TaskTrust};
 
@@ -31,6 +32,15 @@ pub enum PushOutcome {
     Pushed { bytes: u64 },
     /// Non-fast-forward or the remote's ref lock moved: fetch, re-plan, retry.
     BranchMoved { bytes: u64 },
+}
+
+/// Where the time of reaching the remote went (the report's finer phases of `fetch`).
+#[derive(Default, Clone, Copy)]
+pub struct SyncTimes {
+    pub trust: Duration,
+    pub workdir: Duration,
+    pub list_refs: Duration,
+    pub fetch_pack: Duration,
 }
 
 pub struct Workspace {
@@ -51,20 +61,25 @@ pub struct Workspace {
     /// Which remote this workspace talks to: "origin", or "mirror-<n>" after `switch_to_mirror`.
     /// Names the local refs, so each remote's tip and commits are kept apart in one repository.
     remote: String,
+    times: SyncTimes,
 }
 
 impl Workspace {
     /// Fetches the branch tip (or notes that the branch / the whole remote is empty).
     pub fn open(config: &GitConfig, log: &mut Log) -> Result<Self, CoreError> {
+        let started = Instant::now();
         transport::configure_process(config)?;
         let trust = TaskTrust::load(config)?;
+        let mut times = SyncTimes { trust: started.elapsed(), ..SyncTimes::default() };
         let signer = config.signing_key.as_ref().map(|key| CommitSigner::load(key, config.signing_key_passphrase.as_ref())).transpose()?;
         if config.private_key.is_some() && config.url.starts_with("http") {
             log.warn("`git.privateKey` is ignored for an HTTP(S) URL; use `git.username` and `git.password`");
         }
+        let started = Instant::now();
         let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
-        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote_refs: Vec::new(), remote: "origin".into() };
+        times.workdir = started.elapsed();
+        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote_refs: Vec::new(), remote: "origin".into(), times };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -100,6 +115,11 @@ impl Workspace {
     /// The branch this workspace pushes to.
     pub fn branch(&self) -> &str {
         &self.config.branch
+    }
+
+    /// Where the time of reaching the remote went so far.
+    pub fn sync_times(&self) -> SyncTimes {
+        self.times
     }
 
     /// Bytes received by the fetches so far.
@@ -246,10 +266,16 @@ impl Workspace {
 
     /// Lists the remote's branches and fetches the tip to build on: our branch when it exists
     /// (returns true), else the remote's default branch (plugin-git starts a missing branch from
-    /// it), else nothing (empty remote).
+    /// it), else nothing (empty remote). One connection for both: the fetch negotiates on the
+    /// listing it connected with, with no second handshake nor second ref advertisement.
     fn sync(&mut self, log: &mut Log) -> Result<bool, CoreError> {
+        let started = Instant::now();
+        let session = Session::new(self.trust.clone());
+        let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
+        let mut conn = connect(&mut remote, &self.config, &session, log)?;
         // Kept whole: the tags decide what `git.tag` does (`remote_tag`).
-        self.remote_refs = self.list_remote_refs(log)?;
+        self.remote_refs = advertised(&conn, &self.config, &session)?;
+        self.times.list_refs += started.elapsed();
         let heads: Vec<String> = self.remote_refs.iter().map(|(name, _)| name.clone()).filter(|name| name.starts_with("refs/heads/")).collect();
         let wanted = format!("refs/heads/{}", self.config.branch);
         let exists = heads.contains(&wanted);
@@ -260,7 +286,10 @@ impl Workspace {
         };
         let branch = start.trim_start_matches("refs/heads/");
         let depth = shallow_depth(&self.config.url);
-        let tip = self.fetch_ref(start, depth, log)?;
+        let started = Instant::now();
+        let tip = fetch_into(&self.repo, conn.remote(), &self.config, &self.remote, &session, start, depth, log)?;
+        self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
+        self.times.fetch_pack += started.elapsed();
         self.fetched_depth = self.fetched_depth.max(depth.unwrap_or(i32::MAX));
         self.tip = Some(tip);
         log.debug(format!("Tip of {branch} is {tip}"));
@@ -268,22 +297,14 @@ impl Workspace {
     }
 
     /// Fetches one remote ref (`refs/heads/x`, `refs/tags/y`), `depth` commits deep (None: whole
-    /// history), into this remote's tracking namespace; returns the object it names.
+    /// history), into this remote's tracking namespace, on a connection of its own; returns the
+    /// object it names.
     fn fetch_ref(&self, remote_ref: &str, depth: Option<i32>, log: &mut Log) -> Result<Oid, CoreError> {
-        let tracking = format!("refs/remotes/{}/{}", self.remote, remote_ref.trim_start_matches("refs/heads/"));
-        let refspec = format!("+{remote_ref}:{tracking}");
         let session = Session::new(self.trust.clone());
-        let url = self.display_url();
-        {
-            let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
-            let ticker = Ticker::new(log);
-            let mut options = transport::fetch_options(&self.config, &session, &ticker, depth);
-            remote
-                .fetch(&[refspec.as_str()], Some(&mut options), None)
-                .map_err(|e| transport::network_error(&e, &session, "fetch from", &url, &self.config))?;
-        }
+        let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
+        let oid = fetch_into(&self.repo, &mut remote, &self.config, &self.remote, &session, remote_ref, depth, log)?;
         self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
-        self.repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched ref is missing", &e))
+        Ok(oid)
     }
 
     /// Web URL of a commit (plugin-git rules, `plugin-git-compat.md` §11).
@@ -332,32 +353,59 @@ impl Workspace {
     }
 
     /// Every ref the remote advertises (branches with its default branch first, tags, peeled
-    /// tags as `refs/tags/x^{}`); the first connection of every sync, so it also logs the SSH host key.
+    /// tags as `refs/tags/x^{}`), on a connection of its own.
     fn list_remote_refs(&self, log: &mut Log) -> Result<Vec<(String, Oid)>, CoreError> {
         let session = Session::new(self.trust.clone());
-        let url = self.display_url();
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
-        let callbacks = transport::callbacks(&self.config, &session, None);
-        let conn = remote
-            .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(&self.config)))
-            .map_err(|e| transport::network_error(&e, &session, "connect to", &url, &self.config))?;
-        if let Some(fp) = session.host_key() {
-            self.log_host_key(&fp, log);
-        }
-        let list = conn.list().map_err(|e| transport::network_error(&e, &session, "list", &url, &self.config))?;
-        // The remote's default branch (HEAD's target) first, so a missing branch starts from it.
-        let default = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
-        let mut refs: Vec<(String, Oid)> = list.iter().map(|h| (h.name().to_string(), h.oid())).collect();
-        refs.sort_by_key(|(name, _)| Some(name) != default.as_ref());
-        Ok(refs)
+        let conn = connect(&mut remote, &self.config, &session, log)?;
+        advertised(&conn, &self.config, &session)
     }
+}
 
-    fn log_host_key(&self, fingerprint: &str, log: &mut Log) {
-        if self.config.host_key_fingerprint.is_some() {
-            log.info(format!("SSH host key {fingerprint} matches `git.hostKeyFingerprint`"));
-        } else {
-            log.warn(format!("SSH host key {fingerprint} accepted without check; pin it with `git.hostKeyFingerprint`"));
-        }
+/// Connects for a fetch (the first connection of every sync, so it also logs the SSH host key).
+fn connect<'r, 'c, 'cb>(remote: &'c mut git2::Remote<'r>, config: &'cb GitConfig, session: &'cb Session, log: &mut Log) -> Result<git2::RemoteConnection<'r, 'c, 'cb>, CoreError> {
+    let url = display_url(&config.url);
+    let callbacks = transport::callbacks(config, session, None);
+    let conn = remote
+        .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(config)))
+        .map_err(|e| transport::network_error(&e, session, "connect to", &url, config))?;
+    if let Some(fp) = session.host_key() {
+        log_host_key(config, &fp, log);
+    }
+    Ok(conn)
+}
+
+/// The refs a connection advertised, the remote's default branch (HEAD's target) first, so a
+/// missing branch starts from it.
+fn advertised(conn: &git2::RemoteConnection, config: &GitConfig, session: &Session) -> Result<Vec<(String, Oid)>, CoreError> {
+    let list = conn.list().map_err(|e| transport::network_error(&e, session, "list", &display_url(&config.url), config))?;
+    let default = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
+    let mut refs: Vec<(String, Oid)> = list.iter().map(|h| (h.name().to_string(), h.oid())).collect();
+    refs.sort_by_key(|(name, _)| Some(name) != default.as_ref());
+    Ok(refs)
+}
+
+/// Fetches `remote_ref` into the tracking namespace of `remote_name` (reusing `remote`'s
+/// connection when it has one); returns the object it names.
+#[allow(clippy::too_many_arguments)]
+fn fetch_into(repo: &Repository, remote: &mut git2::Remote, config: &GitConfig, remote_name: &str, session: &Session, remote_ref: &str, depth: Option<i32>, log: &mut Log) -> Result<Oid, CoreError> {
+    let tracking = format!("refs/remotes/{remote_name}/{}", remote_ref.trim_start_matches("refs/heads/"));
+    let refspec = format!("+{remote_ref}:{tracking}");
+    {
+        let ticker = Ticker::new(log);
+        let mut options = transport::fetch_options(config, session, &ticker, depth);
+        remote
+            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .map_err(|e| transport::network_error(&e, session, "fetch from", &display_url(&config.url), config))?;
+    }
+    repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched ref is missing", &e))
+}
+
+fn log_host_key(config: &GitConfig, fingerprint: &str, log: &mut Log) {
+    if config.host_key_fingerprint.is_some() {
+        log.info(format!("SSH host key {fingerprint} matches `git.hostKeyFingerprint`"));
+    } else {
+        log.warn(format!("SSH host key {fingerprint} accepted without check; pin it with `git.hostKeyFingerprint`"));
     }
 }
 

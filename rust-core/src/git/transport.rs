@@ -12,9 +12,9 @@ use super::server_text::ServerText;
 use git2::{CertificateCheckStatus, Cred, CredentialType, FetchOptions, ProxyOptions, PushOptions, RemoteCallbacks};
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// What happened during one network operation, for error messages and logs.
 #[derive(Default)]
@@ -188,7 +188,32 @@ pub fn is_broken_connection(e: &git2::Error) -> bool {
 /// instead the certificate callback of this request's connections checks the server's
 /// certificate against them (and the host name), and accepts it when they vouch for it.
 pub struct TaskTrust {
-    cas: Vec<openssl::x509::X509>,
+    cas: Cas,
+}
+
+/// Parsed CA files kept for the process, by the SHA-256 of their content: the file is read on
+/// every run (a changed file is parsed again), but the same content is parsed once. Only the
+/// parsing is shared; which CAs a run trusts is still its own `trustedCaPemPath`.
+static PARSED_CAS: Lazy<Mutex<HashMap<[u8; 32], Cas>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+/// The certificates of one CA file, shared by the runs that give the same content.
+type Cas = Arc<Vec<openssl::x509::X509>>;
+/// Parsed CA files kept at most; past that the map starts over.
+const MAX_PARSED_CAS: usize = 64;
+
+/// The certificates of a PEM text, parsed once per distinct content.
+pub fn parsed_cas(pem: &[u8]) -> Cas {
+    use sha2::Digest;
+    let key: [u8; 32] = sha2::Sha256::digest(pem).into();
+    let mut parsed = PARSED_CAS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cas) = parsed.get(&key) {
+        return cas.clone();
+    }
+    let cas = Arc::new(openssl::x509::X509::stack_from_pem(pem).unwrap_or_default());
+    if parsed.len() >= MAX_PARSED_CAS {
+        parsed.clear();
+    }
+    parsed.insert(key, cas.clone());
+    cas
 }
 
 impl TaskTrust {
@@ -199,7 +224,7 @@ impl TaskTrust {
         let pem = std::fs::read(path).map_err(|e| {
             CoreError::invalid("git.trustedCaPemPath", format!("cannot read `{}`: {e}; give the path of a PEM file on the worker", path.display()))
         })?;
-        let cas = openssl::x509::X509::stack_from_pem(&pem).unwrap_or_default();
+        let cas = parsed_cas(&pem);
         if cas.is_empty() {
             return Err(CoreError::invalid("git.trustedCaPemPath", format!("`{}` holds no PEM certificate", path.display())));
         }
@@ -221,7 +246,7 @@ impl TaskTrust {
                 Err(_) => param.set_host(host)?,
             }
             let mut store = X509StoreBuilder::new()?;
-            for ca in &self.cas {
+            for ca in self.cas.iter() {
                 store.add_cert(ca.clone())?;
             }
             store.set_param(&param)?;
@@ -319,4 +344,39 @@ pub fn network_error(e: &git2::Error, session: &Session, what: &str, url: &str, 
         || text.contains("failed to resolve");
     let code = if network { ErrorCode::Network } else { ErrorCode::Git };
     CoreError::new(code, format!("{what} {url} failed: {}", e.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed CA made here, so the test needs no file.
+    fn ca(name: &str) -> Vec<u8> {
+        use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::{X509Builder, X509NameBuilder}};
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut subject = X509NameBuilder::new().unwrap();
+        subject.append_entry_by_text("CN", name).unwrap();
+        let subject = subject.build();
+        let mut cert = X509Builder::new().unwrap();
+        cert.set_version(2).unwrap();
+        cert.set_subject_name(&subject).unwrap();
+        cert.set_issuer_name(&subject).unwrap();
+        cert.set_pubkey(&key).unwrap();
+        cert.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+        cert.set_not_after(&Asn1Time::days_from_now(1).unwrap()).unwrap();
+        cert.sign(&key, MessageDigest::sha256()).unwrap();
+        cert.build().to_pem().unwrap()
+    }
+
+    #[test]
+    fn parsed_cas_are_kept_by_content_same_pem_reused_other_pem_its_own() {
+        let (a, b) = (ca("cache-test-a"), ca("cache-test-b"));
+        let first = parsed_cas(&a);
+        assert!(Arc::ptr_eq(&first, &parsed_cas(&a.clone())), "same content: parsed once");
+        let other = parsed_cas(&b);
+        assert!(!Arc::ptr_eq(&first, &other), "other content: its own store");
+        assert_eq!(first[0].subject_name().entries().next().unwrap().data().as_slice(), b"cache-test-a");
+        assert_eq!(other[0].subject_name().entries().next().unwrap().data().as_slice(), b"cache-test-b");
+        assert!(parsed_cas(b"no certificate here").is_empty());
+    }
 }

@@ -9,6 +9,7 @@ import io.kestra.core.runners.RunContext;
 import io.kestra.plugin.git.backup.internal.CoreClient;
 import io.kestra.plugin.git.backup.internal.CoreReport;
 import io.kestra.plugin.git.backup.internal.IonFile;
+import io.kestra.plugin.git.backup.internal.TaskTimings;
 import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
@@ -118,13 +119,18 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     protected abstract boolean needsKestraApi();
 
     protected CoreReport backup(RunContext runContext) throws Exception {
+        TaskTimings timings = new TaskTimings();
         CoreReport report;
         try {
-            report = CoreClient.run(request(runContext), runContext.logger());
+            Map<String, Object> request = request(runContext);
+            timings.lap("render");
+            report = CoreClient.run(request, runContext.logger(), timings);
         } catch (BackupException e) {
             throw keepUnpushed(runContext, e);
         }
         metrics(runContext, report);
+        timings.lap("metrics");
+        runContext.logger().debug(timings.line());
         return report;
     }
 

@@ -137,7 +137,10 @@ public abstract class AbstractGitTask extends Task {
         kestra.put("tenant", tenant == null || tenant.isBlank() ? "main" : tenant);
         kestra.put("connectTimeoutMs", runContext.render(connectTimeout).as(Integer.class).orElse(10000));
         kestra.put("readTimeoutMs", runContext.render(readTimeout).as(Integer.class).orElse(60000));
-        kestra.put("trustedCaPem", TrustedIssuers.pem());
+        // Only TLS needs the JVM's CAs (about 150 certificates): a plain-HTTP API URL is spared carrying and hashing them.
+        if (rUrl.trim().regionMatches(true, 0, "https://", 0, 8)) {
+            kestra.put("trustedCaPem", TrustedIssuers.pem());
+        }
 
         Optional<String> token = auth == null ? Optional.empty() : runContext.render(auth.getApiToken()).as(String.class);
         Optional<String> user = auth == null ? Optional.empty() : runContext.render(auth.getUsername()).as(String.class);

@@ -1,6 +1,7 @@
 package io.kestra.plugin.git.backup;
 
 import io.kestra.core.models.executions.Execution;
+import io.kestra.core.models.executions.LogEntry;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.flows.GenericFlow;
 import io.kestra.core.plugins.PluginRegistry;
@@ -22,29 +23,42 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 
 /**
  * Benchmark (prints figures, asserts nothing): our tasks and, when its jar is in the plugins folder
- * (`-PpluginGitJar=<jar>`), plugin-git's, in the same Kestra 2.0 runtime, the same run, against
- * the same local HTTPS Git server, each into its own repository. Cases: the seed flow on the
- * example instance, and a large instance (50 namespaces × 200 flows, 5,000 namespace files) backed
- * up by the seed's shape (PushFlows + PushNamespaceFiles per namespace); each first, no change,
- * one change. Prints execution wall time, the ratio ours/theirs, the growth of each repository on
- * the server, and whether the two trees hold the same paths and bytes. Then ours only: the large
- * instance with one BackupInstance task (first, no change, one change) and a RestoreDrill of that
- * backup (every flow through Kestra's validation).
+ * (`-PpluginGitJar=<jar>`), plugin-git's, in the same Kestra 2.0 runtime, against the same local
+ * HTTPS Git server, each into its own repository, beside a FLOOR: the same flow shape made of
+ * `io.kestra.plugin.core.log.Log` tasks, which is what Kestra itself costs. Cases (system property
+ * `bench.cases`, default `seed`): `seed` (the seed flow on the example instance), `large` (50
+ * namespaces × 200 flows, 5,000 files, the seed's shape), `instance` (the large instance by one
+ * BackupInstance task, then a RestoreDrill). Each case runs `bench.rounds` rounds (default 9; the
+ * large cases `bench.largeRounds`, default 1) of first backup (the branch deleted on the server
+ * first), no change and one flow changed, the order of the plugins and the floor rotating from
+ * round to round. Round 1 is the cold figure (the first after Kestra started); rounds from
+ * `bench.warmFrom` (default 3) are the warm ones. For each it prints min and median of execution
+ * time, floor, ours/theirs and (ours − floor)/(theirs − floor), and the medians of where our tasks'
+ * time went (the DEBUG timings line each task logs: Java side and the core's phases, summed over
+ * the execution's tasks).
  */
 public final class KestraBench {
     private static final int NAMESPACES = 50;
     private static final int FLOWS_PER_NAMESPACE = 200;
     private static final int FILES_PER_NAMESPACE = 100;
     private static final Duration LIMIT = Duration.ofMinutes(60);
+    private static final List<String> RUNS = List.of("first backup", "no change", "one flow changed");
+    private static final Pattern PHASE = Pattern.compile("([\\w.]+)=([0-9.]+)");
 
     private final EmbeddedKestra kestra;
     private final TestGitServer server;
     private final boolean official;
+    private final int warmFrom = Integer.getInteger("bench.warmFrom", 3);
     private final List<String> rows = new ArrayList<>();
+    private final List<String> breakdown = new ArrayList<>();
 
     private KestraBench(EmbeddedKestra kestra, TestGitServer server, boolean official) {
         this.kestra = kestra;
@@ -64,7 +78,7 @@ public final class KestraBench {
             try (EmbeddedKestra kestra = EmbeddedKestra.start()) {
                 boolean official = kestra.bean(PluginRegistry.class).findClassByIdentifier(ExampleInstance.OFFICIAL + ".PushFlows") != null;
                 System.out.println(official ? "plugin-git found in the plugins folder: side by side"
-                    : "plugin-git not in the plugins folder (give -PpluginGitJar=<jar>): ours only");
+                    : "plugin-git not in the plugins folder (give -PpluginGitJar=<jar>): ours and the floor only");
                 new KestraBench(kestra, server, official).run();
             }
         }
@@ -98,6 +112,9 @@ public final class KestraBench {
     }
 
     private void run() throws Exception {
+        Set<String> cases = Set.of(System.getProperty("bench.cases", "seed").split(","));
+        int rounds = Integer.getInteger("bench.rounds", 9);
+        int largeRounds = Integer.getInteger("bench.largeRounds", 1);
         FlowService flowService = kestra.bean(FlowService.class);
         // Warm Kestra's own paths (executor, worker) so that the first measured run is not charged for them.
         flowService.create(GenericFlow.fromYaml("main", """
@@ -111,8 +128,32 @@ public final class KestraBench {
         kestra.bean(TestRunnerUtils.class).runOne("main", "system", "warm_up", LIMIT);
         ExampleInstance instance = kestra.exampleInstance();
         instance.load();
-        compare("seed", ExampleInstance.NAMESPACES, () -> editFlow("ansible", "site"));
+        if (cases.contains("seed")) {
+            compare("seed", ExampleInstance.NAMESPACES, rounds, () -> editFlow("ansible", "site"));
+        }
+        if (cases.contains("large") || cases.contains("instance")) {
+            List<String> large = loadLarge(instance);
+            if (cases.contains("large")) {
+                compare("large", large, largeRounds, () -> editFlow("bench.ns00", "flow_000"));
+            }
+            if (cases.contains("instance")) {
+                oneTask(largeRounds, () -> editFlow("bench.ns01", "flow_001"));
+            }
+        }
 
+        System.out.printf("%nExecution time in ms (min / median over the rounds); cold = round 1, warm = rounds %d and later; "
+            + "floor = the same flow shape of Log tasks%n", warmFrom);
+        System.out.println("| case | run | rounds | ours | plugin-git | floor | ours/theirs (median) | (ours − floor)/(theirs − floor) (median) |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
+        rows.forEach(System.out::println);
+        System.out.println("\nWhere our tasks' time went, ms, medians over the same rounds of the sums over an execution's tasks "
+            + "(Java: render, json, native call, answer, metrics; core.*: the core's timingsMs; "
+            + "outside = execution time − the tasks' Java and native time: Kestra's own work)");
+        breakdown.forEach(System.out::println);
+    }
+
+    private List<String> loadLarge(ExampleInstance instance) throws Exception {
+        FlowService flowService = kestra.bean(FlowService.class);
         List<String> large = IntStream.range(0, NAMESPACES).mapToObj(i -> "bench.ns%02d".formatted(i)).toList();
         long start = System.nanoTime();
         for (String ns : large) {
@@ -135,30 +176,57 @@ public final class KestraBench {
         }
         System.out.printf("large instance loaded: %d flows, %d files in %d s%n",
             NAMESPACES * FLOWS_PER_NAMESPACE, NAMESPACES * FILES_PER_NAMESPACE, (System.nanoTime() - start) / 1_000_000_000);
-        compare("large", large, () -> editFlow("bench.ns00", "flow_000"));
-        oneTask(() -> editFlow("bench.ns01", "flow_001"));
-
-        System.out.println("\n| case | run | ours ms | plugin-git ms | ours/theirs | ours repo growth (bytes) | plugin-git repo growth (bytes) |");
-        System.out.println("|---|---|---|---|---|---|---|");
-        rows.forEach(System.out::println);
+        return large;
     }
 
-    /** Both flows on the same data: first run, no change, then one change made by `change`. */
-    private void compare(String name, List<String> namespaces, ThrowingRunnable change) throws Exception {
+    /**
+     * Ours, plugin-git's (when present) and the floor on the same data, `rounds` times: first
+     * backup (branch deleted on the server), no change, then one change made by `change`.
+     */
+    private void compare(String name, List<String> namespaces, int rounds, ThrowingRunnable change) throws Exception {
         FlowService flowService = kestra.bean(FlowService.class);
+        List<Contender> contenders = new ArrayList<>();
+        contenders.add(new Contender("ours", name + "_ours", name + "-ours"));
         flowService.create(GenericFlow.fromYaml("main",
             ExampleInstance.backupFlow(name + "_ours", ExampleInstance.OURS, namespaces, ExampleInstance.connection(server, name + "-ours"))));
         if (official) {
+            contenders.add(new Contender("theirs", name + "_theirs", name + "-theirs"));
             flowService.create(GenericFlow.fromYaml("main",
                 ExampleInstance.backupFlow(name + "_theirs", ExampleInstance.OFFICIAL, namespaces, ExampleInstance.connection(server, name + "-theirs"))));
         }
-        for (Map.Entry<String, ThrowingRunnable> run : lifecycle(change).entrySet()) {
-            run.getValue().run();
-            Measure ours = measure(name + "_ours", name + "-ours");
-            Measure theirs = official ? measure(name + "_theirs", name + "-theirs") : null;
-            rows.add("| %s | %s | %s | %s | %s | %d | %s |".formatted(name, run.getKey(), ours.label(),
-                theirs == null ? "—" : theirs.label(), theirs == null ? "—" : "%.2f".formatted((double) ours.millis / theirs.millis),
-                ours.growth, theirs == null ? "—" : String.valueOf(theirs.growth)));
+        contenders.add(new Contender("floor", name + "_floor", null));
+        flowService.create(GenericFlow.fromYaml("main", floorFlow(name + "_floor", namespaces.size())));
+
+        Map<String, Map<String, List<Measure>>> byRun = new LinkedHashMap<>();
+        for (int round = 1; round <= rounds; round++) {
+            for (String run : RUNS) {
+                if (run.equals("first backup")) {
+                    for (Contender c : contenders) {
+                        if (c.repo != null && server.git(c.repo, "for-each-ref", "refs/heads/main").length() > 0) {
+                            server.git(c.repo, "update-ref", "-d", "refs/heads/main");
+                        }
+                    }
+                } else if (run.equals("one flow changed")) {
+                    change.run();
+                }
+                // The order rotates from round to round: no contender always runs first or last.
+                for (int i = 0; i < contenders.size(); i++) {
+                    Contender c = contenders.get((i + round - 1) % contenders.size());
+                    Measure m = measure(c.flowId, c.who.equals("ours"));
+                    m.round = round;
+                    byRun.computeIfAbsent(run, k -> new LinkedHashMap<>()).computeIfAbsent(c.who, k -> new ArrayList<>()).add(m);
+                }
+            }
+        }
+        for (Map.Entry<String, Map<String, List<Measure>>> run : byRun.entrySet()) {
+            for (boolean warm : new boolean[] {false, true}) {
+                Map<String, List<Measure>> kept = new LinkedHashMap<>();
+                run.getValue().forEach((who, all) -> kept.put(who, all.stream().filter(m -> warm ? m.round >= warmFrom : m.round == 1).toList()));
+                if (kept.get("ours").isEmpty()) {
+                    continue;
+                }
+                row(name + (warm ? ", warm" : ", cold"), run.getKey(), kept);
+            }
         }
         if (official) {
             String a = server.git(name + "-ours", "ls-tree", "-r", "main");
@@ -167,8 +235,50 @@ public final class KestraBench {
         }
     }
 
+    private void row(String name, String run, Map<String, List<Measure>> kept) {
+        List<Long> ours = millis(kept.get("ours"));
+        List<Long> floor = millis(kept.get("floor"));
+        List<Long> theirs = kept.containsKey("theirs") ? millis(kept.get("theirs")) : List.of();
+        String ratio = "—";
+        String aboveFloor = "—";
+        if (!theirs.isEmpty()) {
+            ratio = "%.2f".formatted((double) median(ours) / median(theirs));
+            aboveFloor = "%.2f".formatted((double) (median(ours) - median(floor)) / (median(theirs) - median(floor)));
+        }
+        rows.add("| %s | %s | %d | %s | %s | %s | %s | %s |".formatted(name, run, ours.size(), minMedian(ours),
+            theirs.isEmpty() ? "—" : minMedian(theirs), minMedian(floor), ratio, aboveFloor));
+        Map<String, List<Double>> phases = new TreeMap<>();
+        for (Measure m : kept.get("ours")) {
+            m.phases.forEach((phase, ms) -> phases.computeIfAbsent(phase, k -> new ArrayList<>()).add(ms));
+            double inTasks = m.phases.getOrDefault("render", 0.0) + m.phases.getOrDefault("json", 0.0) + m.phases.getOrDefault("native", 0.0)
+                + m.phases.getOrDefault("answer", 0.0) + m.phases.getOrDefault("metrics", 0.0);
+            phases.computeIfAbsent("outside", k -> new ArrayList<>()).add(m.millis - inTasks);
+        }
+        StringBuilder line = new StringBuilder("%s, %s (ours %d ms, floor %d ms):".formatted(name, run, median(ours), median(floor)));
+        phases.forEach((phase, values) -> line.append(' ').append(phase).append(' ').append("%.1f".formatted(medianOf(values))));
+        breakdown.add(line.toString());
+    }
+
+    /** The floor: the same number of tasks as the backup flow (two per namespace), each a Log task. */
+    private static String floorFlow(String id, int namespaces) {
+        StringBuilder tasks = new StringBuilder();
+        for (int i = 0; i < namespaces * 2; i++) {
+            tasks.append("""
+                  - id: log_%d
+                    type: io.kestra.plugin.core.log.Log
+                    message: floor %d
+                """.formatted(i, i));
+        }
+        return """
+            id: %s
+            namespace: system
+            tasks:
+            %s
+            """.formatted(id, tasks.toString().stripTrailing());
+    }
+
     /** Ours only: the large instance with one BackupInstance task, then a RestoreDrill of its backup. */
-    private void oneTask(ThrowingRunnable change) throws Exception {
+    private void oneTask(int rounds, ThrowingRunnable change) throws Exception {
         FlowService flowService = kestra.bean(FlowService.class);
         String connection = ExampleInstance.connection(server, "large-instance");
         for (String[] task : new String[][] {{"large_instance", "BackupInstance", connection}, {"large_drill", "RestoreDrill", connection.replace("    dryRun: false\n", "")}}) {
@@ -184,26 +294,23 @@ public final class KestraBench {
                 """.formatted(task[0], task[1], task[2])));
         }
         kestra.registerTriggerStates();
-        for (Map.Entry<String, ThrowingRunnable> run : lifecycle(change).entrySet()) {
-            run.getValue().run();
-            Measure ours = measure("large_instance", "large-instance");
-            rows.add("| large, one BackupInstance task | %s | %s | — | — | %d | — |".formatted(run.getKey(), ours.label(), ours.growth));
+        for (int round = 1; round <= rounds; round++) {
+            for (String run : RUNS) {
+                if (run.equals("first backup") && server.git("large-instance", "for-each-ref", "refs/heads/main").length() > 0) {
+                    server.git("large-instance", "update-ref", "-d", "refs/heads/main");
+                } else if (run.equals("one flow changed")) {
+                    change.run();
+                }
+                Measure ours = measure("large_instance", true);
+                rows.add("| large, one BackupInstance task (round %d) | %s | 1 | %d | — | — | — | — |".formatted(round, run, ours.millis));
+                breakdown.add("large, one BackupInstance task (round %d), %s: %s".formatted(round, run, ours.phases));
+            }
         }
-        Measure drill = measure("large_drill", "large-instance");
-        rows.add("| large, RestoreDrill (10,000 flows validated by Kestra) | drill | %s | — | — | %d | — |".formatted(drill.label(), drill.growth));
+        Measure drill = measure("large_drill", false);
+        rows.add("| large, RestoreDrill (10,000 flows validated by Kestra) | drill | 1 | %d | — | — | — | — |".formatted(drill.millis));
     }
 
-    /** The three measured runs: first backup, no change, then one change made by `change`. */
-    private static Map<String, ThrowingRunnable> lifecycle(ThrowingRunnable change) {
-        Map<String, ThrowingRunnable> runs = new LinkedHashMap<>();
-        runs.put("first backup", () -> { });
-        runs.put("no change", () -> { });
-        runs.put("one flow changed", change);
-        return runs;
-    }
-
-    private Measure measure(String flowId, String repo) throws Exception {
-        long before = repoBytes(repo);
+    private Measure measure(String flowId, boolean ours) throws Exception {
         long start = System.nanoTime();
         Execution execution = kestra.bean(TestRunnerUtils.class).runOne("main", "system", flowId, LIMIT);
         long millis = (System.nanoTime() - start) / 1_000_000;
@@ -211,12 +318,21 @@ public final class KestraBench {
         if (execution.getState().isFailed()) {
             SettledLog.read(() -> kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.INFO)).stream()
                 .limit(40).forEach(log -> System.out.println("  " + log.getTaskId() + "  " + log.getMessage()));
+            throw new IllegalStateException(flowId + " failed: the benchmark measures successful runs only");
         }
-        return new Measure(millis, repoBytes(repo) - before, execution.getState().getCurrent().toString());
-    }
-
-    private long repoBytes(String repo) throws Exception {
-        return Long.parseLong(TestGitServer.run(Map.of(), List.of("du", "-sb", server.get("REPOS") + "/" + repo + ".git/objects")).split("\\s")[0]);
+        Measure measure = new Measure(millis);
+        if (ours) {
+            // Summed over the execution's tasks: each of our tasks logs one DEBUG timings line.
+            for (LogEntry log : SettledLog.read(() -> kestra.bean(LogDataStoreInterface.class).findByExecutionId("main", execution.getId(), Level.TRACE))) {
+                if (log.getMessage() != null && log.getMessage().startsWith("Timings (ms):")) {
+                    Matcher phase = PHASE.matcher(log.getMessage());
+                    while (phase.find()) {
+                        measure.phases.merge(phase.group(1), Double.parseDouble(phase.group(2)), Double::sum);
+                    }
+                }
+            }
+        }
+        return measure;
     }
 
     private void editFlow(String namespace, String id) throws Exception {
@@ -240,10 +356,39 @@ public final class KestraBench {
         return out.toString();
     }
 
-    private record Measure(long millis, long growth, String state) {
-        String label() {
-            return "SUCCESS".equals(state) ? String.valueOf(millis) : millis + " (" + state + ")";
+    private static List<Long> millis(List<Measure> measures) {
+        return measures.stream().map(m -> m.millis).toList();
+    }
+
+    private static long median(List<Long> values) {
+        List<Long> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
+    private static double medianOf(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int n = sorted.size();
+        return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
+    }
+
+    private static String minMedian(List<Long> values) {
+        return values.stream().min(Long::compare).orElseThrow() + " / " + median(values);
+    }
+
+    /** One execution: its wall time and, for ours, the tasks' timings summed per phase. */
+    private static final class Measure {
+        final long millis;
+        final Map<String, Double> phases = new TreeMap<>();
+        int round;
+
+        Measure(long millis) {
+            this.millis = millis;
         }
+    }
+
+    /** One flow measured in a case: `ours`, `theirs` or `floor`; `repo` null for the floor. */
+    private record Contender(String who, String flowId, String repo) {
     }
 
     @FunctionalInterface

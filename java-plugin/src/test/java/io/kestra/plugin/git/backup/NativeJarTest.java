@@ -41,7 +41,7 @@ class NativeJarTest {
         assertSame(loader, nativeCore.getClassLoader(), "NativeCore must come from the jar");
         sinkType = loader.loadClass("io.kestra.plugin.git.backup.internal.LogSink");
         call = nativeCore.getMethod("call", String.class, sinkType);
-        server = new TestGitServer(Map.of(), "jni");
+        server = new TestGitServer(Map.of(), "jni", "trust");
     }
 
     @AfterAll
@@ -126,6 +126,42 @@ class NativeJarTest {
         assertEquals("InvalidConfig", bad.at("/error/code").asText(), bad.toString());
         assertTrue(bad.at("/error/message").asText().startsWith("`git.url`: unsupported scheme `ftp`; use https://"), bad.toString());
         assertFalse(bad.toString().contains(server.get("GIT_TOKEN")));
+    }
+
+    /**
+     * What the core keeps across calls of one JVM (parsed CA files, libgit2's TLS context) never
+     * carries one task's {@code trustedCaPemPath} into another: against each of two servers with
+     * CAs of their own, the task pinning the other CA fails with the TLS error before and after
+     * the task pinning the right one succeeded, in both orders.
+     */
+    @Test
+    void twoTasksInOneJvmEachTrustOnlyTheirOwnCaFile(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("util.py"), "print('trust')\n");
+        try (TestGitServer other = new TestGitServer(Map.of(), "trust")) {
+            for (TestGitServer[] pair : new TestGitServer[][] {{server, other}, {other, server}}) {
+                TestGitServer target = pair[0];
+                String own = target.get("CA_PEM");
+                String foreign = pair[1].get("CA_PEM");
+                JsonNode wrong = run(pinned(target, foreign, file), new ArrayList<>());
+                assertEquals("Tls", wrong.at("/error/code").asText(), wrong.toString());
+                assertTrue(wrong.at("/error/message").asText().contains("trustedCaPemPath"), wrong.toString());
+                JsonNode right = run(pinned(target, own, file), new ArrayList<>());
+                assertEquals(target.git("trust", "rev-parse", "main"), right.at("/report/commitId").asText(), right.toString());
+                JsonNode again = run(pinned(target, foreign, file), new ArrayList<>());
+                assertEquals("Tls", again.at("/error/code").asText(), "after the task with the right CA succeeded: " + again);
+            }
+        }
+    }
+
+    /** A PushNamespaceFiles-like request to `target`'s repository `trust`, trusting only `caPem` beside the system's CAs. */
+    private static String pinned(TestGitServer target, String caPem, Path file) throws Exception {
+        Map<String, Object> request = JSON.readValue(fileRequest(null, file, false, target.httpsUrl("trust")), Map.class);
+        @SuppressWarnings("unchecked") Map<String, Object> git = new java.util.HashMap<>((Map<String, Object>) request.get("git"));
+        git.put("username", target.get("GIT_USER"));
+        git.put("password", target.get("GIT_TOKEN"));
+        git.put("trustedCaPemPath", caPem);
+        request.put("git", git);
+        return JSON.writeValueAsString(request);
     }
 
     @Test

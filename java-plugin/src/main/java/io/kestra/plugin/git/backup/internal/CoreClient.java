@@ -15,17 +15,31 @@ public final class CoreClient {
     }
 
     public static CoreReport run(Map<String, Object> request, Logger logger) {
+        return run(request, logger, new TaskTimings());
+    }
+
+    /** One call; {@code timings} gets the laps {@code json}, {@code native}, {@code answer} and the core's phases. */
+    public static CoreReport run(Map<String, Object> request, Logger logger, TaskTimings timings) {
         String requestJson;
         try {
             requestJson = JSON.writeValueAsString(request);
         } catch (Exception e) {
             throw new BackupException(BackupException.Code.Internal, "cannot serialise the request: " + e.getMessage(), null);
         }
-        return parse(NativeCore.call(requestJson, (level, message) -> log(logger, level, message)));
+        timings.lap("json");
+        String envelope = NativeCore.call(requestJson, (level, message) -> log(logger, level, message));
+        timings.lap("native");
+        CoreReport report = parse(envelope, timings);
+        timings.lap("answer");
+        return report;
     }
 
     /** Reads the core's envelope; public for tests of the mapping. */
     public static CoreReport parse(String envelope) {
+        return parse(envelope, new TaskTimings());
+    }
+
+    private static CoreReport parse(String envelope, TaskTimings timings) {
         try {
             JsonNode answer = JSON.readTree(envelope);
             JsonNode error = answer.get("error");
@@ -37,6 +51,7 @@ public final class CoreClient {
                     text(error, "unpushedBundle")
                 );
             }
+            timings.core(answer.path("report").path("timingsMs"));
             return JSON.treeToValue(answer.get("report"), CoreReport.class);
         } catch (BackupException e) {
             throw e;

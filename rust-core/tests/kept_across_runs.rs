@@ -1,0 +1,81 @@
+//! What the core keeps across runs of one process (a worker JVM: parsed CA files, Kestra API
+//! clients and their connections) never carries one run's trust into another: each run trusts
+//! only its own `trustedCaPemPath` (Git) and its own `kestra.trustedCaPem` (Kestra API), in
+//! whichever order the runs come.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::git_server::GitServer;
+
+fn run(request: &Value) -> Value {
+    serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut |_| {})).unwrap()
+}
+
+fn code(answer: &Value) -> &str {
+    answer.pointer("/error/code").and_then(Value::as_str).unwrap_or("none")
+}
+
+fn files_backup(server: &GitServer, repo: &str, ca: &GitServer, dir: &std::path::Path) -> Value {
+    let file = dir.join("util.py");
+    std::fs::write(&file, format!("print('{repo}')\n")).unwrap();
+    json!({
+        "git": {"url": server.https_url(repo), "username": server.user(), "password": server.token(),
+                "trustedCaPemPath": ca.ca_pem_path(), "commitMessage": "trust test"},
+        "sources": [{"kind": "namespaceFiles", "namespaces": {"one": {"namespace": "ansible"}}, "gitDirectory": "scripts",
+                     "providedFiles": [{"path": "util.py", "localPath": file}]}]
+    })
+}
+
+#[test]
+fn git_each_run_trusts_only_its_own_ca_file_before_and_after_the_other_succeeded() {
+    let (a, b) = (GitServer::start(), GitServer::start());
+    a.repo("t");
+    b.repo("t");
+    let dir = tempfile::tempdir().unwrap();
+    for (server, own, other) in [(&a, &a, &b), (&b, &b, &a)] {
+        let wrong = run(&files_backup(server, "t", other, dir.path()));
+        assert_eq!(code(&wrong), "Tls", "{wrong}");
+        assert!(wrong["error"]["message"].as_str().unwrap().contains("trustedCaPemPath"), "{wrong}");
+        let right = run(&files_backup(server, "t", own, dir.path()));
+        assert!(right["report"]["commitId"].is_string(), "{right}");
+        let wrong = run(&files_backup(server, "t", other, dir.path()));
+        assert_eq!(code(&wrong), "Tls", "after a run that trusted the right CA: {wrong}");
+    }
+    // The same CA content at another path is the same trust.
+    let copy = dir.path().join("copy.pem");
+    std::fs::copy(a.ca_pem_path(), &copy).unwrap();
+    let mut request = files_backup(&a, "t", &a, dir.path());
+    request["git"]["trustedCaPemPath"] = json!(copy);
+    let answer = run(&request);
+    assert!(answer.get("report").is_some(), "{answer}");
+}
+
+/// The Kestra API at an HTTPS server of the test's own CA (the Git server's lighttpd: it answers
+/// the API path with an HTTP error, after the TLS handshake); the Git side is a local repository.
+fn api_backup(server: &GitServer, ca: &GitServer, repo: &std::path::Path) -> Value {
+    json!({
+        "kestra": {"url": format!("https://127.0.0.1:{}", server.get("HTTPS_PORT")),
+                   "trustedCaPem": std::fs::read_to_string(ca.ca_pem_path()).unwrap(), "maxRetries": 0},
+        "git": {"url": repo, "commitMessage": "trust test"},
+        "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "ansible"}}, "gitDirectory": "flows"}]
+    })
+}
+
+#[test]
+fn kestra_api_each_run_trusts_only_its_own_ca_bundle_whatever_client_was_kept() {
+    let (a, b) = (GitServer::start(), GitServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("local.git");
+    git2::Repository::init_bare(&repo).unwrap();
+    for (server, own, other) in [(&a, &a, &b), (&b, &b, &a)] {
+        let wrong = run(&api_backup(server, other, &repo));
+        assert_eq!(code(&wrong), "Tls", "{wrong}");
+        let right = run(&api_backup(server, own, &repo));
+        // Past the handshake: the web server, not being Kestra, answers with an HTTP error.
+        assert!(matches!(code(&right), "KestraApi" | "Auth"), "{right}");
+        assert!(right["error"]["message"].as_str().unwrap().contains("answered"), "{right}");
+        let wrong = run(&api_backup(server, other, &repo));
+        assert_eq!(code(&wrong), "Tls", "after a run that trusted the right CA: {wrong}");
+    }
+}
