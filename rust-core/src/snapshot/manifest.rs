@@ -219,7 +219,8 @@ pub fn describe(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previous: 
     }
     let known: HashMap<&str, &Vec<String>> = previous
         .and_then(|p| p.kinds.get(&Kind::Flows))
-        .map(|flows| flows.items.iter().map(|i| (i.blob.as_str(), &i.types)).collect())
+        // A flow listed without types (none, or a manifest written before the inventory) is read again.
+        .map(|flows| flows.items.iter().filter(|i| !i.types.is_empty()).map(|i| (i.blob.as_str(), &i.types)).collect())
         .unwrap_or_default();
     if let Some(flows) = kinds.get_mut(&Kind::Flows) {
         for item in flows.items.iter_mut() {
