@@ -325,11 +325,11 @@ class KestraRuntimeTest {
             flows/inst.team/etl.yml
             scripts/inst.team/run.sh
             scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
-            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not), and the manifest");
+            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not) and the backup's manifest, nothing else");
         Map<String, Object> manifest = json(blob("instance", "main:.kestra-backup/manifest.json"));
         assertEquals(instanceService.fetch(), map(manifest.get("instance")).get("id"), "the instance id Kestra keeps in its settings");
         assertEquals(versionProvider.getVersion(), map(manifest.get("instance")).get("version"));
-        assertEquals(1, ((Number) manifest.get("serial")).intValue());
+        assertEquals(1, ((Number) manifest.get("serial")).intValue(), "the first backup of a chain");
         assertEquals(List.of(Map.of("type", "io.kestra.plugin.core.log.Log", "flows", 2)), manifest.get("plugins"), "the flows' plugin types");
         assertTrue(logText(first).contains(" serial=1 "), "the `backupSerial` output:\n" + logText(first));
         assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
