@@ -138,6 +138,22 @@ fn items_are_named_the_flows_plugin_types_counted_and_the_gaps_listed() {
     let (out, _) = run_logged(&backup(&stub, &server, "inventory"));
     assert!(report(&out)["commitId"].is_null() && report(&out).get("manifest").is_none(), "{out}");
     assert_eq!(manifest_at(&repo, "main")["serial"], 2);
+
+    // The CLI prints the manifest of any ref, the bytes the commit holds.
+    let request_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(request_file.path(), backup(&stub, &server, "inventory").to_string()).unwrap();
+    let cli = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_kestra-git-backup")).arg("manifest").arg(request_file.path()).args(args).output().unwrap();
+    let printed = cli(&["--ref", first.trim()]);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    assert_eq!(String::from_utf8(printed.stdout).unwrap(), repo.git(&["show", &format!("{}:.kestra-backup/manifest.json", first.trim())]));
+    let tip: Value = serde_json::from_slice(&cli(&[]).stdout).unwrap();
+    assert_eq!(tip["serial"], 2);
+    // A commit without one (plugin-git's, say) is named, exit code 7.
+    let without = repo.git(&["commit-tree", "-m", "by plugin-git", "4b825dc642cb6eb9a060e54bf8d69288fbee4904"]);
+    repo.git(&["tag", "no-manifest", without.trim()]);
+    let refused = cli(&["--ref", "no-manifest"]);
+    assert_eq!(refused.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("commit {} has no manifest", without.trim())), "{}", String::from_utf8_lossy(&refused.stderr));
 }
 
 #[test]
