@@ -7,11 +7,12 @@ use crate::export::{self, KestraClient};
 use crate::git::{custody, tags, PushOutcome, Workspace};
 use crate::progress::Log;
 use crate::export::kv_file::{self, ValueMode};
-use crate::report::{ms, DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
+use crate::report::{ms, DiffRow, KvReport, ManifestReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
 use crate::request::{KvOptions, Request, Source};
 use crate::seal::Recipients;
 use crate::snapshot::trigger_state::TriggerLayout;
-use crate::snapshot::manifest::{self, Instance, Kind};
+use crate::snapshot::manifest::{self, Instance, Kind, Scope};
+use crate::snapshot::{coverage, not_covered};
 use crate::snapshot::{Change, Plan, TipTree};
 use std::collections::HashMap;
 use crate::snapshot::Snapshot;
@@ -64,6 +65,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.push_attempts = primary.attempts;
     report.bytes_fetched = ws.bytes_fetched();
     report.tag = primary.tag;
+    report.manifest = primary.manifest;
 
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
@@ -111,6 +113,8 @@ struct Published {
     /// The commit `git.tag` names on this remote; None without a tag, in a dry run, or when the
     /// branch has no commit to tag.
     tag: Option<TagReport>,
+    /// With `manifest`: the manifest of the commit made (or planned, in a dry run).
+    manifest: Option<ManifestReport>,
 }
 
 /// What `git.tag` asks of one attempt to publish.
@@ -140,7 +144,7 @@ fn publish(
     timings: &mut Timings,
     log: &mut Log,
 ) -> Result<Published, CoreError> {
-    let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None };
+    let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None, manifest: None };
     // A commit pushed with the tag in a push whose branch update lost the race.
     let mut tagged_in_lost_race = None;
     loop {
@@ -151,9 +155,10 @@ fn publish(
         }
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
-        if let Some(inputs) = manifest.filter(|_| !plan.changes.is_empty()) {
-            add_manifest(ws, snapshot, triggers, inputs, &mut plan, log)?;
-        }
+        published.manifest = match manifest.filter(|_| !plan.changes.is_empty()) {
+            Some(inputs) => Some(add_manifest(ws, snapshot, triggers, inputs, req, &mut plan, log)?),
+            None => None,
+        };
         timings.snapshot += elapsed_ms(t);
 
         let changed = !plan.changes.is_empty();
@@ -239,37 +244,67 @@ fn publish(
 
 /// What the manifest needs besides the tree, read once per run for the primary and the mirrors.
 struct ManifestInputs {
-    instance: Instance,
+    /// None: the run has no Kestra API (PushNamespaceFiles reads the worker's storage); the
+    /// previous manifest's instance is kept.
+    instance: Option<Instance>,
+    not_covered: Vec<String>,
 }
 
-/// The instance the backup reads from: its identity as Kestra reports it, and the API URL without
-/// credentials.
+/// The instance the backup reads from (its identity as Kestra reports it, and the API URL without
+/// credentials) and what the request leaves out.
 fn manifest_inputs(req: &Request, client: Option<&KestraClient>, log: &mut Log) -> Result<ManifestInputs, CoreError> {
-    let identity = client.map(|c| export::instance::fetch(c, log)).transpose()?.unwrap_or_default();
-    let url = req.kestra.as_ref().map(|k| crate::git::display_url(&k.url));
-    Ok(ManifestInputs { instance: Instance { id: identity.id, version: identity.version, url } })
+    let instance = match (client, &req.kestra) {
+        (Some(client), Some(config)) => {
+            let identity = export::instance::fetch(client, log)?;
+            Some(Instance { id: identity.id, version: identity.version, url: Some(crate::git::display_url(&config.url)) })
+        }
+        _ => None,
+    };
+    Ok(ManifestInputs { instance, not_covered: not_covered::list(req) })
 }
 
 /// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
 /// still makes no commit); its serial follows the newest backup commit of the branch, which it
-/// names as `previous`.
-fn add_manifest(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, inputs: &ManifestInputs, plan: &mut Plan, log: &mut Log) -> Result<(), CoreError> {
+/// names as `previous`. The coverage guard compares it with that backup's first.
+fn add_manifest(
+    ws: &mut Workspace,
+    snapshot: &Snapshot,
+    triggers: Option<&RecordedTriggers>,
+    inputs: &ManifestInputs,
+    req: &Request,
+    plan: &mut Plan,
+    log: &mut Log,
+) -> Result<ManifestReport, CoreError> {
     let mut dirs: Vec<(Kind, &str)> = snapshot.source_dirs().map(|(kind, dir)| (Kind::from(kind), dir)).collect();
     if let Some(t) = triggers {
         dirs.push((Kind::Triggers, t.layout.dir()));
     }
-    let mut described = manifest::describe(ws, &plan.changes, &dirs, inputs.instance.clone())?;
     let last = match ws.tip() {
         Some(tip) => custody::newest_backup(ws, tip, log)?,
         None => None,
     };
-    described.serial = last.as_ref().map_or(1, |l| l.manifest.serial + 1);
+    let before = last.as_ref().map(|l| &l.manifest);
+    let name_of = |kind: Kind, path: &str| match kind {
+        Kind::Triggers => triggers.and_then(|t| t.layout.flow_at(path)),
+        _ => snapshot.item_at(path),
+    };
+    let scope = Scope { dirs: &dirs, name_of: &name_of };
+    let instance = inputs.instance.clone().or_else(|| before.map(|b| b.instance.clone())).unwrap_or_default();
+    let mut described = manifest::describe(ws, &plan.changes, &scope, before, instance, inputs.not_covered.clone())?;
+    if let Some(before) = before {
+        coverage::check(&req.guard, before, &described, &|item| scope.owns(&item.path), log)?;
+    }
+    described.serial = before.map_or(1, |b| b.serial + 1);
     described.previous = last.map(|l| l.as_previous());
     let previous = ws.files_under(manifest::DIR)?.into_iter().find(|f| f.path == manifest::PATH).map(|f| f.oid);
     let oid = ws.write_blob(&described.to_bytes())?;
     plan.changes.push(Change::Upsert { path: manifest::PATH.to_string(), oid, mode: 0o100644, previous });
     plan.changes.sort_by(|a, b| a.path().cmp(b.path()));
-    Ok(())
+    Ok(ManifestReport {
+        serial: described.serial,
+        previous_commit: described.previous.as_ref().map(|p| p.commit.clone()),
+        previous_serial: described.previous.as_ref().map(|p| p.serial),
+    })
 }
 
 /// What `git.tag` asks of this attempt, checked against the remote's tag of that name as fetched:

@@ -58,6 +58,21 @@ pub fn backup_log(request: &Request, filter: &backup_log::Filter, limit: usize, 
     .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
 }
 
+/// The commit at `restore.ref` (the branch tip when unset) and its manifest, None when it has none
+/// (the CLI's `manifest`); log events and the error are redacted like `run`'s.
+pub fn manifest_at(request: &Request, sink: progress::Sink) -> Result<(String, Option<snapshot::manifest::Manifest>), CoreError> {
+    let secrets = request.secrets();
+    let mut log = progress::Log::new(sink, secrets.clone());
+    catch_panic(|| {
+        request.validate_git()?;
+        let mut ws = git::Workspace::open(&request.git, &mut log)?;
+        let commit = ws.resolve(request.restore.git_ref.as_deref(), &mut log)?;
+        let manifest = snapshot::manifest::read(&ws.at(commit), &commit.to_string())?;
+        Ok((commit.to_string(), manifest))
+    })
+    .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
+}
+
 /// Version of the core, checked by the Java side when it loads the library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

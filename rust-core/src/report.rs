@@ -2,6 +2,17 @@
 
 use serde::Serialize;
 
+/// The serial of the manifest a backup committed, and the backup commit it follows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestReport {
+    pub serial: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_serial: Option<u64>,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
@@ -29,6 +40,9 @@ pub struct Report {
     /// Backup with `git.tag`: the tag and the commit it names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tag: Option<TagReport>,
+    /// Backup with `manifest`, when a commit was made (or would be, in a dry run): its manifest's place in the chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestReport>,
     /// With `kv`: what the backup, restore or drill did with the KV entries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kv: Option<KvReport>,

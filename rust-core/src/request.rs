@@ -369,9 +369,13 @@ pub struct DeletionGuard {
     /// Largest share (0.0–1.0) of a source's existing files one run may delete.
     #[serde(default = "default_max_deletion_ratio")]
     pub max_deletion_ratio: f64,
-    /// Sources with fewer existing files than this are not checked by the ratio.
+    /// Sources with fewer existing files than this are not checked by the ratio (nor, by the
+    /// coverage guard, kinds with fewer items in the previous backup).
     #[serde(default = "default_min_files_for_ratio")]
     pub min_files_for_ratio: usize,
+    /// With `manifest`: let a namespace that had items in the previous backup have none now.
+    #[serde(default)]
+    pub allow_namespace_removal: bool,
 }
 
 impl Default for DeletionGuard {
@@ -380,6 +384,7 @@ impl Default for DeletionGuard {
             allow_empty_export: false,
             max_deletion_ratio: default_max_deletion_ratio(),
             min_files_for_ratio: default_min_files_for_ratio(),
+            allow_namespace_removal: false,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: kestra-git-backup run <request.json | request.yaml | -> [--dry-run] [--ref <ref>] [--env <field>=<VAR>]...
        kestra-git-backup log <request.json | request.yaml | -> [--flow <namespace/id>] [--path <path>] [--limit <n>] [--json] [--env <field>=<VAR>]...
+       kestra-git-backup manifest <request.json | request.yaml | -> [--ref <ref>] [--env <field>=<VAR>]...
        kestra-git-backup --version
 
 run: runs one request (format: docs/request-report.md), given as JSON or YAML: a backup, or with
@@ -22,6 +23,8 @@ files added/modified/deleted, message; the SHA or the date is a `--ref` to resto
   --path <path>          only the commits that changed that file or directory of the repository
   --limit <n>            at most n commits (default 20; 0: all)
   --json                 one JSON array instead of lines
+manifest: prints the backup's manifest (.kestra-backup/manifest.json, docs/manifest.md) of the
+branch tip, or of --ref (a commit SHA, a tag, a branch or a date, as for run).
 Log events go to stderr, the report (JSON) to stdout. Exit codes: 0 success, 2 invalid
 request, 3 authentication, 4 TLS, 5 network, 6 refused (deletion guard, unsafe path, push
 rejected, conflict), 7 the backup does not restore (flows Kestra refuses, drift), 1 other.";
@@ -40,6 +43,10 @@ fn main() -> ExitCode {
         },
         ["log", file, options @ ..] => match log_options(options).and_then(|(query, rest)| Ok((query, load_request(file, &rest, env)?))) {
             Ok((query, request)) => log(request, &query),
+            Err(e) => invalid(&e),
+        },
+        ["manifest", file, options @ ..] if !options.contains(&"--dry-run") => match load_request(file, options, env) {
+            Ok(request) => manifest(request),
             Err(e) => invalid(&e),
         },
         _ => {
@@ -158,6 +165,26 @@ fn log(request: Value, query: &LogQuery) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Err(e) => failed(&format!("{:?}", e.code), &e.message, None),
+    }
+}
+
+fn manifest(request: Value) -> ExitCode {
+    let request: kestra_git_backup::Request = match serde_json::from_value(request) {
+        Ok(r) => r,
+        Err(e) => return invalid(&kestra_git_backup::error::invalid_request(&e).message),
+    };
+    let mut print = |e: &kestra_git_backup::LogEvent| eprintln!("{} {}", e.level.as_str(), e.message);
+    match kestra_git_backup::manifest_at(&request, &mut print) {
+        Ok((_, Some(manifest))) => {
+            print!("{}", String::from_utf8_lossy(&manifest.to_bytes()));
+            ExitCode::SUCCESS
+        }
+        Ok((commit, None)) => failed(
+            "InvalidBackup",
+            &format!("commit {commit} has no manifest (`.kestra-backup/manifest.json`): it was not written by BackupInstance or a task with `manifest: true`"),
+            None,
+        ),
         Err(e) => failed(&format!("{:?}", e.code), &e.message, None),
     }
 }

@@ -41,6 +41,26 @@ impl SourceState {
         }
     }
 
+    /// The Kestra namespace and name (flow id, namespace-relative file path, KV key) of the item at
+    /// a repository path of this source: `add`'s placement read backwards.
+    fn item_at(&self, repo_path: &str) -> Option<(String, String)> {
+        let below = if self.dir.is_empty() { repo_path } else { repo_path.strip_prefix(self.dir.as_str())?.strip_prefix('/')? };
+        let (namespace, rest) = match &self.selector {
+            NamespaceSelector::Discover { .. } => below.split_once('/').map(|(ns, rest)| (ns.to_string(), rest))?,
+            NamespaceSelector::One { namespace, .. } if self.kind == SourceKind::Flows => match below.rsplit_once('/') {
+                Some((children, file)) => (format!("{namespace}.{}", children.replace('/', ".")), file),
+                None => (namespace.clone(), below),
+            },
+            NamespaceSelector::One { namespace, .. } => (namespace.clone(), below),
+        };
+        let name = match self.kind {
+            SourceKind::Flows => rest.strip_suffix(".yml")?,
+            SourceKind::Kv => rest.strip_suffix(".json")?,
+            SourceKind::NamespaceFiles => rest,
+        };
+        Some((namespace, name.to_string()))
+    }
+
     /// Directory for items of `namespace`, or None when the namespace is not this source's.
     fn namespace_dir(&self, namespace: &str) -> Option<String> {
         match &self.selector {
@@ -121,6 +141,13 @@ impl Snapshot {
         self.sources.iter().map(|s| (s.kind, s.dir.as_str()))
     }
 
+    /// The Kestra namespace and name of the item at a repository path, by the source whose
+    /// directory holds it; None outside every source.
+    pub fn item_at(&self, repo_path: &str) -> Option<(String, String)> {
+        let inside = |dir: &str| dir.is_empty() || repo_path.starts_with(&format!("{dir}/"));
+        self.sources.iter().find(|s| inside(&s.dir)).and_then(|s| s.item_at(repo_path))
+    }
+
     /// The namespaces the branch tip holds for namespace-file source `index` when it discovers
     /// namespaces: the first directories below its directory that belong to its namespace tree.
     /// Empty otherwise (flows come in one query for the whole tree, not per namespace).
@@ -188,5 +215,36 @@ impl Snapshot {
         source.entries.insert(path, oid);
         source.exported += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(sources: serde_json::Value) -> Snapshot {
+        let mut sources = serde_json::from_value::<Vec<Source>>(sources).unwrap();
+        sources.push(crate::request::KvOptions { git_directory: "kv".into(), namespace_prefix: String::new(), recipients: Vec::new(), plaintext: false }.source());
+        Snapshot::new(&sources).unwrap()
+    }
+
+    #[test]
+    fn item_at_reads_each_layout_backwards() {
+        let whole = snapshot(serde_json::json!([
+            {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
+            {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "files"}
+        ]));
+        let named = |s: &Snapshot, p: &str| s.item_at(p).map(|(ns, name)| format!("{ns} {name}"));
+        assert_eq!(named(&whole, "flows/company.team/etl.yml").as_deref(), Some("company.team etl"));
+        assert_eq!(named(&whole, "files/company/scripts/run.py").as_deref(), Some("company scripts/run.py"));
+        assert_eq!(named(&whole, "kv/company/db_url.json").as_deref(), Some("company db_url"));
+        assert_eq!(named(&whole, "elsewhere/x.yml"), None);
+        let one = snapshot(serde_json::json!([
+            {"kind": "flows", "namespaces": {"one": {"namespace": "ansible", "includeChildren": true}}, "gitDirectory": "_flows"},
+            {"kind": "namespaceFiles", "namespaces": {"one": {"namespace": "ansible"}}, "gitDirectory": "_files"}
+        ]));
+        assert_eq!(named(&one, "_flows/etl.yml").as_deref(), Some("ansible etl"));
+        assert_eq!(named(&one, "_flows/dev/eu/etl.yml").as_deref(), Some("ansible.dev.eu etl"));
+        assert_eq!(named(&one, "_files/lib/util.py").as_deref(), Some("ansible lib/util.py"));
     }
 }

@@ -6,11 +6,11 @@
 //! The manifest directory is the backup's own: `TipTree::files_under("")` of a commit never
 //! lists it, so no source at the repository root sees it as a file to back up, delete or restore.
 
-use super::{Change, TipFile, TipTree};
+use super::{flow_plugins, Change, TipFile, TipTree};
 use crate::error::{CoreError, ErrorCode};
 use crate::request::SourceKind;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The directory of the backup's own files.
 pub const DIR: &str = ".kestra-backup";
@@ -69,6 +69,18 @@ pub enum Kind {
     Triggers,
 }
 
+impl Kind {
+    /// The kind in words, for log lines and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Flows => "flows",
+            Kind::NamespaceFiles => "namespace files",
+            Kind::Kv => "KV entries",
+            Kind::Triggers => "trigger states",
+        }
+    }
+}
+
 impl From<SourceKind> for Kind {
     fn from(kind: SourceKind) -> Self {
         match kind {
@@ -87,21 +99,29 @@ pub struct KindItems {
     pub items: Vec<Item>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
     /// Repository path.
     pub path: String,
     /// Git blob id (SHA-1 hex) of the file's content.
     pub blob: String,
+    /// The Kestra namespace the item was read from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// What names the item within its namespace: the flow id, the file's path (no leading `/`),
+    /// the KV key, or the flow id of a trigger-state file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Kestra's revision of the item when the backup read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<u64>,
     /// Kestra's last update of the item when the backup read it, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Flows: the plugin types the flow uses (`flow_plugins`), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub types: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,21 +182,93 @@ pub fn files_after(tip: &dyn TipTree, dir: &str, changes: &[Change]) -> Result<V
     Ok(files.into_iter().collect())
 }
 
-/// A manifest of what `tip` holds once `changes` are applied, for the kinds in `dirs` (kind,
-/// directory); the chain fields are left for the caller (`serial` 0, no `previous`).
-pub fn describe(tip: &dyn TipTree, changes: &[Change], dirs: &[(Kind, &str)], instance: Instance) -> Result<Manifest, CoreError> {
+/// The namespace and name of the item of a kind at a repository path (the layout's inverse).
+pub type NameOf<'a> = &'a dyn Fn(Kind, &str) -> Option<(String, String)>;
+
+/// The directories one run writes and how to name what is in them.
+pub struct Scope<'a> {
+    /// (kind, directory) of each source of the run, and of the trigger-state directory.
+    pub dirs: &'a [(Kind, &'a str)],
+    pub name_of: NameOf<'a>,
+}
+
+impl Scope<'_> {
+    /// Whether a repository path is in one of the run's own directories.
+    pub fn owns(&self, path: &str) -> bool {
+        self.dirs.iter().any(|(_, dir)| dir.is_empty() || path.starts_with(&format!("{dir}/")))
+    }
+}
+
+/// A manifest of what `tip` holds once `changes` are applied: the items of the run's own
+/// directories, named by `scope`; and, from `previous` (the last backup's manifest), the items of
+/// other paths still in the tree (another task's part of the branch), with their current blob.
+/// Flow items carry their plugin types: taken from `previous` for a blob it already described,
+/// read from the flow otherwise, so only new or changed flows are parsed. The chain fields are
+/// left for the caller (`serial` 0, no `previous`).
+pub fn describe(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previous: Option<&Manifest>, instance: Instance, not_covered: Vec<String>) -> Result<Manifest, CoreError> {
     let mut kinds: BTreeMap<Kind, KindItems> = BTreeMap::new();
-    for (kind, dir) in dirs {
+    for (kind, dir) in scope.dirs {
         let entry = kinds.entry(*kind).or_default();
         for (path, oid) in files_after(tip, dir, changes)? {
-            entry.items.push(Item { path, blob: oid.to_string(), namespace: None, revision: None, updated: None });
+            let (namespace, name) = (scope.name_of)(*kind, &path).unzip();
+            entry.items.push(Item { path, blob: oid.to_string(), namespace, name, ..Item::default() });
+        }
+    }
+    if let Some(previous) = previous {
+        keep_other_items(tip, changes, scope, previous, &mut kinds)?;
+    }
+    let known: HashMap<&str, &Vec<String>> = previous
+        .and_then(|p| p.kinds.get(&Kind::Flows))
+        // A flow listed without types (none, or a manifest written before the inventory) is read again.
+        .map(|flows| flows.items.iter().filter(|i| !i.types.is_empty()).map(|i| (i.blob.as_str(), &i.types)).collect())
+        .unwrap_or_default();
+    if let Some(flows) = kinds.get_mut(&Kind::Flows) {
+        for item in flows.items.iter_mut() {
+            item.types = match known.get(item.blob.as_str()) {
+                Some(types) => (*types).clone(),
+                None => flow_types(tip, &item.blob)?,
+            };
         }
     }
     for entry in kinds.values_mut() {
         entry.items.sort_by(|a, b| a.path.cmp(&b.path));
         entry.count = entry.items.len();
     }
-    Ok(Manifest { format: FORMAT, serial: 0, previous: None, instance, kinds, plugins: Vec::new(), not_covered: Vec::new() })
+    let plugins = inventory(kinds.get(&Kind::Flows));
+    Ok(Manifest { format: FORMAT, serial: 0, previous: None, instance, kinds, plugins, not_covered })
+}
+
+/// The previous manifest's items outside the run's own directories that the tree still holds.
+fn keep_other_items(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previous: &Manifest, kinds: &mut BTreeMap<Kind, KindItems>) -> Result<(), CoreError> {
+    let others: Vec<(Kind, &Item)> = previous.kinds.iter().flat_map(|(k, items)| items.items.iter().map(move |i| (*k, i))).filter(|(_, i)| !scope.owns(&i.path)).collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let tree: HashMap<String, git2::Oid> = files_after(tip, "", changes)?.into_iter().collect();
+    for (kind, item) in others {
+        let Some(oid) = tree.get(&item.path) else { continue };
+        let blob = oid.to_string();
+        // Changed since (by another tool): what was read with the old content no longer holds.
+        let kept = if blob == item.blob { item.clone() } else { Item { blob, revision: None, updated: None, types: Vec::new(), ..item.clone() } };
+        kinds.entry(kind).or_default().items.push(kept);
+    }
+    Ok(())
+}
+
+fn flow_types(tip: &dyn TipTree, blob: &str) -> Result<Vec<String>, CoreError> {
+    let oid = git2::Oid::from_str(blob).map_err(|e| CoreError::new(ErrorCode::Internal, format!("blob id `{blob}`: {e}")))?;
+    Ok(flow_plugins::types(&String::from_utf8_lossy(&tip.read_blob(oid)?)))
+}
+
+/// Every plugin type the flows use, with how many flows use it, sorted by type.
+fn inventory(flows: Option<&KindItems>) -> Vec<PluginUse> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for item in flows.map(|f| f.items.as_slice()).unwrap_or_default() {
+        for t in &item.types {
+            *counts.entry(t.as_str()).or_insert(0) += 1;
+        }
+    }
+    counts.into_iter().map(|(t, flows)| PluginUse { plugin_type: t.to_string(), flows }).collect()
 }
 
 /// Whether a repository path is the backup's own (never an item of a source).
@@ -191,7 +283,7 @@ mod tests {
 
     fn manifest(serial: u64) -> Manifest {
         let mut kinds = BTreeMap::new();
-        kinds.insert(Kind::Flows, KindItems { count: 1, items: vec![Item { path: "flows/a/b.yml".into(), blob: "00".repeat(20), namespace: Some("a".into()), revision: Some(3), updated: None }] });
+        kinds.insert(Kind::Flows, KindItems { count: 1, items: vec![Item { path: "flows/a/b.yml".into(), blob: "00".repeat(20), namespace: Some("a".into()), revision: Some(3), ..Item::default() }] });
         Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new() }
     }
 
@@ -203,6 +295,41 @@ mod tests {
         let next = Manifest { serial: 5, previous: Some(Previous { commit: "c".into(), serial: 4, date: "2026-12-02T00:00:00Z".into() }), ..m.clone() };
         assert!(next.content_eq(&m));
         assert!(String::from_utf8(m.to_bytes()).unwrap().contains("\"flows\": {"));
+    }
+
+    #[test]
+    fn describe_names_items_reuses_known_flow_types_and_keeps_other_tasks_items() {
+        const LOG: &str = "io.kestra.plugin.core.log.Log";
+        let etl = b"id: etl\nnamespace: a\ntasks:\n  - id: t\n    type: io.kestra.plugin.core.log.Log\n";
+        let tip = MemTip::default().with("flows/a/etl.yml", etl, 0o100644).with("files/b/run.py", b"print(1)\n", 0o100644).with("files/b/gone.py", b"x", 0o100644);
+        let new = tip.blob(b"id: new\nnamespace: a\ntriggers:\n  - id: s\n    type: io.kestra.plugin.core.trigger.Schedule\n");
+        let changes = vec![Change::Upsert { path: "flows/a/new.yml".into(), oid: new, mode: 0o100644, previous: None }];
+        let etl_blob = tip.blob(etl).to_string();
+        // The previous manifest says which types the unchanged flow has: they are reused, not read again.
+        let mut previous = manifest(1);
+        previous.kinds.insert(Kind::Flows, KindItems { count: 1, items: vec![Item { path: "flows/a/etl.yml".into(), blob: etl_blob.clone(), types: vec!["x.Known".into()], ..Item::default() }] });
+        let other = |path: &str, blob: &str| Item { path: path.into(), blob: blob.into(), namespace: Some("b".into()), name: Some("n".into()), revision: Some(2), ..Item::default() };
+        let run_py = tip.blob(b"print(1)\n").to_string();
+        previous.kinds.insert(Kind::NamespaceFiles, KindItems { count: 3, items: vec![other("files/b/run.py", &run_py), other("files/b/gone.py", &"11".repeat(20)), other("files/b/deleted.py", &run_py)] });
+        let name_of = |kind: Kind, path: &str| (kind == Kind::Flows).then(|| ("a".to_string(), path.rsplit('/').next().unwrap().trim_end_matches(".yml").to_string()));
+        let scope = Scope { dirs: &[(Kind::Flows, "flows")], name_of: &name_of };
+
+        let m = describe(&tip, &changes, &scope, Some(&previous), Instance::default(), vec!["Secret values".into()]).unwrap();
+        let flows = &m.kinds[&Kind::Flows];
+        assert_eq!(flows.count, 2);
+        assert_eq!((flows.items[0].namespace.as_deref(), flows.items[0].name.as_deref(), flows.items[0].types.clone()), (Some("a"), Some("etl"), vec!["x.Known".to_string()]));
+        assert_eq!(flows.items[1].types, ["io.kestra.plugin.core.trigger.Schedule"]);
+        assert_eq!(m.plugins, vec![
+            PluginUse { plugin_type: "io.kestra.plugin.core.trigger.Schedule".into(), flows: 1 },
+            PluginUse { plugin_type: "x.Known".into(), flows: 1 },
+        ]);
+        assert!(!m.plugins.iter().any(|p| p.plugin_type == LOG), "the unchanged flow was parsed again");
+        // Another task's files: kept while in the tree, with the tree's blob (and no stale revision once changed).
+        let files = &m.kinds[&Kind::NamespaceFiles];
+        assert_eq!(files.items.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(), ["files/b/gone.py", "files/b/run.py"]);
+        assert_eq!((files.items[1].blob.as_str(), files.items[1].revision), (run_py.as_str(), Some(2)));
+        assert_eq!((files.items[0].blob.clone(), files.items[0].revision), (tip.blob(b"x").to_string(), None));
+        assert_eq!(m.not_covered, ["Secret values"]);
     }
 
     #[test]

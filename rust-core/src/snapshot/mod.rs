@@ -4,6 +4,8 @@
 //! backup with Kestra and places each backup file back in its namespace.
 
 mod compare;
+pub mod coverage;
+mod flow_plugins;
 mod flow_copies;
 mod flow_text;
 mod globs;
@@ -11,6 +13,7 @@ mod guard;
 mod kestraignore;
 mod layout;
 pub mod manifest;
+pub mod not_covered;
 #[cfg(test)]
 pub(crate) mod mem_tip;
 mod plan;

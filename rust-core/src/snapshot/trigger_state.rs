@@ -70,6 +70,13 @@ impl TriggerLayout {
         &self.dir
     }
 
+    /// The (namespace, flow id) of the file at a repository path: `<dir>/<namespace>/<flowId>.json`.
+    pub fn flow_at(&self, path: &str) -> Option<(String, String)> {
+        let below = if self.dir.is_empty() { path } else { path.strip_prefix(self.dir.as_str())?.strip_prefix('/')? };
+        let (namespace, file) = below.split_once('/')?;
+        Some((namespace.to_string(), file.strip_suffix(SUFFIX)?.to_string()))
+    }
+
     /// The namespace tree to ask Kestra for: the one flow source's root, else every namespace.
     pub fn search_root(&self) -> &str {
         match self.roots.as_slice() {

@@ -85,6 +85,15 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     protected Property<Double> maxDeletionRatio = Property.ofValue(0.5);
 
     @Schema(
+        title = "Let a namespace that was in the previous backup be gone from this one",
+        description = "With the manifest (BackupInstance, or `manifest: true`): the coverage guard fails a run in which a namespace that had "
+            + "items in the previous backup has none, naming it (docs/manifest.md). Set it for the one run that removes a namespace on purpose."
+    )
+    @Builder.Default
+    @PluginProperty(group = "reliability")
+    protected Property<Boolean> allowNamespaceRemoval = Property.ofValue(false);
+
+    @Schema(
         title = "More repositories that get the same backup",
         description = "After `url`, each mirror gets the same files, as a commit of its own on its own history (a mirror that was "
             + "unreachable catches up at the next run). A mirror that fails fails the task, after the primary was pushed."
@@ -117,6 +126,9 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
 
     /** Whether the task needs the Kestra API (PushFlows, BackupInstance) or reads the worker's storage. */
     protected abstract boolean needsKestraApi();
+
+    /** Whether the commits carry the backup's manifest, `.kestra-backup/manifest.json` (docs/manifest.md). */
+    protected abstract boolean writesManifest(RunContext runContext) throws IllegalVariableEvaluationException;
 
     protected CoreReport backup(RunContext runContext) throws Exception {
         TaskTimings timings = new TaskTimings();
@@ -166,8 +178,10 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         request.put("dryRun", runContext.render(dryRun).as(Boolean.class).orElse(false));
         request.put("guard", Map.of(
             "allowEmptyExport", runContext.render(allowEmptyExport).as(Boolean.class).orElse(false),
-            "maxDeletionRatio", runContext.render(maxDeletionRatio).as(Double.class).orElse(0.5)
+            "maxDeletionRatio", runContext.render(maxDeletionRatio).as(Double.class).orElse(0.5),
+            "allowNamespaceRemoval", runContext.render(allowNamespaceRemoval).as(Boolean.class).orElse(false)
         ));
+        request.put("manifest", writesManifest(runContext));
         return request;
     }
 
@@ -306,5 +320,11 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
 
         @Schema(title = "Name of the tag on the backup commit (or on the unchanged tip); absent without `tag` or in dry run")
         private final String tag;
+
+        @Schema(
+            title = "Serial of the backup's manifest in the commit this run pushed",
+            description = "One more than the previous backup commit's (docs/manifest.md); absent when nothing was committed or no manifest is written."
+        )
+        private final Long backupSerial;
     }
 }

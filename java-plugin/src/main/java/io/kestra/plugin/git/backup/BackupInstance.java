@@ -161,6 +161,7 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
             .tag(report.tagName())
+            .backupSerial(report.backupSerial())
             .diff(diffFile(runContext, report))
             .build();
     }
@@ -181,6 +182,12 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
         return true;
     }
 
+    /** Every BackupInstance commit carries the backup's manifest. */
+    @Override
+    protected boolean writesManifest(RunContext runContext) {
+        return true;
+    }
+
     @Override
     protected List<Map<String, Object>> sources(RunContext runContext, String namespace) throws Exception {
         return InstanceLayout.sources(runContext, namespacePrefix, flowsDirectory, includeNamespaceFiles, filesDirectory);
@@ -189,8 +196,6 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @Override
     Map<String, Object> request(RunContext runContext) throws Exception {
         Map<String, Object> request = super.request(runContext);
-        // Every BackupInstance commit carries the backup's manifest (docs/manifest.md).
-        request.put("manifest", true);
         InstanceLayout.triggerState(runContext, includeTriggerState, triggersDirectory).ifPresent(t -> request.put("triggerState", t));
         if (kv != null) {
             request.put("kv", KvStore.request(runContext, kv, namespacePrefix));

@@ -118,6 +118,16 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
     @PluginProperty(group = "destination")
     private Property<String> gitDirectory = Property.ofValue("_flows");
 
+    @Schema(
+        title = "Also write the backup's manifest, `.kestra-backup/manifest.json`, in each commit",
+        description = "Off by default, so the tree stays exactly plugin-git's. On: each commit's manifest describes the whole backup of the "
+            + "branch (the other tasks' items are kept), with a serial, the instance, the plugin types the flows use and what is not covered; "
+            + "the coverage guard then checks this task's directory (docs/manifest.md)."
+    )
+    @Builder.Default
+    @PluginProperty(group = "destination")
+    private Property<Boolean> manifest = Property.ofValue(false);
+
     @Override
     public Output run(RunContext runContext) throws Exception {
         CoreReport report = backup(runContext);
@@ -125,6 +135,7 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
             .tag(report.tagName())
+            .backupSerial(report.backupSerial())
             .flows(diffFile(runContext, report))
             .build();
     }
@@ -142,6 +153,11 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
     @Override
     protected boolean needsKestraApi() {
         return true;
+    }
+
+    @Override
+    protected boolean writesManifest(RunContext runContext) throws IllegalVariableEvaluationException {
+        return runContext.render(manifest).as(Boolean.class).orElse(false);
     }
 
     @Override

@@ -86,6 +86,16 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
     @PluginProperty(group = "destination")
     private Property<String> gitDirectory = Property.ofValue("_files");
 
+    @Schema(
+        title = "Also write the backup's manifest, `.kestra-backup/manifest.json`, in each commit",
+        description = "Off by default, so the tree stays exactly plugin-git's. On: each commit's manifest describes the whole backup of the "
+            + "branch (the other tasks' items are kept), with a serial, the instance, the plugin types the flows use and what is not covered; "
+            + "the coverage guard then checks this task's directory (docs/manifest.md)."
+    )
+    @Builder.Default
+    @PluginProperty(group = "destination")
+    private Property<Boolean> manifest = Property.ofValue(false);
+
     @Schema(title = "Only export this folder of the namespace (its prefix is removed in Git)")
     @Builder.Default
     @PluginProperty(group = "source")
@@ -98,6 +108,7 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
             .commitId(report.commitId)
             .commitURL(report.commitUrl)
             .tag(report.tagName())
+            .backupSerial(report.backupSerial())
             .files(diffFile(runContext, report))
             .build();
     }
@@ -115,6 +126,11 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
     @Override
     protected boolean needsKestraApi() {
         return false;
+    }
+
+    @Override
+    protected boolean writesManifest(RunContext runContext) throws IllegalVariableEvaluationException {
+        return runContext.render(manifest).as(Boolean.class).orElse(false);
     }
 
     /** Reads the selected files from the worker's namespace storage into temp files for the core. */

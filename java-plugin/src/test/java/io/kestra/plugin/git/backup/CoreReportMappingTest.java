@@ -44,7 +44,8 @@ class CoreReportMappingTest {
           "sources":[{"gitDirectory":"flows/ansible","exported":3,"added":1,"modified":1,"deleted":1,"unchanged":1,"ignored":0}],
           "diff":[{"file":"flows/ansible/z.yml","additions":0,"deletions":10,"changes":0},
                   {"file":"flows/ansible/a \\"q\\".yml","additions":12,"deletions":0,"changes":3}],
-          "timingsMs":{"fetch":1,"export":2,"snapshot":3,"commit":4,"push":5,"total":15},"futureField":true}}""";
+          "timingsMs":{"fetch":1,"export":2,"snapshot":3,"commit":4,"push":5,"total":15},
+          "manifest":{"serial":7,"previousCommit":"89abcdef0123456789abcdef0123456789abcdef","previousSerial":6},"futureField":true}}""";
 
     @Test
     void reportFieldsAreRead() {
@@ -55,6 +56,9 @@ class CoreReportMappingTest {
         assertEquals(3, r.exported());
         assertEquals(2, r.diff.size());
         assertEquals(15, r.timingsMs.total);
+        assertEquals(7L, r.backupSerial(), "the `backupSerial` output");
+        assertEquals("89abcdef0123456789abcdef0123456789abcdef", r.manifest.previousCommit);
+        assertNull(CoreClient.parse("{\"report\":{\"commitId\":null}}").backupSerial(), "no commit, no serial");
     }
 
     @Test

@@ -310,7 +310,7 @@ class KestraRuntimeTest {
             %s
               - id: outputs
                 type: io.kestra.plugin.core.log.Log
-                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} tag={{ outputs.backup.tag ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
+                message: "commit={{ outputs.backup.commitId ?? 'none' }} url={{ outputs.backup.commitURL ?? 'none' }} tag={{ outputs.backup.tag ?? 'none' }} serial={{ outputs.backup.backupSerial ?? 'none' }} diff={{ read(outputs.backup.diff) }}"
             concurrency:
               limit: 1
               behavior: FAIL
@@ -326,7 +326,12 @@ class KestraRuntimeTest {
             scripts/inst.team/run.sh
             scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
             "every namespace under `inst` (a parent holding only files included, the sibling `instx` not) and the backup's manifest, nothing else");
-        assertEquals(1, ((Number) json(blob("instance", "main:.kestra-backup/manifest.json")).get("serial")).intValue(), "the first backup of a chain");
+        Map<String, Object> manifest = json(blob("instance", "main:.kestra-backup/manifest.json"));
+        assertEquals(instanceService.fetch(), map(manifest.get("instance")).get("id"), "the instance id Kestra keeps in its settings");
+        assertEquals(versionProvider.getVersion(), map(manifest.get("instance")).get("version"));
+        assertEquals(1, ((Number) manifest.get("serial")).intValue(), "the first backup of a chain");
+        assertEquals(List.of(Map.of("type", "io.kestra.plugin.core.log.Log", "flows", 2)), manifest.get("plugins"), "the flows' plugin types");
+        assertTrue(logText(first).contains(" serial=1 "), "the `backupSerial` output:\n" + logText(first));
         assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
         String commit = git("instance", "rev-parse", "main");
         assertTrue(logText(first).contains("commit=" + commit + " url=" + server.httpsUrl("instance").replace(".git", "") + "/commit/" + commit),
@@ -358,8 +363,10 @@ class KestraRuntimeTest {
         Execution third = run("instance_backup");
         assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
         assertEquals(tip, git("instance", "rev-parse", "main~1"), "one commit for both changes");
-        assertEquals("D\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
-        assertEquals(git("instance", "rev-parse", "main^{tree}"), git("instance-mirror", "rev-parse", "main^{tree}"));
+        assertEquals("M\t.kestra-backup/manifest.json\nD\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
+        assertTrue(logText(third).contains(" serial=2 "), logText(third));
+        // Each remote's manifest names its own previous commit; Kestra's content is the same.
+        assertEquals(git("instance", "ls-tree", "-r", "main", "flows", "scripts"), git("instance-mirror", "ls-tree", "-r", "main", "flows", "scripts"));
         assertEquals("2", git("instance-mirror", "rev-list", "--count", "main"), "one commit per change on the mirror too");
         for (Execution e : List.of(first, third)) {
             assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
@@ -532,6 +539,7 @@ class KestraRuntimeTest {
         String t2 = git("history", "rev-parse", "main");
         assertEquals(t1, git("history", "rev-parse", "main~1"));
         assertEquals("""
+            M\t.kestra-backup/manifest.json
             A\tflows/tt/charlie.yml
             D\tflows/tt.sub/child.yml
             D\tflows/tt/bravo.yml
@@ -790,7 +798,7 @@ class KestraRuntimeTest {
         try {
             Execution first = run("bund_backup");
             assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
-            assertEquals("flows/bund/etl.yml\nscripts/bund/lib/a.py\nscripts/bund/lib/b.py", git("bundled", "ls-tree", "-r", "--name-only", "main"),
+            assertEquals(".kestra-backup/manifest.json\nflows/bund/etl.yml\nscripts/bund/lib/a.py\nscripts/bund/lib/b.py", git("bundled", "ls-tree", "-r", "--name-only", "main"),
                 "the `_flows/etl.yml` the server bundles into the namespace files is not backed up");
 
             // A backup written by an older release holds the copies: an old one of etl, and 10 more.
@@ -822,7 +830,7 @@ class KestraRuntimeTest {
             assertEquals(State.Type.SUCCESS, migrated.getState().getCurrent(), logText(migrated));
             assertTrue(logText(migrated).contains("removing 11 copies of flows under `_flows/`"), logText(migrated));
             assertEquals(beforeMigration, git("bundled", "rev-parse", "main~1"), "one commit");
-            assertEquals(String.join("\n", copies.keySet().stream().map(p -> "D\t" + p).toList()), git("bundled", "diff", "--name-status", "main~1", "main"));
+            assertEquals("M\t.kestra-backup/manifest.json\n" + String.join("\n", copies.keySet().stream().map(p -> "D\t" + p).toList()), git("bundled", "diff", "--name-status", "main~1", "main"));
             // ... and once the server stops bundling, the next backup has nothing to do.
             api.bundleFlows = false;
             String migratedTip = git("bundled", "rev-parse", "main");

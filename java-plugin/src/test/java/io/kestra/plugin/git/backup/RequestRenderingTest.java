@@ -74,7 +74,8 @@ class RequestRenderingTest {
         assertEquals(List.of(), source.get("globs"));
         assertEquals(true, request.get("delete"));
         assertEquals(false, request.get("dryRun"));
-        assertEquals(Map.of("allowEmptyExport", false, "maxDeletionRatio", 0.5), request.get("guard"));
+        assertEquals(Map.of("allowEmptyExport", false, "maxDeletionRatio", 0.5, "allowNamespaceRemoval", false), request.get("guard"));
+        assertEquals(false, request.get("manifest"), "PushFlows keeps plugin-git's tree unless asked");
     }
 
     @Test
@@ -102,6 +103,8 @@ class RequestRenderingTest {
             cacheDirectory: /var/cache/kestra-backup
             allowEmptyExport: true
             maxDeletionRatio: 0.1
+            allowNamespaceRemoval: true
+            manifest: "{{ true }}"
             maxPushAttempts: 2
             kestraUrl: "http://kestra:8080/"
             auth:
@@ -141,7 +144,8 @@ class RequestRenderingTest {
         assertEquals("prod.ansible", source.get("targetNamespace"));
         assertEquals(true, request.get("dryRun"));
         assertEquals(false, request.get("delete"));
-        assertEquals(Map.of("allowEmptyExport", true, "maxDeletionRatio", 0.1), request.get("guard"));
+        assertEquals(Map.of("allowEmptyExport", true, "maxDeletionRatio", 0.1, "allowNamespaceRemoval", true), request.get("guard"));
+        assertEquals(true, request.get("manifest"));
     }
 
     @Test

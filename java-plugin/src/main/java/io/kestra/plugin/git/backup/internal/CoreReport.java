@@ -22,6 +22,20 @@ public class CoreReport {
     public Restore restore;
     /** With `kv` (docs/kv-store.md). */
     public Kv kv;
+    /** Backup with the manifest, when a commit was made (docs/manifest.md). */
+    public Manifest manifest;
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Manifest {
+        public long serial;
+        public String previousCommit;
+        public Long previousSerial;
+    }
+
+    /** The manifest's serial of the commit made, or null. */
+    public Long backupSerial() {
+        return manifest == null ? null : manifest.serial;
+    }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
     public static class Kv {
