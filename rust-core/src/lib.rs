@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod backup_log;
 mod bridge;
+pub mod chain_check;
 pub mod diff;
 pub mod error;
 pub mod export;
@@ -56,11 +57,23 @@ pub fn backup_log(request: &Request, filter: &backup_log::Filter, limit: usize, 
     .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
 }
 
+/// The chain-of-custody check of the request's branch on its own (the CLI's `verify`); log
+/// events and the error are redacted like `run`'s.
+pub fn verify_chain(request: &Request, limit: usize, sink: progress::Sink) -> Result<chain_check::ChainReport, CoreError> {
+    let secrets = request.secrets();
+    let mut log = progress::Log::new(sink, secrets.clone());
+    catch_panic(|| {
+        request.validate_git()?;
+        chain_check::check(request, limit, &mut log)
+    })
+    .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
+}
+
 /// Version of the core, checked by the Java side when it loads the library.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// JSON in, JSON out, for callers across a language boundary. The answer is always one object:
-/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ..., "unpushedBundle": ...}}`.
+/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ..., "unpushedBundle": ..., "rescue": ...}}`.
 /// Messages are redacted with the request's secrets (when the request could be parsed); a panic
 /// of the job is answered as an `Internal` error.
 pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
@@ -106,6 +119,7 @@ fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
             "message": message,
             "localCommit": err.local_commit,
             "unpushedBundle": err.unpushed_bundle,
+            "rescue": err.rescue,
         }
     })
     .to_string()
