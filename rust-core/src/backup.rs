@@ -359,7 +359,7 @@ fn rescued(ws: &Workspace, diverted: &Diverted, commit: Option<Oid>) -> CoreErro
         diverted.branch,
         ws.branch()
     );
-    CoreError { rescue: Some(Rescue { branch: diverted.branch.clone(), commit: commit.to_string(), commit_url: url }), ..rewritten(ws, &diverted.rewrite, then) }
+    CoreError { rescue: Some(Box::new(Rescue { branch: diverted.branch.clone(), commit: commit.to_string(), commit_url: url })), ..rewritten(ws, &diverted.rewrite, then) }
 }
 
 /// A rescue with nothing new against its base: the base itself is pushed as the rescue branch,

@@ -49,7 +49,7 @@ pub struct CoreError {
     /// The Git bundle file that holds `local_commit` (see `backup::keep_unpushed`).
     pub unpushed_bundle: Option<std::path::PathBuf>,
     /// `HistoryRewritten`: where the backup went instead of the rewritten branch.
-    pub rescue: Option<Rescue>,
+    pub rescue: Option<Box<Rescue>>,
 }
 
 /// A rescue branch a run pushed to instead of a branch whose history was rewritten.
