@@ -299,3 +299,65 @@ fn a_first_run_with_custody_on_an_existing_chain_creates_the_record_without_a_co
     assert_eq!(rev(&repo, RECORD), b[2]);
     assert_eq!(repo.git(&["for-each-ref", "--format=%(refname)", "refs/heads"]).trim(), "refs/heads/main");
 }
+
+#[test]
+fn without_manifests_the_cache_record_of_the_last_push_catches_a_force_push() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("plain"));
+    let stub = KestraStub::start();
+    let cache = tempfile::tempdir().unwrap();
+    // PushFlows' shape: one namespace at the repository root, no manifest.
+    let mut request = backup(&stub, &server, "plain");
+    request["manifest"] = json!(false);
+    request["sources"] = json!([{"kind": "flows", "namespaces": {"one": {"namespace": "company"}}, "gitDirectory": ""}]);
+    request["git"]["cacheDir"] = json!(cache.path());
+    let b = three_backups(&stub, &request);
+    assert_eq!(repo.files("main"), ["etl.yml"], "plugin-git's tree: no manifest");
+    assert!(repo.git(&["for-each-ref", "refs/kestra-backup"]).is_empty(), "no remote record without manifests");
+
+    force_push(&repo, &b[0], "refs/heads/main");
+    stub.set_flow("company", "etl", &flow("etl", "company", "v4"));
+    let failed = run(&request);
+    assert_eq!(error(&failed)["code"], "HistoryRewritten", "{failed}");
+    let message = error(&failed)["message"].as_str().unwrap();
+    assert!(message.contains(&format!("this cache's record of the last push names {}", &b[2][..12])) && message.contains(&b[2]), "{message}");
+    let rescue = rescue_branch(&repo, &failed);
+    assert_eq!(rev(&repo, &format!("{rescue}^")), b[2]);
+    assert_eq!(rev(&repo, "main"), b[0]);
+
+    // Without a cache there is nothing to check a manifest-less branch against (docs/custody.md).
+    let mut uncached = request.clone();
+    uncached["git"].as_object_mut().unwrap().remove("cacheDir");
+    let built = run(&uncached);
+    assert_eq!(report(&built)["commitId"].as_str().map(|c| rev(&repo, &format!("{c}^"))), Some(b[0].clone()), "{built}");
+}
+
+/// `kestra-git-backup verify <request>`: (exit code, stdout).
+fn verify_cli(request: &Value) -> (i32, String) {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), request.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kestra-git-backup")).arg("verify").arg(file.path()).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn verify_prints_the_chain_and_fails_once_the_history_was_rewritten() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("verified"));
+    let stub = KestraStub::start();
+    let request = backup(&stub, &server, "verified");
+    let b = three_backups(&stub, &request);
+
+    let (code, out) = verify_cli(&request);
+    assert_eq!(code, 0, "{out}");
+    let serials: Vec<&str> = out.lines().filter(|l| l.starts_with("serial")).collect();
+    assert_eq!(serials.len(), 3, "{out}");
+    assert!(serials[0].contains(&b[2]) && serials[0].contains("custody record") && serials[2].contains(&b[0]), "{out}");
+    assert!(out.contains("the chain starts at serial 1"), "{out}");
+
+    force_push(&repo, &b[0], "refs/heads/main");
+    let (code, out) = verify_cli(&request);
+    assert_eq!(code, 8, "{out}");
+    assert!(out.contains(&format!("REWRITTEN: the custody record names {} (serial 3)", b[2])), "{out}");
+    assert!(!out.contains(server.token()), "no secret in the output");
+}

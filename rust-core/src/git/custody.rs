@@ -198,7 +198,7 @@ pub fn check(ws: &mut Workspace, manifests: bool, building: bool, log: &mut Log)
 /// `known` and the backups before it that the branch does not hold, as far as this repository
 /// has their manifests: `abc1234 (serial 3, 2026-12-02T07:30:00Z), ...`.
 fn missing_from(ws: &mut Workspace, tip: Option<Oid>, known: Oid, link: Option<Link>, log: &mut Log) -> Result<String, CoreError> {
-    let Some(link) = link else { return Ok(format!("{} ({})", short(known), ws.commit_info(known)?.date)) };
+    let Some(link) = link else { return Ok(format!("{known} ({})", ws.commit_info(known)?.date)) };
     let mut names = vec![named(&link.as_previous())];
     let mut more = 0;
     let mut previous = link.manifest.previous;
