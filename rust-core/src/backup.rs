@@ -2,7 +2,7 @@
 //! same snapshot onto each mirror. Data flows one way; a lost push race loops back to "plan on the
 //! new tip", nothing else.
 
-use crate::error::{CoreError, ErrorCode};
+use crate::error::{CoreError, ErrorCode, Rescue};
 use crate::export::{self, KestraClient};
 use crate::git::{custody, tags, PushOutcome, Workspace};
 use crate::progress::Log;
@@ -147,6 +147,10 @@ fn publish(
     let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None, manifest: None };
     // A commit pushed with the tag in a push whose branch update lost the race.
     let mut tagged_in_lost_race = None;
+    // Set when the chain check found the history rewritten: the backup goes to a rescue branch.
+    let mut rescue: Option<Diverted> = None;
+    // Set when `acceptRewrittenHistory` let a rewrite pass: the custody records move, forced.
+    let mut accepted = false;
     loop {
         let t = Instant::now();
         let mut plan = snapshot.plan(ws, req.delete, &req.guard, log)?;
@@ -155,15 +159,33 @@ fn publish(
         }
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
+        if rescue.is_none()
+            && let Some(rewrite) = custody::check(ws, req.manifest, !plan.changes.is_empty(), log)?
+        {
+            if req.git.accept_rewritten_history {
+                log.warn(format!("`git.acceptRewrittenHistory`: building on the rewritten branch and dropping from the custody chain: {}; {}", rewrite.findings.join("; "), rewrite.now));
+                accepted = true;
+            } else if req.dry_run {
+                return Err(rewritten(ws, &rewrite, "a run that is not a dry run would push its backup to a rescue branch".to_string()));
+            } else {
+                let branch = rescue_name(ws);
+                let base = ws.divert_to(branch.clone(), rewrite.base);
+                log.warn(format!("The history of branch `{}` was rewritten; this backup goes to the new branch `{branch}` instead", ws.branch()));
+                rescue = Some(Diverted { rewrite, branch, base });
+                continue;
+            }
+        }
+        let known_base = rescue.as_ref().and_then(|d| d.rewrite.base);
         published.manifest = match manifest.filter(|_| !plan.changes.is_empty()) {
-            Some(inputs) => Some(add_manifest(ws, snapshot, triggers, inputs, req, &mut plan, log)?),
+            Some(inputs) => Some(add_manifest(ws, snapshot, triggers, inputs, req, known_base, &mut plan, log)?),
             None => None,
         };
         timings.snapshot += elapsed_ms(t);
 
         let changed = !plan.changes.is_empty();
         // Checked before anything is committed: a tag in the way fails the run with nothing pushed.
-        let tag = tag_step(ws, req, changed, tagged_in_lost_race, log)?;
+        // A rescue branch gets no tag: the tag belongs to the branch's history.
+        let tag = if rescue.is_some() { None } else { tag_step(ws, req, changed, tagged_in_lost_race, log)? };
         let tag_to_push = tag.as_ref().filter(|t| t.create);
         if req.dry_run {
             if changed {
@@ -181,8 +203,12 @@ fn publish(
             return Ok(published);
         }
         if !changed && tag_to_push.is_none() {
+            if let Some(diverted) = rescue {
+                return Err(rescue_as_is(ws, diverted, log));
+            }
             log.info("No changes to commit. Skipping push.");
             published.tag = tag.and_then(|t| t.target.map(|tip| t.report(tip, false)));
+            keep_custody(ws, req, None, accepted, log)?;
             return Ok(published);
         }
 
@@ -214,7 +240,16 @@ fn publish(
                 if let Some(commit) = commit {
                     log.info(format!("Pushed to {}", ws.commit_url(commit)));
                 }
+                if let Some(diverted) = rescue {
+                    return Err(rescued(ws, &diverted, commit.or(diverted.base)));
+                }
+                keep_custody(ws, req, commit, accepted, log)?;
                 return Ok(published);
+            }
+            PushOutcome::BranchMoved { bytes } if rescue.is_some() => {
+                published.bytes += bytes;
+                let err = CoreError::new(ErrorCode::Conflict, format!("the rescue branch `{}` appeared on {} during the push; run the task again", rescue.map(|d| d.branch).unwrap_or_default(), ws.display_url()));
+                return Err(unpushed(ws, err, log));
             }
             PushOutcome::BranchMoved { bytes } => {
                 published.bytes += bytes;
@@ -265,13 +300,15 @@ fn manifest_inputs(req: &Request, client: Option<&KestraClient>, log: &mut Log) 
 
 /// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
 /// still makes no commit); its serial follows the newest backup commit of the branch, which it
-/// names as `previous`. The coverage guard compares it with that backup's first.
+/// names as `previous`. The coverage guard compares it with that backup's first. On a rescue
+/// branch, `known_base` is the intact backup commit it starts from.
 fn add_manifest(
     ws: &mut Workspace,
     snapshot: &Snapshot,
     triggers: Option<&RecordedTriggers>,
     inputs: &ManifestInputs,
     req: &Request,
+    known_base: Option<Oid>,
     plan: &mut Plan,
     log: &mut Log,
 ) -> Result<ManifestReport, CoreError> {
@@ -279,9 +316,10 @@ fn add_manifest(
     if let Some(t) = triggers {
         dirs.push((Kind::Triggers, t.layout.dir()));
     }
-    let last = match ws.tip() {
-        Some(tip) => custody::newest_backup(ws, tip, log)?,
-        None => None,
+    let last = match (known_base, ws.tip()) {
+        (Some(base), _) => custody::link_at(ws, base)?,
+        (None, Some(tip)) => custody::newest_backup(ws, tip, log)?,
+        (None, None) => None,
     };
     let before = last.as_ref().map(|l| &l.manifest);
     let name_of = |kind: Kind, path: &str| match kind {
@@ -305,6 +343,100 @@ fn add_manifest(
         previous_commit: described.previous.as_ref().map(|p| p.commit.clone()),
         previous_serial: described.previous.as_ref().map(|p| p.serial),
     })
+}
+
+/// Where a run whose branch history was rewritten puts its backup (`custody::check`).
+struct Diverted {
+    rewrite: custody::Rewrite,
+    branch: String,
+    /// The commit the rescue branch starts from: the last intact backup commit, else the tip.
+    base: Option<Oid>,
+}
+
+/// After a push to the branch, or a run with nothing to push: the custody records follow. A
+/// pushed commit moves the cache's record and, when it carries a manifest, the remote's. Without
+/// a commit they move only to start (first run with custody) or after an accepted rewrite, to
+/// the branch's newest backup commit (its tip without manifests).
+fn keep_custody(ws: &mut Workspace, req: &Request, pushed: Option<Oid>, accepted: bool, log: &mut Log) -> Result<(), CoreError> {
+    let remote_wanted = req.manifest && (pushed.is_some() || accepted || ws.remote_record().is_none());
+    let cache_wanted = ws.keeps_cache_record() && (pushed.is_some() || accepted || ws.cached_record().is_none());
+    let anchor = match (pushed, ws.tip()) {
+        (Some(commit), _) => Some(commit),
+        // The tip of a missing branch is the default branch's: nothing of ours to record.
+        (None, _) if ws.branch_missing() || (!remote_wanted && !cache_wanted) => None,
+        (None, None) => None,
+        (None, Some(tip)) if req.manifest => match custody::link_at(ws, tip)? {
+            // Only a tip that carries a manifest is looked under: no walk on a branch without one.
+            Some(_) => custody::newest_backup(ws, tip, log)?.map(|l| l.commit),
+            None => None,
+        },
+        (None, Some(tip)) => Some(tip),
+    };
+    let Some(anchor) = anchor else { return Ok(()) };
+    if cache_wanted {
+        ws.remember_pushed(anchor, log)?;
+    }
+    if remote_wanted {
+        ws.push_record(anchor, accepted, log);
+    }
+    Ok(())
+}
+
+/// `<branch>-rescue-<yyyyMMdd-HHmmss, UTC>`; `-2`, `-3`... when a run of the same second took it.
+fn rescue_name(ws: &Workspace) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let digits: String = crate::instant::rfc3339(now).chars().filter(char::is_ascii_digit).collect();
+    let name = format!("{}-rescue-{}-{}", ws.branch(), &digits[..8], &digits[8..14]);
+    (1..).map(|n| if n == 1 { name.clone() } else { format!("{name}-{n}") }).find(|n| !ws.remote_has_branch(n)).unwrap_or(name)
+}
+
+/// The `HistoryRewritten` error: what the check found, where the branch stands, and `then`.
+fn rewritten(ws: &Workspace, rewrite: &custody::Rewrite, then: String) -> CoreError {
+    CoreError::new(
+        ErrorCode::HistoryRewritten,
+        format!(
+            "the history of branch `{}` of {} was rewritten: {}; {}. Nothing was pushed to `{}`: {then}. If the rewrite was made on purpose, \
+             run once with `git.acceptRewrittenHistory: true`; see docs/custody.md",
+            ws.branch(),
+            ws.display_url(),
+            rewrite.findings.join("; "),
+            rewrite.now,
+            ws.branch()
+        ),
+    )
+}
+
+/// The error of a run whose backup went to its rescue branch as `commit`.
+fn rescued(ws: &Workspace, diverted: &Diverted, commit: Option<Oid>) -> CoreError {
+    let Some(commit) = commit else {
+        return rewritten(ws, &diverted.rewrite, "the branch holds no commit to rescue".to_string());
+    };
+    let url = ws.commit_url(commit);
+    let built = match (diverted.base, diverted.rewrite.base) {
+        (Some(base), Some(_)) if base == commit => format!("the last intact backup commit {base}, which this backup adds nothing to"),
+        (Some(base), Some(_)) => format!("built on the last intact backup commit {base}"),
+        _ => "built on the current tip (no intact backup commit is known)".to_string(),
+    };
+    let then = format!(
+        "the backup went to the new branch `{}` ({url}), {built}. To bring `{}` back: `git push --force <remote> {}:{}`",
+        diverted.branch,
+        ws.branch(),
+        diverted.branch,
+        ws.branch()
+    );
+    CoreError { rescue: Some(Box::new(Rescue { branch: diverted.branch.clone(), commit: commit.to_string(), commit_url: url })), ..rewritten(ws, &diverted.rewrite, then) }
+}
+
+/// A rescue with nothing new against its base: the base itself is pushed as the rescue branch,
+/// so the commits the rewrite dropped are on a branch again.
+fn rescue_as_is(ws: &mut Workspace, diverted: Diverted, log: &mut Log) -> CoreError {
+    let Some(base) = diverted.base else { return rescued(ws, &diverted, None) };
+    let pushed = ws.stage_existing(base).and_then(|()| ws.push(Some(base), &[], log));
+    match pushed {
+        Ok(PushOutcome::Pushed { .. }) => rescued(ws, &diverted, Some(base)),
+        Ok(PushOutcome::BranchMoved { .. }) => CoreError::new(ErrorCode::Conflict, format!("the rescue branch `{}` appeared on {} during the push; run the task again", diverted.branch, ws.display_url())),
+        Err(e) => CoreError { message: format!("{}; and the rescue branch `{}` could not be pushed: {}", rewritten(ws, &diverted.rewrite, format!("the last intact backup commit is {base}")).message, diverted.branch, e.message), ..e },
+    }
 }
 
 /// What `git.tag` asks of this attempt, checked against the remote's tag of that name as fetched:

@@ -28,6 +28,9 @@ pub enum ErrorCode {
     InvalidBackup,
     /// The drill found differences between Kestra and the backup (`failOnDrift`).
     Drift,
+    /// The branch's history was rewritten or truncated under the backup (docs/custody.md): the
+    /// commit went to a rescue branch instead.
+    HistoryRewritten,
     /// Another local Git failure.
     Git,
     /// Local file system failure.
@@ -45,11 +48,24 @@ pub struct CoreError {
     pub local_commit: Option<String>,
     /// The Git bundle file that holds `local_commit` (see `backup::keep_unpushed`).
     pub unpushed_bundle: Option<std::path::PathBuf>,
+    /// `HistoryRewritten`: where the backup went instead of the rewritten branch.
+    pub rescue: Option<Box<Rescue>>,
+}
+
+/// A rescue branch a run pushed to instead of a branch whose history was rewritten.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rescue {
+    pub branch: String,
+    /// Its commit: the run's backup commit, or the last intact backup commit when the backup
+    /// held nothing new against it.
+    pub commit: String,
+    pub commit_url: String,
 }
 
 impl CoreError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        CoreError { code, message: message.into(), local_commit: None, unpushed_bundle: None }
+        CoreError { code, message: message.into(), local_commit: None, unpushed_bundle: None, rescue: None }
     }
     pub fn code(&self) -> ErrorCode {
         self.code

@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod backup_log;
 mod bridge;
+pub mod chain_check;
 pub mod diff;
 pub mod error;
 pub mod export;
@@ -46,29 +47,35 @@ pub fn run(request: &Request, sink: progress::Sink) -> Result<Report, CoreError>
     Ok(report)
 }
 
-/// The backup commits of the request's branch, newest first (the CLI's `log`); log events and
-/// the error are redacted like `run`'s.
+/// The backup commits of the request's branch, newest first (the CLI's `log`).
 pub fn backup_log(request: &Request, filter: &backup_log::Filter, limit: usize, sink: progress::Sink) -> Result<Vec<backup_log::Entry>, CoreError> {
-    let secrets = request.secrets();
-    let mut log = progress::Log::new(sink, secrets.clone());
-    catch_panic(|| {
-        request.validate_git()?;
-        backup_log::entries(request, filter, limit, &mut log)
-    })
-    .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
+    read_only(request, sink, |log| backup_log::entries(request, filter, limit, log))
 }
 
 /// The commit at `restore.ref` (the branch tip when unset) and its manifest, None when it has none
-/// (the CLI's `manifest`); log events and the error are redacted like `run`'s.
+/// (the CLI's `manifest`).
 pub fn manifest_at(request: &Request, sink: progress::Sink) -> Result<(String, Option<snapshot::manifest::Manifest>), CoreError> {
+    read_only(request, sink, |log| {
+        let mut ws = git::Workspace::open(&request.git, log)?;
+        let commit = ws.resolve(request.restore.git_ref.as_deref(), log)?;
+        let manifest = snapshot::manifest::read(&ws.at(commit), &commit.to_string())?;
+        Ok((commit.to_string(), manifest))
+    })
+}
+
+/// The chain-of-custody check of the request's branch on its own (the CLI's `verify`).
+pub fn verify_chain(request: &Request, limit: usize, sink: progress::Sink) -> Result<chain_check::ChainReport, CoreError> {
+    read_only(request, sink, |log| chain_check::check(request, limit, log))
+}
+
+/// A command that only reads the branch: the Git settings checked first; log events and the
+/// error redacted like `run`'s.
+fn read_only<T>(request: &Request, sink: progress::Sink, body: impl FnOnce(&mut progress::Log) -> Result<T, CoreError>) -> Result<T, CoreError> {
     let secrets = request.secrets();
     let mut log = progress::Log::new(sink, secrets.clone());
     catch_panic(|| {
         request.validate_git()?;
-        let mut ws = git::Workspace::open(&request.git, &mut log)?;
-        let commit = ws.resolve(request.restore.git_ref.as_deref(), &mut log)?;
-        let manifest = snapshot::manifest::read(&ws.at(commit), &commit.to_string())?;
-        Ok((commit.to_string(), manifest))
+        body(&mut log)
     })
     .map_err(|err| CoreError { message: redacted(&err, &secrets), ..err })
 }
@@ -77,7 +84,7 @@ pub fn manifest_at(request: &Request, sink: progress::Sink) -> Result<(String, O
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// JSON in, JSON out, for callers across a language boundary. The answer is always one object:
-/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ..., "unpushedBundle": ...}}`.
+/// `{"report": {...}}` on success or `{"error": {"code": "...", "message": "...", "localCommit": ..., "unpushedBundle": ..., "rescue": ...}}`.
 /// Messages are redacted with the request's secrets (when the request could be parsed); a panic
 /// of the job is answered as an `Internal` error.
 pub fn run_json(request_json: &str, sink: progress::Sink) -> String {
@@ -128,6 +135,7 @@ fn error_json(err: &CoreError, secrets: &[secret::Secret]) -> String {
             "message": message,
             "localCommit": err.local_commit,
             "unpushedBundle": err.unpushed_bundle,
+            "rescue": err.rescue,
         }
     })
     .to_string()

@@ -254,6 +254,10 @@ pub struct GitConfig {
     /// of its own on its own history (a copy at another provider survives losing the first).
     #[serde(default)]
     pub mirrors: Vec<Mirror>,
+    /// Backup only, for one run after a rewrite made on purpose: build on the rewritten branch
+    /// (the chain check only warns) and move the custody records there (docs/custody.md).
+    #[serde(default)]
+    pub accept_rewritten_history: bool,
 }
 
 /// A second repository for the same backup: where it is and how to reach it. Unset fields other

@@ -1,6 +1,10 @@
 //! Command-line front end: runs one request (backup, restore or drill) through the same entry point as the JNI
 //! bridge (`run_json`), prints log events to stderr as they come and the report to stdout.
 
+// The commands beyond `run` and `log` live in `cli/`, one file each.
+#[path = "cli/verify.rs"]
+mod verify;
+
 use serde_json::Value;
 use std::io::Read;
 use std::process::ExitCode;
@@ -8,6 +12,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: kestra-git-backup run <request.json | request.yaml | -> [--dry-run] [--ref <ref>] [--env <field>=<VAR>]...
        kestra-git-backup log <request.json | request.yaml | -> [--flow <namespace/id>] [--path <path>] [--limit <n>] [--json] [--env <field>=<VAR>]...
        kestra-git-backup manifest <request.json | request.yaml | -> [--ref <ref>] [--env <field>=<VAR>]...
+       kestra-git-backup verify <request.json | request.yaml | -> [--limit <n>] [--env <field>=<VAR>]...
        kestra-git-backup --version
 
 run: runs one request (format: docs/request-report.md), given as JSON or YAML: a backup, or with
@@ -25,9 +30,14 @@ files added/modified/deleted, message; the SHA or the date is a `--ref` to resto
   --json                 one JSON array instead of lines
 manifest: prints the backup's manifest (.kestra-backup/manifest.json, docs/manifest.md) of the
 branch tip, or of --ref (a commit SHA, a tag, a branch or a date, as for run).
+verify: the chain-of-custody check of the request's branch on its own (docs/custody.md): each
+backup of the manifest chain (serial, commit, date), where the custody records stand, any break;
+exit code 8 when the history was rewritten.
+  --limit <n>            at most n backups (default 0: the whole chain)
 Log events go to stderr, the report (JSON) to stdout. Exit codes: 0 success, 2 invalid
 request, 3 authentication, 4 TLS, 5 network, 6 refused (deletion guard, unsafe path, push
-rejected, conflict), 7 the backup does not restore (flows Kestra refuses, drift), 1 other.";
+rejected, conflict), 7 the backup does not restore (flows Kestra refuses, drift), 8 history
+rewritten, 1 other.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +57,10 @@ fn main() -> ExitCode {
         },
         ["manifest", file, options @ ..] if !options.contains(&"--dry-run") => match load_request(file, options, env) {
             Ok(request) => manifest(request),
+            Err(e) => invalid(&e),
+        },
+        ["verify", file, options @ ..] => match verify::options(options).and_then(|(limit, rest)| Ok((limit, load_request(file, &rest, env)?))) {
+            Ok((limit, request)) => verify::run(request, limit),
             Err(e) => invalid(&e),
         },
         _ => {
@@ -215,6 +229,7 @@ fn failed(code: &str, message: &str, bundle: Option<&str>) -> ExitCode {
         "Network" | "KestraApi" => 5,
         "DeletionGuard" | "UnsafePath" | "PushRejected" | "Conflict" => 6,
         "InvalidBackup" | "Drift" => 7,
+        "HistoryRewritten" => 8,
         _ => 1,
     })
 }

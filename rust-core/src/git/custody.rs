@@ -1,17 +1,22 @@
 //! Chain of custody: the backup commits of a branch, linked by their manifests. Each manifest
 //! names the backup commit before it (`previous`) and a serial one above that commit's; walking
 //! first parents from the tip must meet exactly those commits, in order. A rewritten history (a
-//! force-push, a reset, a branch recreated) breaks the walk where a backup commit went missing.
+//! force-push, a reset, a branch recreated) breaks the walk where a backup commit went missing,
+//! or leaves a custody record (`record`) naming a commit the branch no longer holds (`check`).
 
 use super::Workspace;
 use crate::error::CoreError;
 use crate::progress::Log;
 use crate::snapshot::manifest::{self, Manifest, Previous};
+use crate::snapshot::TipTree;
 use git2::Oid;
 
 /// Commits without a manifest a walk steps over looking for the next backup commit (commits
 /// made by hand, or by plugin-git, between two backups) before it decides there is none.
 const SEARCH: usize = 100;
+
+/// Missing backup commits a finding names one by one; more are counted.
+const NAMED: usize = 10;
 
 /// One backup commit of the chain.
 #[derive(Debug, Clone)]
@@ -50,17 +55,29 @@ pub struct Chain {
 }
 
 /// The newest backup commit at or below `from` along first parents, or None when none is found
-/// within `SEARCH` commits.
+/// within `SEARCH` commits. A backup commit is one that changed the manifest: a commit made by
+/// hand on top of a backup carries that backup's manifest unchanged, and is stepped over.
 pub fn newest_backup(ws: &mut Workspace, from: Oid, log: &mut Log) -> Result<Option<Link>, CoreError> {
     let mut next = Some(from);
     for _ in 0..=SEARCH {
         let Some(commit) = next else { return Ok(None) };
-        if let Some(manifest) = manifest::read(&ws.at(commit), &commit.to_string())? {
-            return Ok(Some(Link { commit, date: ws.commit_info(commit)?.date, manifest }));
-        }
+        let blob = manifest_blob(ws, commit)?;
         next = ws.first_parent(commit, log)?;
+        if blob.is_some() && next.map(|parent| manifest_blob(ws, parent)).transpose()?.flatten() != blob {
+            return link_at(ws, commit);
+        }
     }
     Ok(None)
+}
+
+/// The link of `commit` as its own manifest describes it; None when its tree has no manifest.
+pub fn link_at(ws: &Workspace, commit: Oid) -> Result<Option<Link>, CoreError> {
+    let Some(manifest) = manifest::read(&ws.at(commit), &commit.to_string())? else { return Ok(None) };
+    Ok(Some(Link { commit, date: ws.commit_info(commit)?.date, manifest }))
+}
+
+fn manifest_blob(ws: &Workspace, commit: Oid) -> Result<Option<Oid>, CoreError> {
+    Ok(ws.at(commit).files_under(manifest::DIR)?.into_iter().find(|f| f.path == manifest::PATH).map(|f| f.oid))
 }
 
 /// Walks the chain from the newest backup commit at or below `from`, at most `limit` backup
@@ -93,4 +110,124 @@ pub fn walk(ws: &mut Workspace, from: Oid, limit: usize, log: &mut Log) -> Resul
         }
     }
     Ok(chain)
+}
+
+/// Whether `known` is `tip` or one of its first-parent ancestors. With `serial` (the manifest
+/// serial of `known`), the walk stops where the serials pass below it or the manifests end;
+/// without, it goes down to the first commit.
+pub fn holds(ws: &mut Workspace, tip: Oid, known: Oid, serial: Option<u64>, log: &mut Log) -> Result<bool, CoreError> {
+    let mut next = Some(tip);
+    while let Some(commit) = next {
+        if commit == known {
+            return Ok(true);
+        }
+        if let Some(serial) = serial {
+            match manifest::read(&ws.at(commit), &commit.to_string())? {
+                Some(m) if m.serial >= serial => {}
+                _ => return Ok(false),
+            }
+        }
+        next = ws.first_parent(commit, log)?;
+    }
+    Ok(false)
+}
+
+/// What the chain check found on one remote: the history was rewritten.
+#[derive(Debug)]
+pub struct Rewrite {
+    /// One sentence per finding, naming the missing backup commits (SHA, serial, date).
+    pub findings: Vec<String>,
+    /// The last backup commit known to be intact, to build on instead of the tip: the cache's
+    /// record when its check failed, else the remote record's; None when only the link check
+    /// failed (no intact commit is known).
+    pub base: Option<Oid>,
+    /// Where the branch stands now (tip, newest backup).
+    pub now: String,
+}
+
+/// The chain check of one remote before a backup commit (docs/custody.md): the cache's record
+/// and the remote's custody record must each be the branch's newest backup commit or one of its
+/// first-parent ancestors; when `building` a commit on a branch that carries manifests
+/// (`manifests`, or a remote record), the newest link of the chain must also hold.
+pub fn check(ws: &mut Workspace, manifests: bool, building: bool, log: &mut Log) -> Result<Option<Rewrite>, CoreError> {
+    let tip = if ws.branch_missing() { None } else { ws.tip() };
+    let (cached, remote) = (ws.cached_record(), ws.remote_record());
+    let mut findings = Vec::new();
+    let mut base = None;
+    // The cache first: when both failed it is the base, since a rewrite may recreate the remote record.
+    let records = [(cached, "this cache's record of the last push"), (remote.filter(|r| Some(*r) != cached), "the remote's custody record")];
+    for (known, source) in records {
+        let Some(known) = known else { continue };
+        let link = link_at(ws, known)?;
+        let serial = link.as_ref().map(|l| l.manifest.serial);
+        if let Some(tip) = tip
+            && holds(ws, tip, known, serial, log)?
+        {
+            continue;
+        }
+        let source = if remote == cached { "this cache's record and the remote's custody record".to_string() } else { source.to_string() };
+        let missing = missing_from(ws, tip, known, link, log)?;
+        findings.push(format!("{source} name{} {}, which the branch no longer holds; missing: {}", if remote == cached { "" } else { "s" }, short(known), missing));
+        base.get_or_insert(known);
+    }
+    if building
+        && let Some(tip) = tip
+        && (manifests || remote.is_some())
+        && let Some(broken) = walk(ws, tip, 2, log)?.broken
+    {
+        let found = broken.found.map_or_else(|| "no backup commit".to_string(), |f| format!("backup commit {}", short(f)));
+        findings.push(format!(
+            "the manifest of backup commit {} names {} as the backup before it, but its first-parent history holds {found} there",
+            short(broken.after),
+            named(&broken.missing)
+        ));
+    }
+    if findings.is_empty() {
+        return Ok(None);
+    }
+    let now = match tip {
+        None => format!("branch `{}` no longer exists", ws.branch()),
+        Some(tip) => match newest_backup(ws, tip, log)? {
+            Some(l) => format!("branch `{}` now stands at {} (its newest backup: serial {}, {})", ws.branch(), short(tip), l.manifest.serial, l.date),
+            None => format!("branch `{}` now stands at {}, with no backup commit", ws.branch(), short(tip)),
+        },
+    };
+    Ok(Some(Rewrite { findings, base, now }))
+}
+
+/// `known` and the backups before it that the branch does not hold, as far as this repository
+/// has their manifests: `abc1234 (serial 3, 2026-12-02T07:30:00Z), ...`.
+fn missing_from(ws: &mut Workspace, tip: Option<Oid>, known: Oid, link: Option<Link>, log: &mut Log) -> Result<String, CoreError> {
+    let Some(link) = link else { return Ok(format!("{known} ({})", ws.commit_info(known)?.date)) };
+    let mut names = vec![named(&link.as_previous())];
+    let mut more = 0;
+    let mut previous = link.manifest.previous;
+    while let Some(p) = previous.take() {
+        let Ok(commit) = Oid::from_str(&p.commit) else { break };
+        let held = match tip {
+            Some(tip) => holds(ws, tip, commit, Some(p.serial), log)?,
+            None => false,
+        };
+        if held {
+            break;
+        }
+        if names.len() < NAMED { names.push(named(&p)) } else { more += 1 }
+        // Older manifests are read only when this repository has the commit (a cache may).
+        if ws.has(commit) {
+            previous = link_at(ws, commit)?.and_then(|l| l.manifest.previous);
+        }
+    }
+    if more > 0 {
+        names.push(format!("and {more} more"));
+    }
+    Ok(names.join(", "))
+}
+
+/// `<full SHA> (serial 3, 2026-12-02T07:30:00Z)`: the SHA is what a recovery needs.
+fn named(p: &Previous) -> String {
+    format!("{} (serial {}, {})", p.commit, p.serial, p.date)
+}
+
+fn short(commit: Oid) -> String {
+    commit.to_string()[..12].to_string()
 }

@@ -214,7 +214,7 @@ impl Workspace {
         }
     }
 
-    fn has(&self, commit: Oid) -> bool {
+    pub(super) fn has(&self, commit: Oid) -> bool {
         self.repo.odb().map(|odb| odb.exists(commit)).unwrap_or(false)
     }
 }

@@ -5,6 +5,7 @@
 mod commit_url;
 pub mod custody;
 mod history;
+mod record;
 mod server_text;
 mod identity;
 mod signing;
@@ -62,6 +63,10 @@ pub struct Workspace {
     /// Names the local refs, so each remote's tip and commits are kept apart in one repository.
     remote: String,
     times: SyncTimes,
+    /// The commit the remote's custody record (`record::remote_ref`) named at the last sync.
+    record: Option<Oid>,
+    /// Set by `divert_to`: the branch that gets the commit instead of `config.branch`.
+    rescue_branch: Option<String>,
 }
 
 impl Workspace {
@@ -79,7 +84,7 @@ impl Workspace {
         let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
         apply_git_config(&repo, config, log)?;
         times.workdir = started.elapsed();
-        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote_refs: Vec::new(), remote: "origin".into(), times };
+        let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote_refs: Vec::new(), remote: "origin".into(), times, record: None, rescue_branch: None };
         log.info(format!("Start cloning from '{}'", ws.display_url()));
         ws.branch_missing = !ws.sync(log)?;
         if ws.branch_missing {
@@ -96,6 +101,7 @@ impl Workspace {
         self.config = config;
         self.remote = format!("mirror-{n}");
         self.tip = None;
+        self.rescue_branch = None;
         self.fetched_depth = 0;
         log.info(format!("Mirror: start cloning from '{}'", self.display_url()));
         self.branch_missing = !self.sync(log)?;
@@ -105,11 +111,31 @@ impl Workspace {
     /// The local branch that holds this remote's commit until it is pushed.
     fn local_branch(&self) -> String {
         if self.remote == "origin" {
-            format!("refs/heads/{}", self.config.branch)
+            format!("refs/heads/{}", self.push_branch())
         } else {
             // Outside refs/heads, so no branch name of the primary can collide with it.
-            format!("refs/kestra-backup/{}/{}", self.remote, self.config.branch)
+            format!("refs/kestra-backup/{}/{}", self.remote, self.push_branch())
         }
+    }
+
+    /// The branch the next push goes to: `branch`, or the rescue branch after `divert_to`.
+    fn push_branch(&self) -> &str {
+        self.rescue_branch.as_deref().unwrap_or(&self.config.branch)
+    }
+
+    /// From now on the commit is built on `base` (None: on the tip) and pushed to the new branch
+    /// `rescue`, leaving `branch` as it is (`custody`: a rewritten history). Returns the commit
+    /// the rescue branch starts from.
+    pub fn divert_to(&mut self, rescue: String, base: Option<Oid>) -> Option<Oid> {
+        self.rescue_branch = Some(rescue);
+        self.tip = base.or(self.tip);
+        self.tip
+    }
+
+    /// Points the local branch at `commit`, so a push sends it as it is (a rescue branch that
+    /// needs no new commit).
+    pub fn stage_existing(&self, commit: Oid) -> Result<(), CoreError> {
+        self.repo.reference(&self.local_branch(), commit, true, "kestra-git-backup rescue").map(drop).map_err(|e| git_error("cannot update the local branch", &e))
     }
 
     /// The branch this workspace pushes to.
@@ -135,6 +161,11 @@ impl Workspace {
     /// True when the remote had no such branch at `open` (it is created by the push).
     pub fn branch_missing(&self) -> bool {
         self.branch_missing
+    }
+
+    /// Whether the remote had a branch `name` at the last fetch.
+    pub fn remote_has_branch(&self, name: &str) -> bool {
+        self.remote_refs.iter().any(|(r, _)| r.strip_prefix("refs/heads/") == Some(name))
     }
 
     /// The commit the remote's tag `name` names, as of the last fetch.
@@ -204,8 +235,12 @@ impl Workspace {
     /// Pushes `commit` to the branch (when given) and the `extra` refspecs (a tag) in one push.
     pub fn push(&mut self, commit: Option<Oid>, extra: &[String], log: &mut Log) -> Result<PushOutcome, CoreError> {
         let url = self.display_url();
-        log.info(format!("Pushing to {url} on branch {}", self.config.branch));
-        let branch = commit.map(|_| format!("{}:refs/heads/{}", self.local_branch(), self.config.branch));
+        let target = self.push_branch().to_string();
+        match commit {
+            Some(_) => log.info(format!("Pushing to {url} on branch {target}")),
+            None => log.info(format!("Pushing {} to {url}", extra.iter().filter_map(|r| r.rsplit(':').next()).collect::<Vec<_>>().join(", "))),
+        }
+        let branch = commit.map(|_| format!("{}:refs/heads/{target}", self.local_branch()));
         let refspecs: Vec<&str> = branch.iter().chain(extra).map(String::as_str).collect();
         let mut broken = 0;
         let session = loop {
@@ -241,9 +276,9 @@ impl Workspace {
             let said = session.remote_text();
             let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
             // Refs are updated one by one: only the tag may have been refused.
-            let remote_branch = format!("refs/heads/{}", self.config.branch);
+            let remote_branch = format!("refs/heads/{target}");
             let landed = commit.filter(|_| !rejections.iter().any(|(r, _)| *r == remote_branch));
-            let landed_note = landed.map(|c| format!("; branch `{}` was pushed ({c})", self.config.branch)).unwrap_or_default();
+            let landed_note = landed.map(|c| format!("; branch `{target}` was pushed ({c})")).unwrap_or_default();
             self.tip = landed.or(self.tip);
             let protection = if refname.starts_with("refs/tags/") { "tag" } else { "branch" };
             return Err(CoreError::new(
@@ -282,15 +317,22 @@ impl Workspace {
         let start = if exists { Some(wanted.as_str()) } else { heads.first().map(String::as_str) };
         let Some(start) = start else {
             self.tip = None;
+            self.record = None;
             return Ok(false);
         };
         let branch = start.trim_start_matches("refs/heads/");
         let depth = shallow_depth(&self.config.url);
+        // The custody record comes in the same fetch: usually it names the tip, so it costs nothing.
+        let record = record::remote_ref(&self.config.branch);
+        let listed = self.remote_refs.iter().any(|(name, _)| *name == record);
+        let wanted: Vec<&str> = std::iter::once(start).chain(listed.then_some(record.as_str())).collect();
         let started = Instant::now();
-        let tip = fetch_into(&self.repo, conn.remote(), &self.config, &self.remote, &session, start, depth, log)?;
+        let fetched = fetch_into(&self.repo, conn.remote(), &self.config, &self.remote, &session, &wanted, depth, log)?;
         self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
         self.times.fetch_pack += started.elapsed();
         self.fetched_depth = self.fetched_depth.max(depth.unwrap_or(i32::MAX));
+        let tip = fetched[0];
+        self.record = fetched.get(1).copied();
         self.tip = Some(tip);
         log.debug(format!("Tip of {branch} is {tip}"));
         Ok(exists)
@@ -300,16 +342,21 @@ impl Workspace {
     /// history), into this remote's tracking namespace, on a connection of its own; returns the
     /// object it names.
     fn fetch_ref(&self, remote_ref: &str, depth: Option<i32>, log: &mut Log) -> Result<Oid, CoreError> {
+        Ok(self.fetch_refs(&[remote_ref], depth, log)?[0])
+    }
+
+    /// `fetch_ref` for several refs in one fetch; the objects they name, in the same order.
+    fn fetch_refs(&self, remote_refs: &[&str], depth: Option<i32>, log: &mut Log) -> Result<Vec<Oid>, CoreError> {
         let session = Session::new(self.trust.clone());
         let mut remote = self.repo.remote_anonymous(&self.config.url).map_err(|e| git_error("invalid `git.url`", &e))?;
-        let oid = fetch_into(&self.repo, &mut remote, &self.config, &self.remote, &session, remote_ref, depth, log)?;
+        let oids = fetch_into(&self.repo, &mut remote, &self.config, &self.remote, &session, remote_refs, depth, log)?;
         self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
-        Ok(oid)
+        Ok(oids)
     }
 
     /// Web URL of a commit (plugin-git rules, `plugin-git-compat.md` §11).
     pub fn commit_url(&self, commit: Oid) -> String {
-        commit_url(&self.config.url, &self.config.branch, &commit.to_string())
+        commit_url(&self.config.url, self.push_branch(), &commit.to_string())
     }
 
     /// The remote URL without any credentials, for logs.
@@ -388,17 +435,27 @@ fn advertised(conn: &git2::RemoteConnection, config: &GitConfig, session: &Sessi
 /// Fetches `remote_ref` into the tracking namespace of `remote_name` (reusing `remote`'s
 /// connection when it has one); returns the object it names.
 #[allow(clippy::too_many_arguments)]
-fn fetch_into(repo: &Repository, remote: &mut git2::Remote, config: &GitConfig, remote_name: &str, session: &Session, remote_ref: &str, depth: Option<i32>, log: &mut Log) -> Result<Oid, CoreError> {
-    let tracking = format!("refs/remotes/{remote_name}/{}", remote_ref.trim_start_matches("refs/heads/"));
-    let refspec = format!("+{remote_ref}:{tracking}");
+fn fetch_into(
+    repo: &Repository,
+    remote: &mut git2::Remote,
+    config: &GitConfig,
+    remote_name: &str,
+    session: &Session,
+    remote_refs: &[&str],
+    depth: Option<i32>,
+    log: &mut Log,
+) -> Result<Vec<Oid>, CoreError> {
+    let tracking: Vec<String> = remote_refs.iter().map(|r| format!("refs/remotes/{remote_name}/{}", r.trim_start_matches("refs/heads/"))).collect();
+    let refspecs: Vec<String> = remote_refs.iter().zip(&tracking).map(|(r, t)| format!("+{r}:{t}")).collect();
+    let refspecs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
     {
         let ticker = Ticker::new(log);
         let mut options = transport::fetch_options(config, session, &ticker, depth);
         remote
-            .fetch(&[refspec.as_str()], Some(&mut options), None)
+            .fetch(&refspecs, Some(&mut options), None)
             .map_err(|e| transport::network_error(&e, session, "fetch from", &display_url(&config.url), config))?;
     }
-    repo.refname_to_id(&tracking).map_err(|e| git_error("the fetched ref is missing", &e))
+    tracking.iter().map(|t| repo.refname_to_id(t).map_err(|e| git_error("the fetched ref is missing", &e))).collect()
 }
 
 fn log_host_key(config: &GitConfig, fingerprint: &str, log: &mut Log) {

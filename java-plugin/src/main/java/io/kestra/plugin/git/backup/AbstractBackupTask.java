@@ -111,6 +111,18 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
     @PluginProperty(group = "destination")
     protected Property<String> tag;
 
+    @Schema(
+        title = "Build on a branch whose history was rewritten on purpose (one run)",
+        description = "Every backup checks the chain of custody of the branch first (docs/custody.md): a branch whose history was rewritten "
+            + "or truncated (a force-push, a reset, a branch recreated) fails the task with `[HistoryRewritten]`, naming the backup commits "
+            + "that went missing, and the backup goes to a new branch `<branch>-rescue-<yyyyMMdd-HHmmss>`. Set this for one run after a "
+            + "rewrite made on purpose: the task warns, naming what the chain drops, builds on the rewritten branch and moves the custody "
+            + "records there. Applies to the mirrors too."
+    )
+    @Builder.Default
+    @PluginProperty(group = "reliability")
+    protected Property<Boolean> acceptRewrittenHistory = Property.ofValue(false);
+
     @Schema(title = "Push attempts when the branch moves during the run (never forced)")
     @Builder.Default
     @PluginProperty(group = "reliability")
@@ -194,6 +206,7 @@ public abstract class AbstractBackupTask extends AbstractGitTask {
         putIfPresent(git, "authorEmail", runContext.render(authorEmail).as(String.class));
         git.put("maxPushAttempts", runContext.render(maxPushAttempts).as(Integer.class).orElse(40));
         putIfPresent(git, "tag", runContext.render(tag).as(String.class));
+        git.put("acceptRewrittenHistory", runContext.render(acceptRewrittenHistory).as(Boolean.class).orElse(false));
         git.put("unpushedDir", runContext.workingDir().path().toString());
         if (mirrors != null && !mirrors.isEmpty()) {
             List<Map<String, Object>> rendered = new ArrayList<>();

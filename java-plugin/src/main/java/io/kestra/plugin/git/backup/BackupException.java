@@ -7,7 +7,7 @@ import lombok.Getter;
 public class BackupException extends RuntimeException {
     /** Stable codes, one per kind of failure (the core's {@code ErrorCode}). */
     public enum Code {
-        InvalidConfig, Auth, Tls, Network, KestraApi, UnsafePath, DeletionGuard, PushRejected, Conflict, InvalidBackup, Drift, Git, Io, Internal;
+        InvalidConfig, Auth, Tls, Network, KestraApi, UnsafePath, DeletionGuard, PushRejected, Conflict, InvalidBackup, Drift, HistoryRewritten, Git, Io, Internal;
 
         public static Code parse(String name) {
             for (Code c : values()) {

@@ -131,7 +131,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -979,6 +979,34 @@ class KestraRuntimeTest {
         String log = logText(refused);
         assertTrue(log.contains("allowEmptyExport"), "the error names the property that allows it:\n" + log);
         assertEquals(before, git("guarded", "rev-parse", "main"), "the backup is untouched");
+        assertNoSecret(refused, TOKEN);
+    }
+
+    @Test
+    void aForcePushedBranchFailsTheBackupWithHistoryRewrittenAndTheBackupGoesToARescueBranch() throws Exception {
+        saveTaskFlow("custody_backup", "io.kestra.plugin.git.backup.BackupInstance", """
+                namespacePrefix: custody
+                filesDirectory: scripts
+            %s""".formatted(connection("custody")), "");
+        flowService.create(GenericFlow.fromYaml("main", logFlow("custody", "etl", "kept")));
+        for (int n = 1; n <= 3; n++) {
+            kestra.putFile("custody", "/run.sh", "echo " + n + "\n");
+            assertEquals(State.Type.SUCCESS, run("custody_backup").getState().getCurrent());
+        }
+        String first = git("custody", "rev-parse", "main~2");
+        String third = git("custody", "rev-parse", "main");
+        git("custody", "push", "-q", "--force", server.get("REPOS") + "/custody.git", first + ":refs/heads/main");
+
+        kestra.putFile("custody", "/run.sh", "echo 4\n");
+        Execution refused = run("custody_backup");
+        assertEquals(State.Type.FAILED, refused.getState().getCurrent());
+        String log = logText(refused);
+        assertTrue(log.contains("[HistoryRewritten]") && log.contains(third + " (serial 3,") && log.contains("`acceptRewrittenHistory`"), log);
+        Matcher rescue = Pattern.compile("the new branch `(main-rescue-\\d{8}-\\d{6})`").matcher(log);
+        assertTrue(rescue.find(), "the error names the rescue branch:\n" + log);
+        assertEquals(third, git("custody", "rev-parse", rescue.group(1) + "^"), "built on the last intact backup");
+        assertEquals("echo 4", git("custody", "show", rescue.group(1) + ":scripts/custody/run.sh"));
+        assertEquals(first, git("custody", "rev-parse", "main"), "the rewritten branch is left as it is");
         assertNoSecret(refused, TOKEN);
     }
 

@@ -60,6 +60,7 @@ class RequestRenderingTest {
         assertEquals(10000, git.get("connectTimeoutMs"));
         assertEquals(60000, git.get("readTimeoutMs"));
         assertEquals(40, git.get("maxPushAttempts"));
+        assertEquals(false, git.get("acceptRewrittenHistory"));
         assertFalse(git.containsKey("authorName"), "unset: the core applies plugin-git's identity fallback");
 
         Map<String, Object> kestra = map(request.get("kestra"));
@@ -106,6 +107,7 @@ class RequestRenderingTest {
             allowNamespaceRemoval: true
             manifest: "{{ true }}"
             maxPushAttempts: 2
+            acceptRewrittenHistory: true
             kestraUrl: "http://kestra:8080/"
             auth:
               apiToken: "{{ secret('GITLAB_ACCESS_TOKEN') }}"
@@ -130,6 +132,7 @@ class RequestRenderingTest {
         assertEquals("bot@example.com", git.get("authorEmail"));
         assertEquals("/var/cache/kestra-backup", git.get("cacheDir"));
         assertEquals(2, git.get("maxPushAttempts"));
+        assertEquals(true, git.get("acceptRewrittenHistory"));
         assertEquals(List.of(
             Map.of("url", "https://mirror.example.com/backup.git", "branch", "backup", "username", "mirror-bot", "password", TOKEN),
             Map.of("url", "git@second.example.com:b.git", "privateKey", "-----BEGIN OPENSSH PRIVATE KEY----- mirror", "hostKeyFingerprint", "SHA256:def")
