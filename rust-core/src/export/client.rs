@@ -85,6 +85,13 @@ impl KestraClient {
         self.send(path, Call::Read, log, &|| Ok(self.http.get(&url).query(query)))
     }
 
+    /// GET of an instance-wide endpoint, `<base>/api/v1/<path>` (no tenant: `plugins`), with the
+    /// retry policy of `get`.
+    pub fn get_instance(&self, path: &str, log: &mut Log) -> Result<Response, CoreError> {
+        let url = format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'));
+        self.send(path, Call::Read, log, &|| Ok(self.http.get(&url)))
+    }
+
     /// Every item of a paged Kestra search answering `{results, total}`: pages of `page_size` from
     /// page 1 (Kestra's first), until an empty page or `total`. A short page is not taken as the
     /// last: Kestra leaves items out of a page after paging (states of gone flows in 2.0's trigger

@@ -7,6 +7,7 @@ mod client;
 pub(crate) mod flow_header;
 pub mod kv;
 pub mod kv_file;
+pub mod plugins;
 pub mod triggers;
 
 pub use client::KestraClient;

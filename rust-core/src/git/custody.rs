@@ -66,9 +66,26 @@ pub fn newest_backup(ws: &mut Workspace, from: Oid, log: &mut Log) -> Result<Opt
 /// Walks the chain from the newest backup commit at or below `from`, at most `limit` backup
 /// commits, checking every `previous` pointer and that serials are consecutive.
 pub fn walk(ws: &mut Workspace, from: Oid, limit: usize, log: &mut Log) -> Result<Chain, CoreError> {
+    walk_each(ws, from, limit, log, &mut |_, _| Ok(()), true)
+}
+
+/// `walk`, handing each backup commit to `visit` as it is reached; with `keep_items` false the
+/// links keep their manifests without the item lists, so memory stays flat over a long history.
+pub fn walk_each(
+    ws: &mut Workspace,
+    from: Oid,
+    limit: usize,
+    log: &mut Log,
+    visit: &mut dyn FnMut(&Workspace, &Link) -> Result<(), CoreError>,
+    keep_items: bool,
+) -> Result<Chain, CoreError> {
     let mut chain = Chain::default();
     let mut current = newest_backup(ws, from, log)?;
-    while let Some(link) = current.take() {
+    while let Some(mut link) = current.take() {
+        visit(ws, &link)?;
+        if !keep_items {
+            link.manifest.kinds.values_mut().for_each(|kind| kind.items = Vec::new());
+        }
         let previous = link.manifest.previous.clone();
         let (after, serial) = (link.commit, link.manifest.serial);
         chain.links.push(link);
