@@ -46,10 +46,11 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         report.kv = Some(export_kv(&mut snapshot, sources.len() - 1, options, recipients, client, &mut ws, log)?);
     }
     let triggers = trigger_layout.map(|layout| record_triggers(layout, client.as_ref(), &mut ws, log)).transpose()?;
+    let manifest_inputs = req.manifest.then(|| manifest_inputs(req, client.as_ref(), log)).transpose()?;
     report.timings_ms.export = elapsed_ms(t);
     log.peak_memory("the export");
 
-    let primary = publish(&mut ws, &snapshot, triggers.as_ref(), req, &mut report.timings_ms, log)?;
+    let primary = publish(&mut ws, &snapshot, triggers.as_ref(), manifest_inputs.as_ref(), req, &mut report.timings_ms, log)?;
     report.sources = primary.counts;
     report.diff = primary.diff;
     report.commit_id = primary.commit.map(|c| c.to_string());
@@ -62,7 +63,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
         let url = crate::git::display_url(&mirror.url);
-        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, triggers.as_ref(), req, &mut report.timings_ms, log));
+        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, triggers.as_ref(), manifest_inputs.as_ref(), req, &mut report.timings_ms, log));
         let mut row = MirrorReport { url: url.clone(), ..MirrorReport::default() };
         match outcome {
             Ok(published) => {
@@ -122,7 +123,15 @@ impl TagStep<'_> {
 /// Plans the snapshot on the workspace's remote tip, commits, tags (`git.tag`) and pushes the
 /// branch and the tag in one push; a lost race loops back to "plan on the new tip", never forcing,
 /// within `maxPushAttempts`.
-fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
+fn publish(
+    ws: &mut Workspace,
+    snapshot: &Snapshot,
+    triggers: Option<&RecordedTriggers>,
+    manifest: Option<&ManifestInputs>,
+    req: &Request,
+    timings: &mut Timings,
+    log: &mut Log,
+) -> Result<Published, CoreError> {
     let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None };
     // A commit pushed with the tag in a push whose branch update lost the race.
     let mut tagged_in_lost_race = None;
@@ -134,8 +143,8 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTr
         }
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
-        if req.manifest && !plan.changes.is_empty() {
-            add_manifest(ws, snapshot, triggers, req, &mut plan, log)?;
+        if let Some(inputs) = manifest.filter(|_| !plan.changes.is_empty()) {
+            add_manifest(ws, snapshot, triggers, inputs, &mut plan, log)?;
         }
         timings.snapshot += elapsed_ms(t);
 
@@ -220,16 +229,28 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTr
     }
 }
 
+/// What the manifest needs besides the tree, read once per run for the primary and the mirrors.
+struct ManifestInputs {
+    instance: Instance,
+}
+
+/// The instance the backup reads from: its identity as Kestra reports it, and the API URL without
+/// credentials.
+fn manifest_inputs(req: &Request, client: Option<&KestraClient>, log: &mut Log) -> Result<ManifestInputs, CoreError> {
+    let identity = client.map(|c| export::instance::fetch(c, log)).transpose()?.unwrap_or_default();
+    let url = req.kestra.as_ref().map(|k| crate::git::display_url(&k.url));
+    Ok(ManifestInputs { instance: Instance { id: identity.id, version: identity.version, url } })
+}
+
 /// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
 /// still makes no commit); its serial follows the newest backup commit of the branch, which it
 /// names as `previous`.
-fn add_manifest(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, req: &Request, plan: &mut Plan, log: &mut Log) -> Result<(), CoreError> {
+fn add_manifest(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, inputs: &ManifestInputs, plan: &mut Plan, log: &mut Log) -> Result<(), CoreError> {
     let mut dirs: Vec<(Kind, &str)> = snapshot.source_dirs().map(|(kind, dir)| (Kind::from(kind), dir)).collect();
     if let Some(t) = triggers {
         dirs.push((Kind::Triggers, t.layout.dir()));
     }
-    let instance = Instance { url: req.kestra.as_ref().map(|k| crate::git::display_url(&k.url)), ..Instance::default() };
-    let mut described = manifest::describe(ws, &plan.changes, &dirs, instance)?;
+    let mut described = manifest::describe(ws, &plan.changes, &dirs, inputs.instance.clone())?;
     let last = match ws.tip() {
         Some(tip) => custody::newest_backup(ws, tip, log)?,
         None => None,

@@ -79,17 +79,24 @@ impl KestraClient {
         format!("{}/api/v1/{}/{}", self.base, self.tenant, path.trim_start_matches('/'))
     }
 
-    /// GET with the retry policy; the response is a success (2xx) or an error naming the cause.
-    pub fn get(&self, path: &str, query: &[(&str, &str)], log: &mut Log) -> Result<Response, CoreError> {
-        let url = self.url(path);
-        self.send(path, Call::Read, log, &|| Ok(self.http.get(&url).query(query)))
+    /// `<base>/api/v1/<path>`: the few endpoints Kestra serves for the whole instance, without a
+    /// tenant (`configs`, `plugins`).
+    pub fn instance_url(&self, path: &str) -> String {
+        format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'))
     }
 
-    /// GET of an instance-wide endpoint, `<base>/api/v1/<path>` (no tenant: `plugins`), with the
-    /// retry policy of `get`.
+    /// GET with the retry policy; the response is a success (2xx) or an error naming the cause.
+    pub fn get(&self, path: &str, query: &[(&str, &str)], log: &mut Log) -> Result<Response, CoreError> {
+        self.get_url(path, &self.url(path), query, log)
+    }
+
+    /// GET of an instance-wide endpoint (`instance_url`), with the same retries and auth as `get`.
     pub fn get_instance(&self, path: &str, log: &mut Log) -> Result<Response, CoreError> {
-        let url = format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'));
-        self.send(path, Call::Read, log, &|| Ok(self.http.get(&url)))
+        self.get_url(path, &self.instance_url(path), &[], log)
+    }
+
+    fn get_url(&self, path: &str, url: &str, query: &[(&str, &str)], log: &mut Log) -> Result<Response, CoreError> {
+        self.send(path, Call::Read, log, &|| Ok(self.http.get(url).query(query)))
     }
 
     /// Every item of a paged Kestra search answering `{results, total}`: pages of `page_size` from
@@ -281,6 +288,7 @@ mod tests {
         let cfg: KestraConfig = serde_json::from_value(serde_json::json!({"url": "http://k:8080/"})).unwrap();
         let c = KestraClient::new(&cfg).unwrap();
         assert_eq!(c.url("/flows/export/by-query"), "http://k:8080/api/v1/main/flows/export/by-query");
+        assert_eq!(c.instance_url("configs"), "http://k:8080/api/v1/configs");
         let bad: KestraConfig = serde_json::from_value(serde_json::json!({"url": "ftp://k"})).unwrap();
         assert!(KestraClient::new(&bad).err().unwrap().message.contains("`kestra.url`"));
     }

@@ -5,6 +5,7 @@ mod archive;
 pub mod bundled_flows;
 mod client;
 pub(crate) mod flow_header;
+pub mod instance;
 pub mod kv;
 pub mod kv_file;
 pub mod plugins;

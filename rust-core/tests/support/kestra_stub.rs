@@ -2,6 +2,8 @@
 //! in-memory model tests change between runs. Unit-level proof only: the end-to-end suite runs
 //! a real Kestra.
 //!
+//! - `GET /api/v1/configs` (instance-wide, no tenant): `{uuid, version, ...}`, the instance's id a
+//!   fixed uuid per stub (`instance_uuid`, settable); 404 when `instance_uuid` is None (an older server).
 //! - `GET /api/v1/{tenant}/flows/export/by-query[?filters[namespace][EQUALS|STARTS_WITH]=..]`:
 //!   ZIP of `<namespace>-<id>.yml` entries, each the flow's source (its last saved revision).
 //! - `GET /api/v1/{tenant}/flows/distinct-namespaces`: JSON array of namespaces with flows.
@@ -85,6 +87,8 @@ pub struct Model {
     pub installed: Vec<String>,
     /// Old type names Kestra still accepts (a plugin's `aliases`).
     pub aliases: Vec<String>,
+    /// The instance's `uuid` in `configs`; None: the endpoint is not served.
+    pub instance_uuid: Option<String>,
 }
 
 /// The core types the tests' flows use.
@@ -135,7 +139,13 @@ impl KestraStub {
     pub fn start() -> KestraStub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let model = Arc::new(Mutex::new(Model { installed: CORE_TYPES.iter().map(|t| t.to_string()).collect(), ..Model::default() }));
+        // One id per stub, as each Kestra instance has its own.
+        let port = listener.local_addr().unwrap().port();
+        let model = Arc::new(Mutex::new(Model {
+            instance_uuid: Some(format!("6f1c2b9e-0000-4000-8000-{port:012}")),
+            installed: CORE_TYPES.iter().map(|t| t.to_string()).collect(),
+            ..Model::default()
+        }));
         let requests = Arc::new(AtomicUsize::new(0));
         let auth = format!("Basic {}", b64("admin@kestra.io:kestra-Pass1"));
         let (m, r) = (model.clone(), requests.clone());
@@ -298,6 +308,10 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
                 "conditions": [], "storages": [], "secrets": [], "guides": [], "categories": ["CORE"]});
             (200, "application/json", serde_json::to_vec(&json!([plugin])).unwrap())
         }
+        ("GET", ["api", "v1", "configs"]) => match &m.instance_uuid {
+            Some(uuid) => (200, "application/json", serde_json::to_vec(&json!({"uuid": uuid, "version": "2.0.0", "edition": "OSS", "isTaskRunEnabled": false})).unwrap()),
+            None => (404, "application/json", br#"{"message":"Not Found"}"#.to_vec()),
+        },
         ("POST", ["api", "v1", _tenant, "flows", "validate"]) => {
             let verdicts: Vec<serde_json::Value> = form
                 .iter()

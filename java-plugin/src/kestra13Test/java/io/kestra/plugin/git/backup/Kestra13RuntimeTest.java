@@ -10,9 +10,11 @@ import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.LogRepositoryInterface;
 import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.services.FlowService;
+import io.kestra.core.services.InstanceService;
 import io.kestra.core.storages.Namespace;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
+import io.kestra.core.utils.VersionProvider;
 import jakarta.inject.Inject;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -56,6 +58,10 @@ class Kestra13RuntimeTest {
     StorageInterface storage;
     @Inject
     NamespaceFactory namespaceFactory;
+    @Inject
+    InstanceService instanceService;
+    @Inject
+    VersionProvider versionProvider;
 
     private static TestGitServer server;
     private static KestraApiStandIn api;
@@ -81,7 +87,7 @@ class Kestra13RuntimeTest {
     void seedFlowWithForEachAndPluginDefaultsRunsUnchangedButForTheTypes() throws Exception {
         assertThrows(ClassNotFoundException.class, () -> Class.forName("io.kestra.plugin.git.backup.PushFlows"),
             "our classes must come from the plugins folder only");
-        backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage);
+        backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage, instanceService, versionProvider);
         for (String ns : NAMESPACES) {
             flowService.importFlow("main", """
                 # %1$s flow, comments kept

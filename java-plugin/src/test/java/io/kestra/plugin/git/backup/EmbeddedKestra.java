@@ -13,8 +13,10 @@ import io.kestra.core.scheduler.store.TriggerStateStore;
 import io.kestra.core.scheduler.vnodes.VNodes;
 import io.kestra.core.runners.TestRunner;
 import io.kestra.core.services.FlowService;
+import io.kestra.core.services.InstanceService;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
+import io.kestra.core.utils.VersionProvider;
 import io.micronaut.context.ApplicationContext;
 
 import java.util.List;
@@ -36,7 +38,7 @@ final class EmbeddedKestra implements AutoCloseable {
         context = ApplicationContext.builder().environments("test").start();
         KestraApiStandIn.Backing backing = new KestraApiStandIn.Backing(
             context.getBean(FlowRepositoryInterface.class), context.getBean(FlowService.class), context.getBean(NamespaceFactory.class),
-            context.getBean(StorageInterface.class));
+            context.getBean(StorageInterface.class), context.getBean(InstanceService.class), context.getBean(VersionProvider.class));
         api = KestraApiStandIn.start(() -> backing);
         api.triggers = new TriggerApiStandIn(context);
         api.plugins = context.getBean(PluginRegistry.class);

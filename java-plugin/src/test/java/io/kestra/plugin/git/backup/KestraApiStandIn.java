@@ -12,9 +12,11 @@ import io.kestra.core.security.ProtectedZipInputStream;
 import io.kestra.core.security.SecurityConfiguration.ZipBombProtectionConfiguration;
 import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.services.FlowService;
+import io.kestra.core.services.InstanceService;
 import io.kestra.core.storages.Namespace;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
+import io.kestra.core.utils.VersionProvider;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -54,7 +56,9 @@ import java.util.zip.ZipOutputStream;
  * FlowService's import of each entry, answering the entries refused; `POST namespaces/{ns}/files`
  * (multipart `fileContent`) a part named `*.zip` unpacked into the namespace, its `_flows/<id>.yml`
  * entries imported as flows of that namespace, as Kestra does, any other part stored at `path`.
- * With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
+ * `GET /api/v1/configs` (instance-wide, no tenant) answers, as Kestra's MiscController does,
+ * the instance `uuid` Kestra keeps in its settings (InstanceService) and its `version`
+ * (VersionProvider). With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
  * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
  * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}); with {@link #triggers}, Kestra 2.0's triggers API;
  * with {@link #plugins}, the plugins installed.
@@ -94,7 +98,8 @@ final class KestraApiStandIn implements AutoCloseable {
     final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
     /** What the answers are read from: the in-process Kestra's repository and storage. */
-    record Backing(FlowRepositoryInterface flows, FlowService flowService, NamespaceFactory namespaces, StorageInterface storage) {
+    record Backing(FlowRepositoryInterface flows, FlowService flowService, NamespaceFactory namespaces, StorageInterface storage,
+                   InstanceService instance, VersionProvider versions) {
     }
 
     /** Serves `kestra` (read at each call) at the configured URL with the configured credentials. */
@@ -136,6 +141,10 @@ final class KestraApiStandIn implements AutoCloseable {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
             } else if (path.equals("/api/v1/plugins") && "GET".equals(exchange.getRequestMethod()) && registry != null) {
                 reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(registry.plugins().stream().map(p -> Plugin.of(p, null)).toList()));
+            } else if (path.equals("/api/v1/configs") && "GET".equals(exchange.getRequestMethod())) {
+                Backing backing = kestra.get();
+                reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(
+                    Map.of("uuid", backing.instance().fetch(), "version", backing.versions().getVersion())));
             } else if (kv != null && KvStandIn.handles(call)) {
                 kv.answer(exchange, call);
             } else if (call.startsWith("triggers/") && triggerApi != null) {

@@ -25,6 +25,7 @@ import io.kestra.core.runners.TestRunnerUtils;
 import io.kestra.core.serializers.JacksonMapper;
 import io.kestra.core.services.FlowParsingService;
 import io.kestra.core.services.FlowService;
+import io.kestra.core.services.InstanceService;
 import io.kestra.core.services.KVStoreService;
 import io.kestra.core.models.kv.KVType;
 import io.kestra.core.storages.kv.KVMetadata;
@@ -35,6 +36,7 @@ import io.kestra.core.services.TaskOutputService;
 import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.Await;
+import io.kestra.core.utils.VersionProvider;
 import io.micronaut.context.ApplicationContext;
 import io.micronaut.data.model.Pageable;
 import jakarta.inject.Inject;
@@ -114,6 +116,10 @@ class KestraRuntimeTest {
     @Inject
     KVStoreService kvStoreService;
     @Inject
+    InstanceService instanceService;
+    @Inject
+    VersionProvider versionProvider;
+    @Inject
     ApplicationContext applicationContext;
     @Inject
     TriggerEventQueue triggerEventQueue;
@@ -133,7 +139,7 @@ class KestraRuntimeTest {
 
     @BeforeEach
     void shareTheFlowRepository() {
-        backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage);
+        backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage, instanceService, versionProvider);
         api.kv = new KvStandIn(kvStoreService);
         api.triggers = new TriggerApiStandIn(applicationContext);
         api.plugins = pluginRegistry;
@@ -315,11 +321,13 @@ class KestraRuntimeTest {
         Execution first = run("instance_backup");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
         assertEquals("""
+            .kestra-backup/manifest.json
             flows/inst.team.crm/sync.yml
             flows/inst.team/etl.yml
             scripts/inst.team/run.sh
             scripts/inst/shared/lib.py""", git("instance", "ls-tree", "-r", "--name-only", "main"),
-            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not), nothing else");
+            "every namespace under `inst` (a parent holding only files included, the sibling `instx` not) and the backup's manifest, nothing else");
+        assertEquals(1, ((Number) json(blob("instance", "main:.kestra-backup/manifest.json")).get("serial")).intValue(), "the first backup of a chain");
         assertEquals("Backup of the Kestra instance", git("instance", "log", "--format=%s", "main"), "ONE commit");
         String commit = git("instance", "rev-parse", "main");
         assertTrue(logText(first).contains("commit=" + commit + " url=" + server.httpsUrl("instance").replace(".git", "") + "/commit/" + commit),
