@@ -248,3 +248,33 @@ fn older_commits_without_a_manifest_are_counted_and_the_depth_bounds_the_walk() 
     let message = error(&run(&s.request("drill", json!({"verifyDepth": 0}))), "InvalidConfig");
     assert!(message.starts_with("`restore.verifyDepth`: must be at least 1"), "{message}");
 }
+
+#[test]
+fn a_backup_of_another_instance_is_refused_unless_allowed_and_the_origin_is_reported() {
+    let s = Setup::new("identity");
+    let first = s.backup("one", false);
+    let recorded = s.stub.model.lock().unwrap().instance_uuid.clone().unwrap();
+    s.stub.delete_flow("company", "etl");
+
+    // The same instance: restored, and the report says where the backup came from.
+    let answer = run(&s.request("restore", json!({})));
+    let backup = answer.pointer("/report/restore/backup").unwrap_or_else(|| panic!("{answer}"));
+    assert_eq!((backup["serial"].as_u64(), backup["commit"].as_str(), backup["instanceId"].as_str()), (Some(1), Some(first.as_str()), Some(recorded.as_str())), "{backup}");
+    assert_eq!(answer.pointer("/report/restore/restoredFlows"), Some(&json!(1)));
+
+    // Another Kestra (another uuid) is refused, nothing written; `allowOtherInstance` restores it.
+    s.stub.delete_flow("company", "etl");
+    s.stub.model.lock().unwrap().instance_uuid = Some("0b7e0000-0000-4000-8000-000000000002".into());
+    let writes = s.stub.model.lock().unwrap().writes.len();
+    let message = error(&run(&s.request("restore", json!({}))), "InvalidBackup");
+    assert!(message.contains(&format!("comes from Kestra instance {recorded}")) && message.contains("not from this one (0b7e0000-0000-4000-8000-000000000002)"), "{message}");
+    assert!(message.contains("`restore.allowOtherInstance: true`"), "{message}");
+    assert_eq!(s.stub.model.lock().unwrap().writes.len(), writes, "nothing written");
+    let answer = run(&s.request("restore", json!({"allowOtherInstance": true})));
+    assert_eq!(answer.pointer("/report/restore/restoredFlows"), Some(&json!(1)), "{answer}");
+
+    // A Kestra that reports no id: nothing to compare, restored.
+    s.stub.delete_flow("company", "etl");
+    s.stub.model.lock().unwrap().instance_uuid = None;
+    assert_eq!(run(&s.request("restore", json!({}))).pointer("/report/restore/restoredFlows"), Some(&json!(1)));
+}

@@ -50,15 +50,20 @@ pub struct Chain {
 }
 
 /// The newest backup commit at or below `from` along first parents, or None when none is found
-/// within `SEARCH` commits.
+/// within `SEARCH` commits. A backup commit is one that wrote its manifest: a commit made by hand
+/// on top of a backup carries the same manifest blob as its first parent and is stepped over.
 pub fn newest_backup(ws: &mut Workspace, from: Oid, log: &mut Log) -> Result<Option<Link>, CoreError> {
     let mut next = Some(from);
     for _ in 0..=SEARCH {
         let Some(commit) = next else { return Ok(None) };
+        next = ws.first_parent(commit, log)?;
+        let Some(blob) = ws.at(commit).blob_at(manifest::PATH)? else { continue };
+        if next.map(|parent| ws.at(parent).blob_at(manifest::PATH)).transpose()?.flatten() == Some(blob) {
+            continue;
+        }
         if let Some(manifest) = manifest::read(&ws.at(commit), &commit.to_string())? {
             return Ok(Some(Link { commit, date: ws.commit_info(commit)?.date, manifest }));
         }
-        next = ws.first_parent(commit, log)?;
     }
     Ok(None)
 }

@@ -67,10 +67,10 @@ pub fn signature(ws: &Workspace, at: Oid, keys: &VerifyKeys, allow_unsigned: boo
     ))
 }
 
-/// The backup's instance against the Kestra written to: refused when both ids are known and
-/// differ, unless `allow_other`.
-pub fn identity(backup: &Instance, kestra: &Instance, allow_other: bool, log: &mut Log) -> Result<(), CoreError> {
-    let (Some(theirs), Some(ours)) = (backup.id.as_deref(), kestra.id.as_deref()) else {
+/// The backup's instance against the Kestra written to (`kestra`: the id it reports): refused
+/// when both ids are known and differ, unless `allow_other`.
+pub fn identity(backup: &Instance, kestra: Option<&str>, allow_other: bool, log: &mut Log) -> Result<(), CoreError> {
+    let (Some(theirs), Some(ours)) = (backup.id.as_deref(), kestra) else {
         log.info("The instance the backup came from cannot be compared with this Kestra (an id is unknown); restoring");
         return Ok(());
     };
@@ -101,12 +101,14 @@ mod tests {
 
     #[test]
     fn another_instance_is_refused_unless_allowed_and_an_unknown_id_is_not_compared() {
-        let mut log = Log::new(&mut |_| {}, Vec::new());
-        let err = identity(&instance(Some("a")), &instance(Some("b")), false, &mut log).unwrap_err();
+        let mut sink = |_: &crate::LogEvent| {};
+        let mut log = Log::new(&mut sink, Vec::new());
+        let err = identity(&instance(Some("a")), Some("b"), false, &mut log).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidBackup);
         assert!(err.message.contains("instance a (http://old:8080), not from this one (b)") && err.message.contains("`restore.allowOtherInstance: true`"), "{}", err.message);
-        identity(&instance(Some("a")), &instance(Some("b")), true, &mut log).unwrap();
-        identity(&instance(Some("a")), &instance(Some("a")), false, &mut log).unwrap();
-        identity(&instance(None), &instance(Some("b")), false, &mut log).unwrap();
+        identity(&instance(Some("a")), Some("b"), true, &mut log).unwrap();
+        identity(&instance(Some("a")), Some("a"), false, &mut log).unwrap();
+        identity(&instance(None), Some("b"), false, &mut log).unwrap();
+        identity(&instance(Some("a")), None, false, &mut log).unwrap();
     }
 }

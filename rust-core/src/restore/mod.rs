@@ -64,6 +64,10 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         Job::Drill => Some(verify::run(&mut ws, at, req.restore.verify_depth, &keys, &client, log)?),
         _ => {
             guard::signature(&ws, at, &keys, req.restore.allow_unsigned, log)?;
+            if let Some((_, instance)) = &origin {
+                let kestra = crate::export::instance::fetch(&client, log)?;
+                guard::identity(instance, kestra.id.as_deref(), req.restore.allow_other_instance, log)?;
+            }
             None
         }
     };

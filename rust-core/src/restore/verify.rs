@@ -115,6 +115,7 @@ impl FileCheck {
         let tree = ws.at(link.commit);
         let items = link.manifest.kinds.values().flat_map(|k| k.items.iter());
         let mut verified = HashMap::new();
+        let first_problem = self.problems.len();
         match self.newer.take() {
             None => {
                 let held: HashMap<String, Oid> = tree.files_under("")?.into_iter().map(|f| (f.path, f.oid)).collect();
@@ -131,6 +132,7 @@ impl FileCheck {
                 }
             }
         }
+        self.problems[first_problem..].sort_by(|a, b| a.file.cmp(&b.file));
         self.newer = Some((link.commit, verified));
         Ok(())
     }
