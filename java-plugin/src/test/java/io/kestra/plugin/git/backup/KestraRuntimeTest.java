@@ -1446,8 +1446,9 @@ class KestraRuntimeTest {
     /**
      * Issue 14, verification: two signed backups; the drill with the signing key's public half
      * verifies the chain and says so in its outputs; an unsigned commit pushed by hand is named by
-     * the drill and a restore of it is refused; a commit whose manifest and flow name a type Kestra
-     * has not installed makes the drill name the type.
+     * the drill and a restore of it is refused; a backup from another instance is refused, and
+     * restored with `allowOtherInstance`; a commit whose manifest and flow name a type Kestra has
+     * not installed makes the drill name the type.
      */
     @Test
     void theDrillVerifiesTheHistoryAndARestoreRefusesAnUnsignedCommit() throws Exception {
@@ -1498,20 +1499,41 @@ class KestraRuntimeTest {
         assertTrue(logText(refused).contains("commit " + byHand + " is unsigned") && logText(refused).contains("allowUnsigned"), logText(refused));
         assertTrue(flowRepository.findByIdWithSource("main", "ver", "alpha").orElseThrow().getSource().contains("\"two\""), "nothing restored");
 
-        // A commit whose manifest and flow name a type Kestra has not installed.
+        // A backup taken from another instance (its manifest names another instance id): refused, then restored with `allowOtherInstance`.
         Map<String, Object> manifest = json(git("verify", "show", backup2 + ":.kestra-backup/manifest.json"));
+        String ours = (String) map(manifest.get("instance")).get("id");
+        assertNotNull(ours, "the backup recorded this Kestra's instance id: " + manifest);
         manifest.put("serial", 3);
         manifest.put("previous", Map.of("commit", backup2, "serial", 2, "date", git("verify", "log", "-1", "--format=%cI", backup2)));
+        manifest.put("instance", Map.of("id", "another-instance-0000", "url", "http://old-kestra:8080"));
+        server.commitFiles("verify", Map.of(
+            ".kestra-backup/manifest.json", JacksonMapper.ofJson().writerWithDefaultPrettyPrinter().writeValueAsString(manifest),
+            "flows/ver/alpha.yml", blob("verify", backup2 + ":flows/ver/alpha.yml")));
+        String other = git("verify", "rev-parse", "main");
+        saveTaskFlow("ver_restore_other", "io.kestra.plugin.git.backup.RestoreInstance", layout, "serial={{ outputs.task.backup.serial }} from={{ outputs.task.backup.instanceId }}");
+        saveTaskFlow("ver_restore_allowed", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    allowOtherInstance: true\n", "restoredFlows={{ outputs.task.restoredFlows }}");
+        flowService.delete(flowRepository.findByIdWithSource("main", "ver", "alpha").orElseThrow());
+        Execution otherRefused = run("ver_restore_other");
+        assertEquals(State.Type.FAILED, otherRefused.getState().getCurrent());
+        assertTrue(logText(otherRefused).contains("comes from Kestra instance another-instance-0000 (http://old-kestra:8080), not from this one (" + ours + ")"), logText(otherRefused));
+        assertTrue(flowRepository.findByIdWithSource("main", "ver", "alpha").isEmpty(), "nothing restored");
+        Execution otherAllowed = run("ver_restore_allowed");
+        assertEquals(State.Type.SUCCESS, otherAllowed.getState().getCurrent(), logText(otherAllowed));
+        assertTrue(logText(otherAllowed).contains("restoredFlows=1"), logText(otherAllowed));
+        assertTrue(flowRepository.findByIdWithSource("main", "ver", "alpha").isPresent());
+
+        // A commit whose manifest and flow name a type Kestra has not installed.
+        manifest.put("serial", 4);
+        manifest.put("previous", Map.of("commit", other, "serial", 3, "date", git("verify", "log", "-1", "--format=%cI", other)));
         manifest.put("plugins", List.of(Map.of("type", "io.kestra.plugin.core.log.Log", "flows", 1), Map.of("type", "io.kestra.plugin.gone.Task", "flows", 1)));
         server.commitFiles("verify", Map.of(
             ".kestra-backup/manifest.json", JacksonMapper.ofJson().writerWithDefaultPrettyPrinter().writeValueAsString(manifest),
-            "flows/ver/alpha.yml", blob("verify", backup2 + ":flows/ver/alpha.yml"),
             "flows/ver/gone.yml", "id: gone\nnamespace: ver\ntasks:\n  - id: t\n    type: io.kestra.plugin.gone.Task\n"));
         Execution missing = run("ver_drill_unsigned");
         assertEquals(State.Type.FAILED, missing.getState().getCurrent());
         assertTrue(logText(missing).contains("plugin type `io.kestra.plugin.gone.Task` (used by 1 flow(s)) is not installed in this Kestra"), logText(missing));
         assertFalse(logText(missing).contains("`io.kestra.plugin.core.log.Log`"), "an installed type is not named:\n" + logText(missing));
-        for (Execution e : List.of(clean, named, refused, missing)) {
+        for (Execution e : List.of(clean, named, refused, otherRefused, otherAllowed, missing)) {
             assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
         }
     }
