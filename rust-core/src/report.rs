@@ -82,6 +82,78 @@ pub struct RestoreReport {
     pub trigger_drift: Vec<TriggerDriftRow>,
     /// Restore with `triggerState`: triggers switched on or off to the recorded state.
     pub triggers_set: usize,
+    /// Where the backup read came from, as its manifest records it; None: no manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupOrigin>,
+    /// Drill: what the verification of the backup's history found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationReport>,
+}
+
+/// The manifest's account of a backup: its serial and the Kestra it was taken from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupOrigin {
+    /// The backup commit whose manifest this is (the commit read, or the newest backup below it).
+    pub commit: String,
+    pub serial: u64,
+    pub instance_id: Option<String>,
+    pub instance_url: Option<String>,
+    pub instance_version: Option<String>,
+}
+
+/// Drill: the backup's history checked against its manifests, signatures and Kestra's plugins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationReport {
+    /// Backup commits (with a manifest) walked, newest first, up to `verifyDepth`.
+    pub chain_length: usize,
+    /// Serial of the oldest and of the newest backup commit walked.
+    pub first_serial: Option<u64>,
+    pub last_serial: Option<u64>,
+    /// True when the walk reached the first backup of the chain (one without `previous`).
+    pub complete: bool,
+    /// Where the chain breaks, in words; None: unbroken.
+    pub broken: Option<String>,
+    /// Files a manifest lists that its commit does not hold with the blob it names.
+    pub files: Vec<FileProblemRow>,
+    /// With `verifyKeys`: commits whose signature was checked.
+    pub signatures_checked: usize,
+    /// With `verifyKeys`: commits not signed by any of them, newest first.
+    pub unsigned: Vec<UnsignedRow>,
+    /// Types the backup's flows use that Kestra has not installed, sorted.
+    pub missing_plugins: Vec<MissingPluginRow>,
+    /// Commits older than the chain, without a manifest: not verifiable (never a failure).
+    pub unverifiable_commits: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileProblemRow {
+    pub commit: String,
+    pub serial: u64,
+    pub file: String,
+    /// `missing` (not in the commit) or `differing` (another blob).
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnsignedRow {
+    pub commit: String,
+    /// Committer date, RFC 3339 UTC.
+    pub date: String,
+    /// `unsigned`, or why the signature is not trusted.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissingPluginRow {
+    #[serde(rename = "type")]
+    pub plugin_type: String,
+    /// Flows of the backup that use it.
+    pub flows: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -194,6 +266,8 @@ pub struct DiffRow {
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
     pub fetch: u64,
+    /// Restore and drill: the guards and the drill's verification of the history.
+    pub verify: u64,
     pub export: u64,
     pub snapshot: u64,
     pub commit: u64,

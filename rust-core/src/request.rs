@@ -132,6 +132,23 @@ pub struct RestoreOptions {
     /// the backup's KV values. Unset: KV values are not written, and the plan lists them.
     #[serde(default)]
     pub identity: Option<Secret>,
+    /// Public keys (SSH `ssh-ed25519 …`/`ssh-rsa …`, or armored OpenPGP) that sign the backup's
+    /// commits (`git.signingKey`'s public half). Drill: every commit of the verified history must
+    /// be signed by one of them; restore: the commit read must be (unless `allowUnsigned`).
+    #[serde(default)]
+    pub verify_keys: Vec<String>,
+    /// Drill: how many backup commits (the newest first) the verification walks; unset: all.
+    #[serde(default)]
+    pub verify_depth: Option<usize>,
+    /// Drill: fail when the verification finds a problem (off: report it only).
+    #[serde(default = "default_true")]
+    pub fail_on_unverified: bool,
+    /// Restore with `verifyKeys`: also restore a commit that is unsigned or signed by another key.
+    #[serde(default)]
+    pub allow_unsigned: bool,
+    /// Restore: also restore a backup taken from another Kestra instance (another instance id).
+    #[serde(default)]
+    pub allow_other_instance: bool,
 }
 
 impl Default for RestoreOptions {
@@ -147,6 +164,11 @@ impl Default for RestoreOptions {
             batch_size: default_batch_size(),
             large_file_bytes: default_large_file_bytes(),
             identity: None,
+            verify_keys: Vec::new(),
+            verify_depth: None,
+            fail_on_unverified: true,
+            allow_unsigned: false,
+            allow_other_instance: false,
         }
     }
 }
@@ -484,6 +506,9 @@ impl Request {
         }
         if self.restore.batch_size == 0 {
             return Err(CoreError::invalid("restore.batchSize", "must be at least 1 (entries per archive written to Kestra)"));
+        }
+        if self.restore.verify_depth == Some(0) {
+            return Err(CoreError::invalid("restore.verifyDepth", "must be at least 1 (backup commits to verify); leave it unset to verify the whole history"));
         }
         if self.git.max_push_attempts == 0 {
             return Err(CoreError::invalid("git.maxPushAttempts", "must be at least 1"));

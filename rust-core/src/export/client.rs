@@ -68,7 +68,7 @@ impl KestraClient {
     }
 
     /// `<base>/api/v1/<path>`: the few endpoints Kestra serves for the whole instance, without a
-    /// tenant (`configs`).
+    /// tenant (`configs`, `plugins`).
     pub fn instance_url(&self, path: &str) -> String {
         format!("{}/api/v1/{}", self.base, path.trim_start_matches('/'))
     }

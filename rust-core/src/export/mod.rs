@@ -9,6 +9,7 @@ pub(crate) mod flow_header;
 pub mod instance;
 pub mod kv;
 pub mod kv_file;
+pub mod plugins;
 pub mod triggers;
 
 pub use client::KestraClient;

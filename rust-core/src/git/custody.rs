@@ -8,7 +8,6 @@ use super::Workspace;
 use crate::error::CoreError;
 use crate::progress::Log;
 use crate::snapshot::manifest::{self, Manifest, Previous};
-use crate::snapshot::TipTree;
 use git2::Oid;
 
 /// Commits without a manifest a walk steps over looking for the next backup commit (commits
@@ -77,15 +76,32 @@ pub fn link_at(ws: &Workspace, commit: Oid) -> Result<Option<Link>, CoreError> {
 }
 
 fn manifest_blob(ws: &Workspace, commit: Oid) -> Result<Option<Oid>, CoreError> {
-    Ok(ws.at(commit).files_under(manifest::DIR)?.into_iter().find(|f| f.path == manifest::PATH).map(|f| f.oid))
+    ws.at(commit).blob_at(manifest::PATH)
 }
 
 /// Walks the chain from the newest backup commit at or below `from`, at most `limit` backup
 /// commits, checking every `previous` pointer and that serials are consecutive.
 pub fn walk(ws: &mut Workspace, from: Oid, limit: usize, log: &mut Log) -> Result<Chain, CoreError> {
+    walk_each(ws, from, limit, log, &mut |_, _| Ok(()), true)
+}
+
+/// `walk`, handing each backup commit to `visit` as it is reached; with `keep_items` false the
+/// links keep their manifests without the item lists, so memory stays flat over a long history.
+pub fn walk_each(
+    ws: &mut Workspace,
+    from: Oid,
+    limit: usize,
+    log: &mut Log,
+    visit: &mut dyn FnMut(&Workspace, &Link) -> Result<(), CoreError>,
+    keep_items: bool,
+) -> Result<Chain, CoreError> {
     let mut chain = Chain::default();
     let mut current = newest_backup(ws, from, log)?;
-    while let Some(link) = current.take() {
+    while let Some(mut link) = current.take() {
+        visit(ws, &link)?;
+        if !keep_items {
+            link.manifest.kinds.values_mut().for_each(|kind| kind.items = Vec::new());
+        }
         let previous = link.manifest.previous.clone();
         let (after, serial) = (link.commit, link.manifest.serial);
         chain.links.push(link);

@@ -8,6 +8,7 @@ mod history;
 mod record;
 mod server_text;
 mod identity;
+pub mod signature_check;
 mod signing;
 pub mod tags;
 mod transport;
@@ -490,6 +491,14 @@ impl Workspace {
 pub struct CommitTree<'a> {
     repo: &'a Repository,
     commit: Oid,
+}
+
+impl CommitTree<'_> {
+    /// The blob at `path` in this commit; None when the commit holds no file there.
+    pub fn blob_at(&self, path: &str) -> Result<Option<Oid>, CoreError> {
+        let root = self.repo.find_commit(self.commit).and_then(|c| c.tree()).map_err(|e| git_error("cannot read the commit's tree", &e))?;
+        Ok(root.get_path(Path::new(path)).ok().filter(|entry| entry.kind() == Some(git2::ObjectType::Blob)).map(|entry| entry.id()))
+    }
 }
 
 impl TipTree for CommitTree<'_> {

@@ -10,17 +10,20 @@
 //! `triggerState`, the selected flows' triggers are switched to the on/off state the backup
 //! recorded (`triggers`). Nothing is ever deleted from Kestra.
 
+mod guard;
 mod kv;
 mod plan;
 mod select;
 mod triggers;
 mod upload;
 mod validation;
+mod verify;
 mod write_target;
 
 use crate::backup::{elapsed_ms, export_into};
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{flow_header, KestraClient};
+use crate::git::signature_check::VerifyKeys;
 use crate::git::Workspace;
 use crate::progress::Log;
 use crate::report::{DriftRow, Report, RestoreReport};
@@ -38,6 +41,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let kestra = req.kestra.as_ref().ok_or_else(|| CoreError::invalid("kestra", "is missing; set the Kestra API URL to restore into"))?;
     let client = KestraClient::new(kestra)?;
     let selection = Selection::new(&req.restore)?;
+    let keys = VerifyKeys::load("restore.verifyKeys", &req.restore.verify_keys)?;
     // A kind the selection leaves out is not even exported.
     let sources: Vec<Source> = req.sources.iter().filter(|s| selection.wants(s.kind)).cloned().collect();
     let mut snapshot = Snapshot::new(&sources)?;
@@ -53,6 +57,29 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         log.info(format!("Reading the backup {} of {} (the newest is {} of {})", restored_from.commit, restored_from.date, latest_backup.commit, latest_backup.date));
     }
     report.timings_ms.fetch = elapsed_ms(t);
+
+    let t = Instant::now();
+    let origin = guard::origin(&mut ws, at, log)?;
+    let verification = match req.job {
+        Job::Drill => Some(verify::run(&mut ws, at, req.restore.verify_depth, &keys, &client, log)?),
+        _ => {
+            guard::signature(&ws, at, &keys, req.restore.allow_unsigned, log)?;
+            if let Some((_, instance)) = &origin {
+                let kestra = crate::export::instance::fetch(&client, log)?;
+                guard::identity(instance, kestra.id.as_deref(), req.restore.allow_other_instance, log)?;
+            }
+            None
+        }
+    };
+    report.timings_ms.verify = elapsed_ms(t);
+    if let Some(problems) = verification.as_ref().map(|v| &v.problems).filter(|p| !p.is_empty()) {
+        if req.restore.fail_on_unverified {
+            return Err(verify::failure(problems));
+        }
+        for problem in problems.iter().take(LISTED) {
+            log.warn(format!("Not verified: {problem}"));
+        }
+    }
 
     let t = Instant::now();
     export_into(&mut snapshot, &sources, Some(&client), &mut ws, Some(at), log)?;
@@ -71,6 +98,8 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     }
     let mut summary = summarise(&files);
     summary.restored_from = Some(restored_from);
+    summary.backup = origin.map(|(origin, _)| origin);
+    summary.verification = verification.map(|v| v.report);
     summary.latest_backup = Some(latest_backup);
     let mut rows = plan::rows(&files, &dependencies, req.job == Job::Drill || req.restore.overwrite, &ws)?;
     // KV entries: read, compared and unsealed now, written only after the flows' validation.

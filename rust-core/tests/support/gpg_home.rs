@@ -44,6 +44,11 @@ impl GpgHome {
         (armored, signer)
     }
 
+    /// The armored public key of `uid` (`gpg --armor --export`).
+    pub fn export_public(&self, uid: &str) -> String {
+        String::from_utf8(self.gpg("", &["--armor", "--export", uid]).stdout).unwrap()
+    }
+
     /// Fingerprints of `uid`'s primary key and subkeys, in that order.
     fn fingerprints(&self, uid: &str) -> Vec<String> {
         let out = self.gpg("", &["--with-colons", "--list-keys", uid]);

@@ -34,6 +34,11 @@
 //!   `abstractTrigger` null when the flow is gone, and `set-disabled` is not served (404); with
 //!   `Unknown`, the results are in neither shape.
 //!
+//! - `GET /api/v1/plugins` (instance-wide, no tenant): one plugin `core` whose `tasks`,
+//!   `triggers` and `taskRunners` list `{cls, deprecated}` for each of `installed` (types whose
+//!   class name has `.trigger.` are triggers, `.runner.` task runners) and whose `aliases` are
+//!   `aliases`, as Kestra's `Plugin` documents a registered plugin.
+//!
 //! Writes take `write_delay` (Kestra answers once it applied the batch). With `zip_limits`, the
 //! ZIP-bomb protection of Kestra (`kestra.security.zip-bomb-protection`) applies to both uploads:
 //! entries are written in order until one is over a limit, then 422 with Kestra's message.
@@ -78,9 +83,22 @@ pub struct Model {
     pub trigger_writes: Vec<String>,
     /// Which Kestra's triggers API the stub serves.
     pub trigger_api: TriggerApi,
+    /// Plugin types installed (`GET /api/v1/plugins`); `KestraStub::start` installs `CORE_TYPES`.
+    pub installed: Vec<String>,
+    /// Old type names Kestra still accepts (a plugin's `aliases`).
+    pub aliases: Vec<String>,
     /// The instance's `uuid` in `configs`; None: the endpoint is not served.
     pub instance_uuid: Option<String>,
 }
+
+/// The core types the tests' flows use.
+pub const CORE_TYPES: [&str; 5] = [
+    "io.kestra.plugin.core.log.Log",
+    "io.kestra.plugin.core.flow.Subflow",
+    "io.kestra.plugin.core.flow.Sleep",
+    "io.kestra.plugin.core.trigger.Schedule",
+    "io.kestra.plugin.core.runner.Process",
+];
 
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 pub enum TriggerApi {
@@ -123,7 +141,11 @@ impl KestraStub {
         let url = format!("http://{}", listener.local_addr().unwrap());
         // One id per stub, as each Kestra instance has its own.
         let port = listener.local_addr().unwrap().port();
-        let model = Arc::new(Mutex::new(Model { instance_uuid: Some(format!("6f1c2b9e-0000-4000-8000-{port:012}")), ..Model::default() }));
+        let model = Arc::new(Mutex::new(Model {
+            instance_uuid: Some(format!("6f1c2b9e-0000-4000-8000-{port:012}")),
+            installed: CORE_TYPES.iter().map(|t| t.to_string()).collect(),
+            ..Model::default()
+        }));
         let requests = Arc::new(AtomicUsize::new(0));
         let auth = format!("Basic {}", b64("admin@kestra.io:kestra-Pass1"));
         let (m, r) = (model.clone(), requests.clone());
@@ -278,6 +300,14 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, parts.as_slice()) {
+        ("GET", ["api", "v1", "plugins"]) => {
+            let elements = |kind: &dyn Fn(&str) -> bool| m.installed.iter().filter(|t| kind(t)).map(|t| json!({"cls": t, "deprecated": null})).collect::<Vec<Value>>();
+            let (trigger, runner) = (|t: &str| t.contains(".trigger."), |t: &str| t.contains(".runner."));
+            let plugin = json!({"name": "core", "group": "io.kestra.plugin.core", "aliases": m.aliases,
+                "tasks": elements(&|t| !trigger(t) && !runner(t)), "triggers": elements(&trigger), "taskRunners": elements(&runner),
+                "conditions": [], "storages": [], "secrets": [], "guides": [], "categories": ["CORE"]});
+            (200, "application/json", serde_json::to_vec(&json!([plugin])).unwrap())
+        }
         ("GET", ["api", "v1", "configs"]) => match &m.instance_uuid {
             Some(uuid) => (200, "application/json", serde_json::to_vec(&json!({"uuid": uuid, "version": "2.0.0", "edition": "OSS", "isTaskRunEnabled": false})).unwrap()),
             None => (404, "application/json", br#"{"message":"Not Found"}"#.to_vec()),

@@ -121,6 +121,17 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
     protected Property<String> identity;
 
     @Schema(
+        title = "Public keys the backup's commits must be signed by: the public half of the backup tasks' `signingKey`",
+        description = "SSH public keys as in a `.pub` file (`ssh-ed25519 AAAA…`, `ssh-rsa AAAA…`) or armored OpenPGP public keys "
+            + "(`gpg --armor --export <id>`). Each signature is verified over the commit's signed content (an SSH signature in Git's `git` "
+            + "namespace, or an OpenPGP detached signature by the key or one of its subkeys), never taken on the presence of a signature. "
+            + "RestoreDrill: every commit from the backup read down to the oldest backup verified must be signed by one of them (output "
+            + "`verification.unsigned`). RestoreInstance: the commit read must be, or nothing is restored (unless `allowUnsigned`)."
+    )
+    @PluginProperty(group = "source")
+    protected Property<List<String>> verifyKeys;
+
+    @Schema(
         title = "Also the flow triggers' on/off state the backup recorded (whole-instance layout)",
         description = "A restore switches each trigger of the selected flows on or off as the backup recorded it, after writing the flows; "
             + "a drill reports the triggers whose state differs (output `triggerDrift`). `false`: Kestra's current trigger state is left alone. "
@@ -159,6 +170,9 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         runContext.metric(Counter.of("restore.flows_restored", restore.restoredFlows));
         runContext.metric(Counter.of("restore.files_restored", restore.restoredFiles));
         runContext.metric(Counter.of("restore.triggers_differing", restore.triggerDrift.size()));
+        if (restore.backup != null) {
+            runContext.metric(Counter.of("restore.backup_serial", restore.backup.serial));
+        }
         runContext.metric(Timer.of("duration", Duration.ofMillis(report.timingsMs.total)));
         return restore;
     }
@@ -180,6 +194,7 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
         options.put("withDependencies", runContext.render(withDependencies).as(Boolean.class).orElse(false));
         options.put("planFile", planFile(runContext).toString());
         runContext.render(identity).as(String.class).filter(i -> !i.isBlank()).ifPresent(i -> options.put("identity", i));
+        options.put("verifyKeys", runContext.render(verifyKeys).asList(String.class));
         if (runContext.render(namespace).as(String.class).filter(n -> !n.isBlank()).isEmpty()) {
             request.put("kv", KvStore.request(runContext, kv, namespacePrefix));
         }
@@ -260,6 +275,37 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
             description = "Found before a restore set them back (`includeTriggerState`); the metric `restore.triggers_differing` counts them."
         )
         private final List<TriggerDrift> triggerDrift;
+
+        @Schema(
+            title = "Where the backup read came from, as its manifest records it",
+            description = "Its `serial` and the Kestra instance it was taken from (`instanceId`, `instanceUrl`, `instanceVersion`); null when "
+                + "the history there has no manifest (a backup written before manifests, or by PushFlows/PushNamespaceFiles)."
+        )
+        private final BackupOrigin backup;
+    }
+
+    /** The manifest's account of the backup read. */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class BackupOrigin {
+        @Schema(title = "The backup commit whose manifest this is: the commit read, or the newest backup commit below it")
+        private final String commit;
+
+        @Schema(title = "The backup's serial: 1 for the first backup of the chain, one more for each backup commit since")
+        private final long serial;
+
+        @Schema(title = "The id of the Kestra instance the backup was taken from")
+        private final String instanceId;
+
+        @Schema(title = "The Kestra API URL the backup was taken from, without credentials")
+        private final String instanceUrl;
+
+        @Schema(title = "That Kestra's version")
+        private final String instanceVersion;
+
+        static BackupOrigin of(CoreReport.BackupOrigin origin) {
+            return origin == null ? null : new BackupOrigin(origin.commit, origin.serial, origin.instanceId, origin.instanceUrl, origin.instanceVersion);
+        }
     }
 
     /** A trigger whose on/off state differs between the backup and Kestra. */
@@ -336,7 +382,8 @@ public abstract class AbstractRestoreTask extends AbstractGitTask {
             .planCounts(new PlanCounts(restore.plan.create, restore.plan.replace, restore.plan.unchanged, restore.plan.skip))
             .dependencies(restore.dependencies.stream().map(d -> new Dependency(d.flow, d.requiredBy)).toList())
             .kv(KvStore.counts(runContext, restore.kv))
-            .triggerDrift(restore.triggerDrift.stream().map(t -> new TriggerDrift(t.trigger, t.backup, t.kestra)).toList());
+            .triggerDrift(restore.triggerDrift.stream().map(t -> new TriggerDrift(t.trigger, t.backup, t.kestra)).toList())
+            .backup(BackupOrigin.of(restore.backup));
         return output;
     }
 }

@@ -14,6 +14,7 @@ import lombok.experimental.SuperBuilder;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 
 @SuperBuilder(toBuilder = true)
@@ -93,18 +94,45 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
     @PluginProperty(group = "execution")
     private Property<Boolean> failOnDrift = Property.ofValue(false);
 
+    @Schema(
+        title = "How many backup commits to verify, the newest first; default: the whole history",
+        description = "The manifest chain, the files against each manifest and (with `verifyKeys`) the signatures are checked from the backup "
+            + "read down to this many backup commits (commits carrying `.kestra-backup/manifest.json`)."
+    )
+    @PluginProperty(group = "execution")
+    private Property<Integer> verifyDepth;
+
+    @Schema(
+        title = "Fail when the backup's history does not verify",
+        description = "A broken manifest chain, a file missing from its commit or differing from its manifest, a commit no `verifyKeys` key "
+            + "signed, or a plugin type the backup's flows use that this Kestra has not installed. `false`: they are reported in the output "
+            + "`verification`, the metrics and the log, and the drill goes on. Older commits without a manifest are counted "
+            + "(`verification.unverifiableCommits`), never a failure."
+    )
+    @Builder.Default
+    @PluginProperty(group = "execution")
+    private Property<Boolean> failOnUnverified = Property.ofValue(true);
+
     @Override
     public Output run(RunContext runContext) throws Exception {
         return outputs(runContext, restore(runContext));
     }
 
-    /** The report's outputs, and the age of the newest backup as a metric. */
+    /** The report's outputs, and the age of the newest backup and the verification's figures as metrics. */
     Output outputs(RunContext runContext, CoreReport.Restore r) throws Exception {
         BackupCommit latest = BackupCommit.of(r.latestBackup);
         if (latest != null) {
             runContext.metric(Gauge.of("backup.age.seconds", Duration.between(latest.getDate(), Instant.now()).toSeconds()));
         }
-        return comparison(Output.builder(), runContext, r).latestBackup(latest).build();
+        Verification verification = Verification.of(r.verification);
+        if (verification != null) {
+            runContext.metric(Gauge.of("verify.chain_length", verification.getChainLength()));
+            runContext.metric(Gauge.of("verify.unsigned_commits", verification.getUnsigned().size()));
+            runContext.metric(Gauge.of("verify.missing_plugins", verification.getMissingPlugins().size()));
+            runContext.metric(Gauge.of("verify.file_problems", verification.getFiles().size()));
+            runContext.metric(Gauge.of("verify.unverifiable_commits", verification.getUnverifiableCommits()));
+        }
+        return comparison(Output.builder(), runContext, r).latestBackup(latest).verification(verification).build();
     }
 
     @Override
@@ -115,6 +143,8 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
     @Override
     protected void putOptions(RunContext runContext, Map<String, Object> options, Map<String, Object> request) throws Exception {
         options.put("failOnDrift", runContext.render(failOnDrift).as(Boolean.class).orElse(false));
+        options.put("failOnUnverified", runContext.render(failOnUnverified).as(Boolean.class).orElse(true));
+        runContext.render(verifyDepth).as(Integer.class).ifPresent(depth -> options.put("verifyDepth", depth));
     }
 
     @SuperBuilder
@@ -126,5 +156,59 @@ public class RestoreDrill extends AbstractRestoreTask implements RunnableTask<Re
                 + "leaves it); the metric `backup.age.seconds` is the time since then."
         )
         private final BackupCommit latestBackup;
+
+        @Schema(
+            title = "What the verification of the backup's history found",
+            description = "The manifest chain walked (`chainLength`, `firstSerial`, `lastSerial`, `complete`, `broken`), the files that differ "
+                + "from their manifest, the commits not signed by a `verifyKeys` key, the plugin types not installed, and the older commits "
+                + "without a manifest (`unverifiableCommits`)."
+        )
+        private final Verification verification;
+    }
+
+    /** The drill's verification (docs/tasks/restore-drill.md, "Verification"). */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class Verification {
+        @Schema(title = "Backup commits (with a manifest) verified, newest first, up to `verifyDepth`")
+        private final long chainLength;
+
+        @Schema(title = "Serial of the oldest backup commit verified")
+        private final Long firstSerial;
+
+        @Schema(title = "Serial of the newest backup commit verified")
+        private final Long lastSerial;
+
+        @Schema(title = "The walk reached the first backup of the chain (false: stopped at `verifyDepth` or at a break)")
+        private final boolean complete;
+
+        @Schema(title = "Where the manifest chain breaks (a backup commit that went missing from the history); null: unbroken")
+        private final String broken;
+
+        @Schema(title = "With `verifyKeys`: commits whose signature was checked")
+        private final long signaturesChecked;
+
+        @Schema(title = "With `verifyKeys`: commits no verify key signed, each `commit`, `date` and `reason` (`unsigned`, or why the signature is not trusted)")
+        private final List<Map<String, String>> unsigned;
+
+        @Schema(title = "Plugin types the backup's flows use that this Kestra has not installed, each `type` and `flows` (how many flows use it)")
+        private final List<Map<String, Object>> missingPlugins;
+
+        @Schema(title = "Files a manifest lists that its commit does not hold as listed, each `commit`, `serial`, `file` and `state` (`missing` or `differing`)")
+        private final List<Map<String, Object>> files;
+
+        @Schema(title = "Older commits without a manifest: not verifiable (never a failure)")
+        private final long unverifiableCommits;
+
+        static Verification of(CoreReport.Verification v) {
+            if (v == null) {
+                return null;
+            }
+            return new Verification(v.chainLength, v.firstSerial, v.lastSerial, v.complete, v.broken, v.signaturesChecked,
+                v.unsigned.stream().map(u -> Map.of("commit", u.commit, "date", u.date, "reason", u.reason)).toList(),
+                v.missingPlugins.stream().map(p -> Map.<String, Object>of("type", p.type, "flows", p.flows)).toList(),
+                v.files.stream().map(f -> Map.<String, Object>of("commit", f.commit, "serial", f.serial, "file", f.file, "state", f.state)).toList(),
+                v.unverifiableCommits);
+        }
     }
 }

@@ -141,6 +141,24 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
     @PluginProperty(group = "execution")
     private Property<Boolean> dryRun = Property.ofValue(false);
 
+    @Schema(
+        title = "With `verifyKeys`: also restore a commit that is unsigned or signed by another key",
+        description = "Off (default): with `verifyKeys` set, a commit no verify key signed is refused and nothing is restored."
+    )
+    @Builder.Default
+    @PluginProperty(group = "execution")
+    private Property<Boolean> allowUnsigned = Property.ofValue(false);
+
+    @Schema(
+        title = "Also restore a backup taken from another Kestra instance",
+        description = "Off (default): a backup whose manifest names another instance id than the Kestra written to (its configuration's "
+            + "`uuid`) is refused and nothing is restored, as Terraform refuses a state of another lineage. Set it to restore into a new "
+            + "instance (a migration, a disaster recovery). A backup without a manifest, or without an instance id, is not compared."
+    )
+    @Builder.Default
+    @PluginProperty(group = "execution")
+    private Property<Boolean> allowOtherInstance = Property.ofValue(false);
+
     @Override
     public Output run(RunContext runContext) throws Exception {
         CoreReport.Restore r = restore(runContext);
@@ -156,6 +174,8 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
     @Override
     protected void putOptions(RunContext runContext, Map<String, Object> options, Map<String, Object> request) throws Exception {
         options.put("overwrite", runContext.render(overwrite).as(Boolean.class).orElse(false));
+        options.put("allowUnsigned", runContext.render(allowUnsigned).as(Boolean.class).orElse(false));
+        options.put("allowOtherInstance", runContext.render(allowOtherInstance).as(Boolean.class).orElse(false));
         request.put("dryRun", runContext.render(dryRun).as(Boolean.class).orElse(false));
     }
 

@@ -111,6 +111,55 @@ public class CoreReport {
         public List<TriggerDriftRow> triggerDrift = List.of();
         /** Restore: triggers switched on or off to the recorded state. */
         public long triggersSet;
+        /** Where the backup read came from, as its manifest records it; null without a manifest. */
+        public BackupOrigin backup;
+        /** Drill: the verification of the backup's history. */
+        public Verification verification;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class BackupOrigin {
+        public String commit;
+        public long serial;
+        public String instanceId;
+        public String instanceUrl;
+        public String instanceVersion;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Verification {
+        public long chainLength;
+        public Long firstSerial;
+        public Long lastSerial;
+        public boolean complete;
+        public String broken;
+        public List<FileProblem> files = List.of();
+        public long signaturesChecked;
+        public List<Unsigned> unsigned = List.of();
+        public List<MissingPlugin> missingPlugins = List.of();
+        public long unverifiableCommits;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class FileProblem {
+        public String commit;
+        public long serial;
+        public String file;
+        /** `missing` or `differing`. */
+        public String state;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class Unsigned {
+        public String commit;
+        public String date;
+        public String reason;
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class MissingPlugin {
+        public String type;
+        public long flows;
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
