@@ -4,6 +4,7 @@ import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.triggers.AbstractTrigger;
 import io.kestra.core.models.triggers.TriggerId;
 import io.kestra.core.models.triggers.WorkerTriggerInterface;
+import io.kestra.core.plugins.PluginRegistry;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.repositories.TriggerRepositoryInterface;
 import io.kestra.core.scheduler.SchedulerConfiguration;
@@ -40,6 +41,7 @@ final class EmbeddedKestra implements AutoCloseable {
             context.getBean(StorageInterface.class), context.getBean(InstanceService.class), context.getBean(VersionProvider.class));
         api = KestraApiStandIn.start(() -> backing);
         api.triggers = new TriggerApiStandIn(context);
+        api.plugins = context.getBean(PluginRegistry.class);
         TestRunner runner = context.getBean(TestRunner.class);
         runner.setSchedulerEnabled(false);
         runner.run();

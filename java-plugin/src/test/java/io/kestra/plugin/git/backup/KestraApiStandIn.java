@@ -2,9 +2,11 @@ package io.kestra.plugin.git.backup;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.kestra.core.docs.Plugin;
 import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.namespaces.files.NamespaceFileMetadata;
+import io.kestra.core.plugins.PluginRegistry;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.security.ProtectedZipInputStream;
 import io.kestra.core.security.SecurityConfiguration.ZipBombProtectionConfiguration;
@@ -58,7 +60,8 @@ import java.util.zip.ZipOutputStream;
  * the instance `uuid` Kestra keeps in its settings (InstanceService) and its `version`
  * (VersionProvider). With {@link #zipLimits}, archives are read through Kestra's own `ProtectedZipInputStream`
  * (ZIP-bomb protection, `kestra.security.zip-bomb-protection`): the entries before a limit are
- * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}); with {@link #triggers}, Kestra 2.0's triggers API.
+ * written, then 422 with Kestra's message. With {@link #kv}, the KV endpoints ({@link KvStandIn}); with {@link #triggers}, Kestra 2.0's triggers API;
+ * with {@link #plugins}, the plugins installed.
  * Basic auth is checked against the credentials the
  * server is configured with (`kestra.tasks.sdk.authentication`).
  */
@@ -84,6 +87,13 @@ final class KestraApiStandIn implements AutoCloseable {
     volatile KvStandIn kv;
     /** Kestra 2.0's triggers API (`triggers/...`, see {@link TriggerApiStandIn}); null: not served. */
     volatile TriggerApiStandIn triggers;
+    /**
+     * Answers `GET /api/v1/plugins` (instance-wide, no tenant) as Kestra's plugin controller does:
+     * each registered plugin documented by Kestra's own {@code io.kestra.core.docs.Plugin.of}
+     * (its `tasks`, `triggers`, `taskRunners`, ... as `{cls, deprecated, ...}`, and `aliases`);
+     * null: not served.
+     */
+    volatile PluginRegistry plugins;
     /** The name of every entry of every namespace-file archive received. */
     final List<String> uploadedEntries = new CopyOnWriteArrayList<>();
 
@@ -122,12 +132,15 @@ final class KestraApiStandIn implements AutoCloseable {
     private void answer(HttpExchange exchange) throws Exception {
         try (exchange) {
             String path = exchange.getRequestURI().getPath();
+            PluginRegistry registry = plugins;
             String call = path.startsWith(API) ? path.substring(API.length()) : "";
             Matcher filesExport = FILES_EXPORT.matcher(call);
             Matcher filesUpload = FILES_UPLOAD.matcher(call);
             TriggerApiStandIn triggerApi = triggers;
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
+            } else if (path.equals("/api/v1/plugins") && "GET".equals(exchange.getRequestMethod()) && registry != null) {
+                reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(registry.plugins().stream().map(p -> Plugin.of(p, null)).toList()));
             } else if (path.equals("/api/v1/configs") && "GET".equals(exchange.getRequestMethod())) {
                 Backing backing = kestra.get();
                 reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(

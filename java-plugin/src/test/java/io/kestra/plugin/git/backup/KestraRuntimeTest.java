@@ -131,7 +131,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody", "verify");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -142,6 +142,7 @@ class KestraRuntimeTest {
         backing = new KestraApiStandIn.Backing(flowRepository, flowService, namespaceFactory, storage, instanceService, versionProvider);
         api.kv = new KvStandIn(kvStoreService);
         api.triggers = new TriggerApiStandIn(applicationContext);
+        api.plugins = pluginRegistry;
         kestra = new ExampleInstance(flowService, namespaceFactory, storage);
     }
 
@@ -1476,6 +1477,101 @@ class KestraRuntimeTest {
         Await.until(() -> "trigger " + trigger.uid() + " not " + (disabled ? "disabled" : "enabled") + ": " + triggerRepository.findById(trigger),
             () -> triggerRepository.findById(trigger).map(t -> t.isDisabled() == disabled).orElse(false),
             Duration.ofMillis(100), Duration.ofSeconds(30));
+    }
+
+    /**
+     * Issue 14, verification: two signed backups; the drill with the signing key's public half
+     * verifies the chain and says so in its outputs; an unsigned commit pushed by hand is named by
+     * the drill and a restore of it is refused; a backup from another instance is refused, and
+     * restored with `allowOtherInstance`; a commit whose manifest and flow name a type Kestra has
+     * not installed makes the drill name the type.
+     */
+    @Test
+    void theDrillVerifiesTheHistoryAndARestoreRefusesAnUnsignedCommit() throws Exception {
+        String alpha = """
+            id: alpha
+            namespace: ver
+            tasks:
+              - id: log
+                type: io.kestra.plugin.core.log.Log
+                message: "one"
+            """;
+        flowService.create(GenericFlow.fromYaml("main", alpha));
+        String publicKey = Files.readString(Path.of(server.get("KEY_ED25519") + ".pub")).strip();
+        String layout = """
+                namespacePrefix: ver
+            %s""".formatted(connection("verify"));
+        saveTaskFlow("ver_backup", "io.kestra.plugin.git.backup.BackupInstance", layout + """
+                signingKey: |
+            %s
+            """.formatted(Files.readString(Path.of(server.get("KEY_ED25519"))).strip().indent(6).stripTrailing()), "");
+        String drillLayout = layout.replace("    dryRun: false\n", "");
+        saveTaskFlow("ver_drill", "io.kestra.plugin.git.backup.RestoreDrill", drillLayout + "    verifyKeys:\n      - \"" + publicKey + "\"\n",
+            "chain={{ outputs.task.verification.chainLength }} serials={{ outputs.task.verification.firstSerial }}-{{ outputs.task.verification.lastSerial }}"
+                + " checked={{ outputs.task.verification.signaturesChecked }} unsigned={{ outputs.task.verification.unsigned | length }}"
+                + " missing={{ outputs.task.verification.missingPlugins | length }} older={{ outputs.task.verification.unverifiableCommits }}"
+                + " backup={{ outputs.task.backup.serial }}");
+        saveTaskFlow("ver_drill_unsigned", "io.kestra.plugin.git.backup.RestoreDrill", drillLayout, "");
+        saveTaskFlow("ver_restore", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    overwrite: true\n    verifyKeys:\n      - \"" + publicKey + "\"\n", "");
+
+        assertEquals(State.Type.SUCCESS, run("ver_backup").getState().getCurrent());
+        flowService.importFlow("main", alpha.replace("\"one\"", "\"two\""));
+        Execution second = run("ver_backup");
+        assertEquals(State.Type.SUCCESS, second.getState().getCurrent(), logText(second));
+        String backup2 = git("verify", "rev-parse", "main");
+
+        Execution clean = run("ver_drill");
+        assertEquals(State.Type.SUCCESS, clean.getState().getCurrent(), logText(clean));
+        assertTrue(logText(clean).contains("chain=2 serials=1-2 checked=2 unsigned=0 missing=0 older=0 backup=2"), logText(clean));
+
+        // An unsigned commit pushed by hand: the drill names it, a restore of it is refused.
+        server.commitFile("verify", "flows/ver/alpha.yml", alpha.replace("\"one\"", "\"by hand\""));
+        String byHand = git("verify", "rev-parse", "main");
+        Execution named = run("ver_drill");
+        assertEquals(State.Type.FAILED, named.getState().getCurrent());
+        assertTrue(logText(named).contains("[InvalidBackup]") && logText(named).contains("commit " + byHand) && logText(named).contains("is not signed by a verify key: unsigned"), logText(named));
+        Execution refused = run("ver_restore");
+        assertEquals(State.Type.FAILED, refused.getState().getCurrent());
+        assertTrue(logText(refused).contains("commit " + byHand + " is unsigned") && logText(refused).contains("allowUnsigned"), logText(refused));
+        assertTrue(flowRepository.findByIdWithSource("main", "ver", "alpha").orElseThrow().getSource().contains("\"two\""), "nothing restored");
+
+        // A backup taken from another instance (its manifest names another instance id): refused, then restored with `allowOtherInstance`.
+        Map<String, Object> manifest = json(git("verify", "show", backup2 + ":.kestra-backup/manifest.json"));
+        String ours = (String) map(manifest.get("instance")).get("id");
+        assertNotNull(ours, "the backup recorded this Kestra's instance id: " + manifest);
+        manifest.put("serial", 3);
+        manifest.put("previous", Map.of("commit", backup2, "serial", 2, "date", git("verify", "log", "-1", "--format=%cI", backup2)));
+        manifest.put("instance", Map.of("id", "another-instance-0000", "url", "http://old-kestra:8080"));
+        server.commitFiles("verify", Map.of(
+            ".kestra-backup/manifest.json", JacksonMapper.ofJson().writerWithDefaultPrettyPrinter().writeValueAsString(manifest),
+            "flows/ver/alpha.yml", blob("verify", backup2 + ":flows/ver/alpha.yml")));
+        String other = git("verify", "rev-parse", "main");
+        saveTaskFlow("ver_restore_other", "io.kestra.plugin.git.backup.RestoreInstance", layout, "serial={{ outputs.task.backup.serial }} from={{ outputs.task.backup.instanceId }}");
+        saveTaskFlow("ver_restore_allowed", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    allowOtherInstance: true\n", "restoredFlows={{ outputs.task.restoredFlows }}");
+        flowService.delete(flowRepository.findByIdWithSource("main", "ver", "alpha").orElseThrow());
+        Execution otherRefused = run("ver_restore_other");
+        assertEquals(State.Type.FAILED, otherRefused.getState().getCurrent());
+        assertTrue(logText(otherRefused).contains("comes from Kestra instance another-instance-0000 (http://old-kestra:8080), not from this one (" + ours + ")"), logText(otherRefused));
+        assertTrue(flowRepository.findByIdWithSource("main", "ver", "alpha").isEmpty(), "nothing restored");
+        Execution otherAllowed = run("ver_restore_allowed");
+        assertEquals(State.Type.SUCCESS, otherAllowed.getState().getCurrent(), logText(otherAllowed));
+        assertTrue(logText(otherAllowed).contains("restoredFlows=1"), logText(otherAllowed));
+        assertTrue(flowRepository.findByIdWithSource("main", "ver", "alpha").isPresent());
+
+        // A commit whose manifest and flow name a type Kestra has not installed.
+        manifest.put("serial", 4);
+        manifest.put("previous", Map.of("commit", other, "serial", 3, "date", git("verify", "log", "-1", "--format=%cI", other)));
+        manifest.put("plugins", List.of(Map.of("type", "io.kestra.plugin.core.log.Log", "flows", 1), Map.of("type", "io.kestra.plugin.gone.Task", "flows", 1)));
+        server.commitFiles("verify", Map.of(
+            ".kestra-backup/manifest.json", JacksonMapper.ofJson().writerWithDefaultPrettyPrinter().writeValueAsString(manifest),
+            "flows/ver/gone.yml", "id: gone\nnamespace: ver\ntasks:\n  - id: t\n    type: io.kestra.plugin.gone.Task\n"));
+        Execution missing = run("ver_drill_unsigned");
+        assertEquals(State.Type.FAILED, missing.getState().getCurrent());
+        assertTrue(logText(missing).contains("plugin type `io.kestra.plugin.gone.Task` (used by 1 flow(s)) is not installed in this Kestra"), logText(missing));
+        assertFalse(logText(missing).contains("`io.kestra.plugin.core.log.Log`"), "an installed type is not named:\n" + logText(missing));
+        for (Execution e : List.of(clean, named, refused, otherRefused, otherAllowed, missing)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
     }
 
     private void saveTaskFlow(String id, String type, String propertyLines, String outputsLine) throws Exception {

@@ -311,6 +311,35 @@ class RequestRenderingTest {
         assertTrue(both.getMessage().contains("`namespace` and `namespacePrefix`"), both.getMessage());
         assertEquals(false, map(drill.get("restore")).get("failOnDrift"));
         assertFalse(drill.containsKey("dryRun"), "a drill writes nothing anyway");
+        assertEquals(true, map(drill.get("restore")).get("failOnUnverified"), "a history that does not verify fails the drill by default");
+        assertFalse(map(drill.get("restore")).containsKey("verifyDepth"), "unset: the whole history");
+        assertEquals(List.of(), map(drill.get("restore")).get("verifyKeys"));
+        assertEquals(false, options.get("allowUnsigned"));
+        assertEquals(false, options.get("allowOtherInstance"));
+
+        Map<String, Object> verified = map(request("""
+            id: drill
+            type: io.kestra.plugin.git.backup.RestoreDrill
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            verifyKeys:
+              - "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOd backup@example.com"
+            verifyDepth: "{{ 10 * 3 }}"
+            failOnUnverified: false
+            """).get("restore"));
+        assertEquals(List.of("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOd backup@example.com"), verified.get("verifyKeys"));
+        assertEquals(30, verified.get("verifyDepth"));
+        assertEquals(false, verified.get("failOnUnverified"));
+        Map<String, Object> guarded = map(request("""
+            id: restore
+            type: io.kestra.plugin.git.backup.RestoreInstance
+            url: /srv/git/backup.git
+            auth: {apiToken: t}
+            allowUnsigned: true
+            allowOtherInstance: true
+            """).get("restore"));
+        assertEquals(true, guarded.get("allowUnsigned"));
+        assertEquals(true, guarded.get("allowOtherInstance"));
     }
 
     @Test
