@@ -300,6 +300,8 @@ class KestraRuntimeTest {
                 type: io.kestra.plugin.git.backup.BackupInstance
                 namespacePrefix: inst
                 filesDirectory: scripts
+                # the third run deletes the only flow of `inst.team.crm` on purpose
+                allowNamespaceRemoval: true
                 mirrors:
                   - url: %s
                     username: "{{ secret('GITLAB_USERNAME') }}"
@@ -502,7 +504,8 @@ class KestraRuntimeTest {
                 filesDirectory: scripts
             %s""".formatted(connection("history"));
         saveTaskFlow("tt_backup_t1", "io.kestra.plugin.git.backup.BackupInstance", layout + "    tag: backup-t1\n", "");
-        saveTaskFlow("tt_backup", "io.kestra.plugin.git.backup.BackupInstance", layout, "");
+        // The backup at T2 loses the namespace `tt.sub` on purpose (its only flow is deleted).
+        saveTaskFlow("tt_backup", "io.kestra.plugin.git.backup.BackupInstance", layout + "    allowNamespaceRemoval: true\n", "");
 
         Execution backupT1 = run("tt_backup_t1");
         assertEquals(State.Type.SUCCESS, backupT1.getState().getCurrent(), logText(backupT1));
@@ -1002,7 +1005,7 @@ class KestraRuntimeTest {
         Execution refused = run("custody_backup");
         assertEquals(State.Type.FAILED, refused.getState().getCurrent());
         String log = logText(refused);
-        assertTrue(log.contains("[HistoryRewritten]") && log.contains(third + " (serial 3,") && log.contains("`acceptRewrittenHistory`"), log);
+        assertTrue(log.contains("[HistoryRewritten]") && log.contains(third + " (serial 3,") && log.contains("acceptRewrittenHistory: true"), log);
         Matcher rescue = Pattern.compile("the new branch `(main-rescue-\\d{8}-\\d{6})`").matcher(log);
         assertTrue(rescue.find(), "the error names the rescue branch:\n" + log);
         assertEquals(third, git("custody", "rev-parse", rescue.group(1) + "^"), "built on the last intact backup");
@@ -1186,7 +1189,7 @@ class KestraRuntimeTest {
         kvStoreService.get("main", "kvt.app").put("limit", new KVValueAndMetadata(new KVMetadata("about limit", (Duration) null), 5000));
         values.put("kvt.app/limit", 5000);
         assertEquals(State.Type.SUCCESS, run("kv_backup").getState().getCurrent());
-        assertEquals("kv/kvt.app/limit.json", git("kv", "show", "--name-only", "--format=", "main"), "one changed value, one file");
+        assertEquals(".kestra-backup/manifest.json\nkv/kvt.app/limit.json", git("kv", "show", "--name-only", "--format=", "main"), "one changed value, one file (and the manifest)");
 
         for (String key : values.keySet()) {
             String[] nk = key.split("/");
@@ -1224,7 +1227,7 @@ class KestraRuntimeTest {
 
         Execution rotate = run("kv_rotate");
         assertEquals(State.Type.SUCCESS, rotate.getState().getCurrent(), logText(rotate));
-        assertEquals(7, git("kv", "show", "--name-only", "--format=", "main").lines().count(), "rotation: one commit re-sealing every value");
+        assertEquals(7, git("kv", "show", "--name-only", "--format=", "main", "--", "kv").lines().count(), "rotation: one commit re-sealing every value");
         for (Execution e : List.of(first, blind, restored, wrong, drill, rotate)) {
             assertNoSecret(e, TOKEN, a[0].strip(), b[0].strip(), c[0].strip(), "tok-kv-7c1e-secret");
         }
