@@ -8,6 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use support::git_server::{GitServer, ServerRepo};
 use support::kestra_stub::KestraStub;
+use support::manifest_backup::{backup, manifest_at};
 
 fn run_logged(request: &Value) -> (Value, Vec<String>) {
     let mut lines = Vec::new();
@@ -22,21 +23,6 @@ fn report(v: &Value) -> &Value {
 
 fn flow(id: &str, ns: &str) -> String {
     format!("id: {id}\nnamespace: {ns}\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
-}
-
-/// A whole-instance backup with a manifest: flows in `flows/`, files in `files/`.
-fn backup(stub: &KestraStub, server: &GitServer, repo: &str) -> Value {
-    let discover = |kind: &str, dir: &str| json!({"kind": kind, "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": dir});
-    json!({
-        "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
-        "git": {"url": server.https_url(repo), "username": server.user(), "password": server.token(), "trustedCaPemPath": server.ca_pem_path()},
-        "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")],
-        "manifest": true
-    })
-}
-
-fn manifest_at(repo: &ServerRepo, rev: &str) -> Value {
-    serde_json::from_str(&repo.git(&["show", &format!("{rev}:.kestra-backup/manifest.json")])).unwrap()
 }
 
 #[test]

@@ -7,3 +7,4 @@ pub mod drop_proxy;
 pub mod git_server;
 pub mod gpg_home;
 pub mod kestra_stub;
+pub mod manifest_backup;
