@@ -8,7 +8,7 @@ use crate::git::{custody, tags, PushOutcome, Workspace};
 use crate::progress::Log;
 use crate::export::kv_file::{self, ValueMode};
 use crate::report::{ms, DiffRow, KvReport, ManifestReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
-use crate::request::{KvOptions, Request, Source};
+use crate::request::{DeletionGuard, KvOptions, Request, Source};
 use crate::seal::Recipients;
 use crate::snapshot::trigger_state::TriggerLayout;
 use crate::snapshot::manifest::{self, Instance, Kind, Scope};
@@ -177,7 +177,7 @@ fn publish(
         }
         let known_base = rescue.as_ref().and_then(|d| d.rewrite.base);
         published.manifest = match manifest.filter(|_| !plan.changes.is_empty()) {
-            Some(inputs) => Some(add_manifest(ws, snapshot, triggers, inputs, req, known_base, &mut plan, log)?),
+            Some(inputs) => Some(add_manifest(ws, snapshot, triggers, inputs, known_base, &mut plan, log)?),
             None => None,
         };
         timings.snapshot += elapsed_ms(t);
@@ -283,6 +283,8 @@ struct ManifestInputs {
     /// previous manifest's instance is kept.
     instance: Option<Instance>,
     not_covered: Vec<String>,
+    /// The request's guard, which the coverage guard applies too.
+    guard: DeletionGuard,
 }
 
 /// The instance the backup reads from (its identity as Kestra reports it, and the API URL without
@@ -295,7 +297,7 @@ fn manifest_inputs(req: &Request, client: Option<&KestraClient>, log: &mut Log) 
         }
         _ => None,
     };
-    Ok(ManifestInputs { instance, not_covered: not_covered::list(req) })
+    Ok(ManifestInputs { instance, not_covered: not_covered::list(req), guard: req.guard.clone() })
 }
 
 /// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
@@ -307,7 +309,6 @@ fn add_manifest(
     snapshot: &Snapshot,
     triggers: Option<&RecordedTriggers>,
     inputs: &ManifestInputs,
-    req: &Request,
     known_base: Option<Oid>,
     plan: &mut Plan,
     log: &mut Log,
@@ -330,7 +331,7 @@ fn add_manifest(
     let instance = inputs.instance.clone().or_else(|| before.map(|b| b.instance.clone())).unwrap_or_default();
     let mut described = manifest::describe(ws, &plan.changes, &scope, before, instance, inputs.not_covered.clone())?;
     if let Some(before) = before {
-        coverage::check(&req.guard, before, &described, &|item| scope.owns(&item.path), log)?;
+        coverage::check(&inputs.guard, before, &described, &|item| scope.owns(&item.path), log)?;
     }
     described.serial = before.map_or(1, |b| b.serial + 1);
     described.previous = last.map(|l| l.as_previous());
