@@ -214,8 +214,13 @@ fn a_rewritten_history_a_tampered_file_and_a_missing_plugin_are_named() {
     assert!(message.contains("plugin type `io.kestra.plugin.scripts.python.Script` (used by 2 flow(s)) is not installed"), "{message}");
     assert!(message.contains("`flows/company/etl.yml` of backup") && message.contains("3 problem(s)"), "{message}");
 
-    // A fourth backup, then backups 2 and 3 cut out of the history under it.
-    let four = s.backup("four", false);
+    // A fourth backup (the force-push above was on purpose: it accepts the rewritten history,
+    // which custody would refuse), then backups 2 and 3 cut out of the history under it.
+    s.stub.set_flow("company", "etl", &flow("etl", "four"));
+    let mut request = s.request("backup", json!({}));
+    request["git"]["acceptRewrittenHistory"] = json!(true);
+    let answer = run(&request);
+    let four = answer.pointer("/report/commitId").and_then(Value::as_str).unwrap_or_else(|| panic!("no commit: {answer}")).to_string();
     work.git(&["fetch", "-q", "origin"]);
     let tree = work.git(&["rev-parse", &format!("{four}^{{tree}}")]);
     let orphan = work.git(&["commit-tree", &tree, "-p", &shas[0], "-m", "Backup four, on backup one"]);
