@@ -5,6 +5,7 @@
 use crate::error::{CoreError, ErrorCode};
 use crate::export::{self, KestraClient};
 use crate::git::{custody, tags, PushOutcome, Workspace};
+use crate::incremental::{self, Exported};
 use crate::progress::Log;
 use crate::export::kv_file::{self, ValueMode};
 use crate::report::{DiffRow, KvReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
@@ -41,7 +42,16 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    export_into(&mut snapshot, &sources, client.as_ref(), &mut ws, None, log)?;
+    let exported = match client.as_ref().filter(|_| incremental::applies(req, &sources)) {
+        Some(client) => Some(incremental::export(&mut snapshot, &sources, client, &mut ws, req, log, &mut |snapshot, ws, log| {
+            export_into(snapshot, &sources, Some(client), ws, None, log)
+        })?),
+        None => {
+            export_into(&mut snapshot, &sources, client.as_ref(), &mut ws, None, log)?;
+            None
+        }
+    };
+    report.export_mode = exported.as_ref().map(|e| e.mode.to_string());
     if let (Some((options, recipients)), Some(client)) = (&kv, &client) {
         report.kv = Some(export_kv(&mut snapshot, sources.len() - 1, options, recipients, client, &mut ws, log)?);
     }
@@ -49,7 +59,10 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.timings_ms.export = elapsed_ms(t);
     log.peak_memory("the export");
 
-    let primary = publish(&mut ws, &snapshot, triggers.as_ref(), req, &mut report.timings_ms, log)?;
+    let primary = publish(&mut ws, &snapshot, triggers.as_ref(), exported.as_ref(), req, &mut report.timings_ms, log)?;
+    if let Some(e) = exported.as_ref().filter(|e| e.mode == "full" && !req.dry_run) {
+        incremental::remember_full_export(req, &ws, &e.last_full_export, log);
+    }
     report.sources = primary.counts;
     report.diff = primary.diff;
     report.commit_id = primary.commit.map(|c| c.to_string());
@@ -62,7 +75,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     let mut first_failure = None;
     for (n, mirror) in req.git.mirrors.iter().enumerate() {
         let url = crate::git::display_url(&mirror.url);
-        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, triggers.as_ref(), req, &mut report.timings_ms, log));
+        let outcome = ws.switch_to_mirror(n, req.git.for_mirror(mirror), log).and_then(|()| publish(&mut ws, &snapshot, triggers.as_ref(), exported.as_ref(), req, &mut report.timings_ms, log));
         let mut row = MirrorReport { url: url.clone(), ..MirrorReport::default() };
         match outcome {
             Ok(published) => {
@@ -122,7 +135,7 @@ impl TagStep<'_> {
 /// Plans the snapshot on the workspace's remote tip, commits, tags (`git.tag`) and pushes the
 /// branch and the tag in one push; a lost race loops back to "plan on the new tip", never forcing,
 /// within `maxPushAttempts`.
-fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
+fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, exported: Option<&Exported>, req: &Request, timings: &mut Timings, log: &mut Log) -> Result<Published, CoreError> {
     let mut published = Published { counts: Vec::new(), diff: Vec::new(), commit: None, bytes: 0, attempts: 0, tag: None };
     // A commit pushed with the tag in a push whose branch update lost the race.
     let mut tagged_in_lost_race = None;
@@ -135,7 +148,7 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTr
         published.counts = plan.counts.clone();
         published.diff = crate::diff::rows(&plan.changes, ws)?;
         if req.manifest && !plan.changes.is_empty() {
-            add_manifest(ws, snapshot, triggers, req, &mut plan, log)?;
+            add_manifest(ws, snapshot, triggers, exported, req, &mut plan, log)?;
         }
         timings.snapshot += elapsed_ms(t);
 
@@ -222,14 +235,19 @@ fn publish(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTr
 
 /// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
 /// still makes no commit); its serial follows the newest backup commit of the branch, which it
-/// names as `previous`.
-fn add_manifest(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, req: &Request, plan: &mut Plan, log: &mut Log) -> Result<(), CoreError> {
+/// names as `previous`. With an incremental-capable export, it records Kestra's metadata of each
+/// item and the last full export.
+fn add_manifest(ws: &mut Workspace, snapshot: &Snapshot, triggers: Option<&RecordedTriggers>, exported: Option<&Exported>, req: &Request, plan: &mut Plan, log: &mut Log) -> Result<(), CoreError> {
     let mut dirs: Vec<(Kind, &str)> = snapshot.source_dirs().map(|(kind, dir)| (Kind::from(kind), dir)).collect();
     if let Some(t) = triggers {
         dirs.push((Kind::Triggers, t.layout.dir()));
     }
     let instance = Instance { url: req.kestra.as_ref().map(|k| crate::git::display_url(&k.url)), ..Instance::default() };
     let mut described = manifest::describe(ws, &plan.changes, &dirs, instance)?;
+    if let Some(exported) = exported {
+        manifest::annotate(&mut described, &exported.listed);
+        described.last_full_export = Some(exported.last_full_export.clone());
+    }
     let last = match ws.tip() {
         Some(tip) => custody::newest_backup(ws, tip, log)?,
         None => None,

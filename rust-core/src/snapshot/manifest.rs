@@ -36,6 +36,11 @@ pub struct Manifest {
     /// What this backup does not hold, in words.
     #[serde(default)]
     pub not_covered: Vec<String>,
+    /// When the newest full export this content was checked against ran (RFC 3339); the
+    /// incremental export trusts Kestra's revisions only until `fullExportEvery` after it. None:
+    /// the items' revisions were never recorded, so the next run exports everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_export: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +107,18 @@ pub struct Item {
     /// Kestra's last update of the item when the backup read it, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Namespace files: the size Kestra's listing gave, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// What Kestra's listing said about one item (`Item`'s namespace, revision, updated, size).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemMeta {
+    pub namespace: String,
+    pub revision: Option<u64>,
+    pub updated: Option<String>,
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +141,7 @@ impl Manifest {
     /// The same manifest without what only the chain changes (serial, previous): two backups
     /// with equal content compare equal.
     pub fn content_eq(&self, other: &Manifest) -> bool {
-        let strip = |m: &Manifest| Manifest { serial: 0, previous: None, ..m.clone() };
+        let strip = |m: &Manifest| Manifest { serial: 0, previous: None, last_full_export: None, ..m.clone() };
         strip(self) == strip(other)
     }
 }
@@ -169,14 +186,26 @@ pub fn describe(tip: &dyn TipTree, changes: &[Change], dirs: &[(Kind, &str)], in
     for (kind, dir) in dirs {
         let entry = kinds.entry(*kind).or_default();
         for (path, oid) in files_after(tip, dir, changes)? {
-            entry.items.push(Item { path, blob: oid.to_string(), namespace: None, revision: None, updated: None });
+            entry.items.push(Item { path, blob: oid.to_string(), namespace: None, revision: None, updated: None, size: None });
         }
     }
     for entry in kinds.values_mut() {
         entry.items.sort_by(|a, b| a.path.cmp(&b.path));
         entry.count = entry.items.len();
     }
-    Ok(Manifest { format: FORMAT, serial: 0, previous: None, instance, kinds, plugins: Vec::new(), not_covered: Vec::new() })
+    Ok(Manifest { format: FORMAT, serial: 0, previous: None, instance, kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None })
+}
+
+/// Writes what Kestra's listings said (repository path → metadata) into the items they describe.
+pub fn annotate(manifest: &mut Manifest, listed: &BTreeMap<String, ItemMeta>) {
+    for item in manifest.kinds.values_mut().flat_map(|k| k.items.iter_mut()) {
+        if let Some(meta) = listed.get(&item.path) {
+            item.namespace = Some(meta.namespace.clone());
+            item.revision = meta.revision;
+            item.updated = meta.updated.clone();
+            item.size = meta.size;
+        }
+    }
 }
 
 /// Whether a repository path is the backup's own (never an item of a source).
@@ -191,8 +220,8 @@ mod tests {
 
     fn manifest(serial: u64) -> Manifest {
         let mut kinds = BTreeMap::new();
-        kinds.insert(Kind::Flows, KindItems { count: 1, items: vec![Item { path: "flows/a/b.yml".into(), blob: "00".repeat(20), namespace: Some("a".into()), revision: Some(3), updated: None }] });
-        Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new() }
+        kinds.insert(Kind::Flows, KindItems { count: 1, items: vec![Item { path: "flows/a/b.yml".into(), blob: "00".repeat(20), namespace: Some("a".into()), revision: Some(3), updated: None, size: None }] });
+        Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None }
     }
 
     #[test]
