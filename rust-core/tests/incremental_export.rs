@@ -117,6 +117,7 @@ fn an_incremental_run_downloads_only_what_changed_and_gives_the_tree_of_a_full_e
     assert_eq!(two["revision"], 2, "{two}");
 
     // A full export of the same Kestra into another repository gives the same tree.
+    server.repo("full");
     let (full, _) = run(&backup(&stub, &server, "full", "PT0S"));
     assert_eq!(report(&full)["exportMode"], "full");
     assert_eq!(tree(&repo), tree(&ServerRepo(server.repo("full"))));
@@ -157,6 +158,7 @@ fn a_flow_edited_without_a_new_revision_is_caught_by_the_periodic_full_export() 
 #[test]
 fn a_listing_that_contradicts_the_record_makes_the_run_full() {
     let server = GitServer::start();
+    server.repo("contradiction");
     let stub = KestraStub::start();
     instance(&stub);
     run(&backup(&stub, &server, "contradiction", "P1D"));
@@ -176,6 +178,7 @@ fn a_listing_that_contradicts_the_record_makes_the_run_full() {
 #[test]
 fn full_export_every_zero_makes_every_run_full() {
     let server = GitServer::start();
+    server.repo("always");
     let stub = KestraStub::start();
     instance(&stub);
     let request = backup(&stub, &server, "always", "PT0S");
