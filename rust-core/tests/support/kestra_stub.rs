@@ -341,13 +341,13 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
             let (page, size): (usize, usize) = (param("page").and_then(|p| p.parse().ok()).unwrap_or(1), param("size").and_then(|p| p.parse().ok()).unwrap_or(10));
             let prefix = param("filters[namespace][STARTS_WITH]").unwrap_or_default();
             m.refresh_flow_revisions();
-            let listed: Vec<Value> = m
-                .flow_revisions
+            let listed: Vec<_> = m.flow_revisions.iter().filter(|(key, _)| key.0.starts_with(prefix.as_str()) && m.flows.contains_key(*key)).collect();
+            let results: Vec<Value> = listed
                 .iter()
-                .filter(|(key, _)| key.0.starts_with(prefix.as_str()) && m.flows.contains_key(*key))
+                .skip((page - 1) * size)
+                .take(size)
                 .map(|((ns, id), (_, revision, updated))| json!({"id": id, "namespace": ns, "revision": revision, "updated": updated, "disabled": false, "deleted": false, "draft": false, "tasks": []}))
                 .collect();
-            let results: Vec<&Value> = listed.iter().skip((page - 1) * size).take(size).collect();
             (200, "application/json", serde_json::to_vec(&json!({"results": results, "total": listed.len()})).unwrap())
         }
         ("POST", ["api", "v1", _tenant, "flows", "export", "by-ids"]) => {
