@@ -1,7 +1,9 @@
 //! Benchmark (prints figures; not a test): a synthetic instance of 50 namespaces × 200 flows and
 //! 5,000 namespace files (some binary) behind the Kestra API stub, backed up in ONE commit to a
-//! real Git server over HTTPS. Cases: first backup, no-change run, one-change run; each without
-//! and with a cache directory. Then the restore side on that backup: a drill of the intact
+//! real Git server over HTTPS, as BackupInstance does it (with the manifest). Cases: first backup,
+//! no-change run, one-change run; each with a full export every run (`fullExportEvery: PT0S`, the
+//! behaviour before the incremental export), incremental, and incremental with a cache directory.
+//! Each row gives the Kestra API requests the run made and which export ran. Then the restore side on that backup: a drill of the intact
 //! instance (every flow validated), a restore after Kestra lost everything, a drill after it.
 //! Ends with the process's peak memory.
 //!
@@ -40,9 +42,9 @@ fn main() {
         }
     }
     println!("synthetic instance: {NAMESPACES} namespaces x {FLOWS_PER_NAMESPACE} flows = {} flows, {} namespace files", NAMESPACES * FLOWS_PER_NAMESPACE, NAMESPACES * FILES_PER_NAMESPACE);
-    println!("{:<10} {:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7}", "cache", "case", "total ms", "fetch", "export", "plan", "commit", "push", "bytes pushed", "changed");
+    println!("{:<12} {:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7} {:>8} {:>11}", "mode", "case", "total ms", "fetch", "export", "plan", "commit", "push", "bytes pushed", "changed", "requests", "export ran");
 
-    for (label, cache) in [("none", None), ("cacheDir", Some(tempfile::tempdir().unwrap()))] {
+    for (label, cache, every) in [("full", None, "PT0S"), ("incremental", None, "P1D"), ("incr_cache", Some(tempfile::tempdir().unwrap()), "P1D")] {
         let repo_name = format!("bench_{label}");
         let repo = ServerRepo(server.repo(&repo_name));
         let request = json!({
@@ -53,18 +55,21 @@ fn main() {
             "sources": [
                 {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
                 {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
-            ]
+            ],
+            "manifest": true,
+            "fullExportEvery": every
         });
-        case(label, "first backup", &request);
-        case(label, "no change", &request);
-        stub.set_flow("company.team07", "flow_042", &format!("id: flow_042\nnamespace: company.team07\ndescription: changed for {label}\ntasks: []\n"));
-        case(label, "one flow changed", &request);
-        println!("{:<10} repository: {} commits, {} files", "", repo.commit_count("main"), repo.files("main").len());
+        case(&stub, label, "first backup", &request);
+        case(&stub, label, "no change", &request);
+        let changed = format!("id: flow_042\nnamespace: company.team07\ndescription: changed for {label}\ntasks: []\n");
+        stub.set_flow("company.team07", "flow_042", &changed);
+        case(&stub, label, "one flow changed", &request);
+        println!("{:<12} repository: {} commits, {} files; the changed flow is {} bytes", "", repo.commit_count("main"), repo.files("main").len(), changed.len());
     }
 
     let backup = json!({
         "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
-        "git": {"url": server.https_url("bench_none"), "username": server.user(), "password": server.token(),
+        "git": {"url": server.https_url("bench_full"), "username": server.user(), "password": server.token(),
                 "trustedCaPemPath": server.ca_pem_path()},
         "sources": [
             {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
@@ -103,7 +108,8 @@ fn restore_case(name: &str, request: &Value) {
     );
 }
 
-fn case(label: &str, name: &str, request: &Value) {
+fn case(stub: &KestraStub, label: &str, name: &str, request: &Value) {
+    let requests = stub.request_count();
     let started = Instant::now();
     let mut sink = |_: &kestra_git_backup::LogEvent| {};
     let answer: Value = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
@@ -111,7 +117,7 @@ fn case(label: &str, name: &str, request: &Value) {
     let report = answer.get("report").unwrap_or_else(|| panic!("{name} failed: {answer}"));
     let t = &report["timingsMs"];
     println!(
-        "{:<10} {:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7}",
+        "{:<12} {:<18} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7} {:>8} {:>11}",
         label,
         name,
         elapsed,
@@ -121,6 +127,8 @@ fn case(label: &str, name: &str, request: &Value) {
         t["commit"].to_string(),
         t["push"].to_string(),
         report["bytesPushed"].to_string(),
-        report["diff"].as_array().map_or(0, Vec::len)
+        report["diff"].as_array().map_or(0, Vec::len),
+        stub.request_count() - requests,
+        report["exportMode"].as_str().unwrap_or("-")
     );
 }

@@ -53,12 +53,12 @@ fn write_history(bare: &std::path::Path) -> Vec<(String, String, String)> {
             let (ns, id, text) = flow(n, version[n]);
             let path = format!("flows/{ns}/{id}.yml");
             let blob = git2::Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()).unwrap().to_string();
-            items.insert(path.clone(), Item { path: path.clone(), blob, namespace: Some(ns), name: Some(id.clone()), revision: Some(version[n] as u64), updated: None, types: vec!["io.kestra.plugin.core.log.Log".into()] });
+            items.insert(path.clone(), Item { path: path.clone(), blob, namespace: Some(ns), name: Some(id.clone()), revision: Some(version[n] as u64), types: vec!["io.kestra.plugin.core.log.Log".into()], ..Item::default() });
             write!(input, "M 100644 inline {path}\ndata {}\n{text}\n", text.len()).unwrap();
         }
         let kinds = BTreeMap::from([(Kind::Flows, KindItems { count: items.len(), items: items.values().cloned().collect() })]);
         let plugins = vec![PluginUse { plugin_type: "io.kestra.plugin.core.log.Log".into(), flows: total }];
-        let m = Manifest { format: manifest::FORMAT, serial: backup as u64, previous: previous.take(), instance: Instance::default(), kinds, plugins, not_covered: Vec::new() };
+        let m = Manifest { format: manifest::FORMAT, serial: backup as u64, previous: previous.take(), instance: Instance::default(), kinds, plugins, not_covered: Vec::new(), last_full_export: None };
         let bytes = m.to_bytes();
         write!(input, "M 100644 inline {}\ndata {}\n", manifest::PATH, bytes.len()).unwrap();
         input.write_all(&bytes).unwrap();

@@ -5,6 +5,7 @@
 use crate::error::{CoreError, ErrorCode, Rescue};
 use crate::export::{self, KestraClient};
 use crate::git::{custody, tags, PushOutcome, Workspace};
+use crate::incremental::{self, Exported};
 use crate::progress::Log;
 use crate::export::kv_file::{self, ValueMode};
 use crate::report::{ms, DiffRow, KvReport, ManifestReport, MirrorReport, Report, SourceCounts, TagReport, Timings};
@@ -47,16 +48,28 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     (phases.git_trust, phases.workdir, phases.list_refs, phases.fetch_pack) = (ms(times.trust), ms(times.workdir), ms(times.list_refs), ms(times.fetch_pack));
 
     let t = Instant::now();
-    export_into(&mut snapshot, &sources, client.as_ref(), &mut ws, None, log)?;
+    let exported = match client.as_ref().filter(|_| incremental::applies(req, &sources)) {
+        Some(client) => Some(incremental::export(&mut snapshot, &sources, client, &mut ws, req, log, &mut |snapshot, ws, log| {
+            export_into(snapshot, &sources, Some(client), ws, None, log)
+        })?),
+        None => {
+            export_into(&mut snapshot, &sources, client.as_ref(), &mut ws, None, log)?;
+            None
+        }
+    };
+    report.export_mode = exported.as_ref().map(|e| e.mode.to_string());
     if let (Some((options, recipients)), Some(client)) = (&kv, &client) {
         report.kv = Some(export_kv(&mut snapshot, sources.len() - 1, options, recipients, client, &mut ws, log)?);
     }
     let triggers = trigger_layout.map(|layout| record_triggers(layout, client.as_ref(), &mut ws, log)).transpose()?;
-    let manifest_inputs = req.manifest.then(|| manifest_inputs(req, client.as_ref(), log)).transpose()?;
+    let manifest_inputs = req.manifest.then(|| manifest_inputs(req, client.as_ref(), exported, log)).transpose()?;
     report.timings_ms.export = elapsed_ms(t);
     log.peak_memory("the export");
 
     let primary = publish(&mut ws, &snapshot, triggers.as_ref(), manifest_inputs.as_ref(), req, &mut report.timings_ms, log)?;
+    if let Some(e) = manifest_inputs.as_ref().and_then(|m| m.exported.as_ref()).filter(|e| e.mode == "full" && !req.dry_run) {
+        incremental::remember_full_export(req, &ws, &e.last_full_export, log);
+    }
     report.sources = primary.counts;
     report.diff = primary.diff;
     report.commit_id = primary.commit.map(|c| c.to_string());
@@ -285,11 +298,13 @@ struct ManifestInputs {
     not_covered: Vec<String>,
     /// The request's guard, which the coverage guard applies too.
     guard: DeletionGuard,
+    /// What an incremental-capable export learnt from Kestra's listings.
+    exported: Option<Exported>,
 }
 
 /// The instance the backup reads from (its identity as Kestra reports it, and the API URL without
 /// credentials) and what the request leaves out.
-fn manifest_inputs(req: &Request, client: Option<&KestraClient>, log: &mut Log) -> Result<ManifestInputs, CoreError> {
+fn manifest_inputs(req: &Request, client: Option<&KestraClient>, exported: Option<Exported>, log: &mut Log) -> Result<ManifestInputs, CoreError> {
     let instance = match (client, &req.kestra) {
         (Some(client), Some(config)) => {
             let identity = export::instance::fetch(client, log)?;
@@ -297,12 +312,13 @@ fn manifest_inputs(req: &Request, client: Option<&KestraClient>, log: &mut Log) 
         }
         _ => None,
     };
-    Ok(ManifestInputs { instance, not_covered: not_covered::list(req), guard: req.guard.clone() })
+    Ok(ManifestInputs { instance, not_covered: not_covered::list(req), guard: req.guard.clone(), exported })
 }
 
 /// With `manifest`: the backup's manifest joins a commit that changes something (a no-change run
 /// still makes no commit); its serial follows the newest backup commit of the branch, which it
-/// names as `previous`. The coverage guard compares it with that backup's first. On a rescue
+/// names as `previous`. With an incremental-capable export, it records Kestra's metadata of each
+/// item and the last full export. The coverage guard compares it with that backup's first. On a rescue
 /// branch, `known_base` is the intact backup commit it starts from.
 fn add_manifest(
     ws: &mut Workspace,
@@ -330,6 +346,10 @@ fn add_manifest(
     let scope = Scope { dirs: &dirs, name_of: &name_of };
     let instance = inputs.instance.clone().or_else(|| before.map(|b| b.instance.clone())).unwrap_or_default();
     let mut described = manifest::describe(ws, &plan.changes, &scope, before, instance, inputs.not_covered.clone())?;
+    if let Some(exported) = &inputs.exported {
+        manifest::annotate(&mut described, &exported.listed);
+        described.last_full_export = Some(exported.last_full_export.clone());
+    }
     if let Some(before) = before {
         coverage::check(&inputs.guard, before, &described, &|item| scope.owns(&item.path), log)?;
     }

@@ -59,6 +59,45 @@ pub fn rfc3339(seconds: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rest / 3_600, rest % 3_600 / 60, rest % 60)
 }
 
+/// `2026-11-20T18:00:00.123Z` for milliseconds since the epoch, as Kestra prints instants.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let seconds = rfc3339(ms.div_euclid(1000));
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), ms.rem_euclid(1000))
+}
+
+/// Seconds of an ISO-8601 duration as Java's `Duration` prints and parses it: `P[nD][T[nH][nM][n[.f]S]]`
+/// (`P1D`, `PT24H`, `PT0S`); fractions of a second are dropped. None for anything else or a
+/// negative duration.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let rest = text.trim().strip_prefix(['P', 'p'])?;
+    let (days, time) = match rest.split_once(['T', 't']) {
+        Some((days, time)) if !time.is_empty() => (days, time),
+        Some(_) => return None,
+        None => (rest, ""),
+    };
+    if days.is_empty() && time.is_empty() {
+        return None;
+    }
+    let mut total = 0i64;
+    for (part, units) in [(days, &[('D', 86_400)][..]), (time, &[('H', 3_600), ('M', 60), ('S', 1)][..])] {
+        let mut part = part;
+        for (unit, seconds) in units {
+            if let Some((number, after)) = part.split_once([*unit, unit.to_ascii_lowercase()]) {
+                let whole = if *unit == 'S' { number.split_once('.').map_or(number, |(w, f)| if f.bytes().all(|b| b.is_ascii_digit()) { w } else { "x" }) } else { number };
+                if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                total = total.checked_add(whole.parse::<i64>().ok()?.checked_mul(*seconds)?)?;
+                part = after;
+            }
+        }
+        if !part.is_empty() {
+            return None;
+        }
+    }
+    Some(total)
+}
+
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -93,6 +132,18 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_as_java_prints_them() {
+        assert_eq!(parse_duration("P1D"), Some(86_400));
+        assert_eq!(parse_duration("PT24H"), Some(86_400));
+        assert_eq!(parse_duration("PT0S"), Some(0));
+        assert_eq!(parse_duration("P1DT1H30M5.5S"), Some(86_400 + 3_600 + 1_800 + 5));
+        for bad in ["", "P", "PT", "1D", "PT-1S", "PT1X", "P1H", "PT5S1H", "day"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(rfc3339_millis(1_764_583_200_123), "2025-12-01T10:00:00.123Z");
+    }
 
     #[test]
     fn instants_in_the_accepted_forms() {

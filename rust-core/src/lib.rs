@@ -15,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod export;
 pub mod git;
+mod incremental;
 pub mod instant;
 pub mod progress;
 pub mod report;

@@ -34,6 +34,10 @@ pub struct Report {
     /// Push attempts made (0 = no push).
     pub push_attempts: u32,
     pub timings_ms: Timings,
+    /// Backup with a manifest and discovered namespaces: `full` or `incremental` (which export
+    /// ran; the log says why).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_mode: Option<String>,
     /// Backup with mirrors: what each mirror got, in request order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<MirrorReport>,

@@ -43,6 +43,15 @@ pub struct Request {
     /// BackupInstance sets it, PushFlows and PushNamespaceFiles only with `manifest: true`.
     #[serde(default)]
     pub manifest: bool,
+    /// With `manifest`, sources that discover namespaces are exported incrementally (only what
+    /// Kestra's listings say changed since the backup's manifest), and in full at least this
+    /// often: an ISO-8601 duration (`P1D`, `PT6H`); `PT0S` = every run exports everything.
+    #[serde(default = "default_full_export_every")]
+    pub full_export_every: String,
+}
+
+fn default_full_export_every() -> String {
+    "P1D".to_string()
 }
 
 /// KV entries in the backup (`docs/kv-store.md`).
@@ -510,6 +519,7 @@ impl Request {
         if self.restore.verify_depth == Some(0) {
             return Err(CoreError::invalid("restore.verifyDepth", "must be at least 1 (backup commits to verify); leave it unset to verify the whole history"));
         }
+        self.full_export_interval()?;
         if self.git.max_push_attempts == 0 {
             return Err(CoreError::invalid("git.maxPushAttempts", "must be at least 1"));
         }
@@ -556,6 +566,16 @@ impl Request {
             return Err(CoreError::invalid("git.branch", "is empty; set a branch name such as `main`"));
         }
         check_branch("git.branch", &self.git.branch)
+    }
+
+    /// `fullExportEvery` as seconds.
+    pub fn full_export_interval(&self) -> Result<i64, CoreError> {
+        crate::instant::parse_duration(&self.full_export_every).ok_or_else(|| {
+            CoreError::invalid(
+                "fullExportEvery",
+                format!("`{}` is not an ISO-8601 duration; use e.g. `P1D` (one day), `PT6H` or `PT0S` (always export everything)", shown(&self.full_export_every)),
+            )
+        })
     }
 
     /// The commit message: the one given, else a summary of the sources.

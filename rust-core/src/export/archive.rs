@@ -18,7 +18,12 @@ pub fn for_each_entry(
     log: &mut Log,
     each: OnEntry,
 ) -> Result<u64, CoreError> {
-    let mut response = client.get(path, query, log)?;
+    let response = client.get(path, query, log)?;
+    entries_of(response, path, log, each)
+}
+
+/// `for_each_entry` for an answer already received (`path` names the call in errors).
+pub fn entries_of(mut response: reqwest::blocking::Response, path: &str, log: &mut Log, each: OnEntry) -> Result<u64, CoreError> {
     let mut file = tempfile::tempfile()?;
     let downloaded = response
         .copy_to(&mut file)

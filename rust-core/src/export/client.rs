@@ -121,6 +121,12 @@ impl KestraClient {
         Ok(items)
     }
 
+    /// POST of a JSON body that only reads (an export by ids): retried like a GET.
+    pub fn post_json_read(&self, path: &str, body: &serde_json::Value, log: &mut Log) -> Result<Response, CoreError> {
+        let url = self.url(path);
+        self.send(path, Call::Read, log, &|| Ok(self.http.post(&url).json(body)))
+    }
+
     /// POST of a multipart form that changes nothing in Kestra (validation), built again for each try.
     pub fn post_multipart(&self, path: &str, query: &[(&str, &str)], form: &dyn Fn() -> Result<Form, CoreError>, log: &mut Log) -> Result<Response, CoreError> {
         self.post(path, Call::Check, query, form, log)

@@ -10,6 +10,7 @@ pub mod instance;
 pub mod kv;
 pub mod kv_file;
 pub mod plugins;
+pub mod listing;
 pub mod triggers;
 
 pub use client::KestraClient;
@@ -74,26 +75,50 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
     };
     let key = format!("filters[namespace][{operator}]");
     let query: Vec<(&str, &str)> = if value.is_empty() { vec![] } else { vec![(key.as_str(), value)] };
-    let mut count = 0usize;
-    let bytes = archive::for_each_entry(client, "flows/export/by-query", &query, log, &mut |name, content, log| {
-        if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
-            return Ok(());
-        }
-        let Ok(text) = String::from_utf8(content) else {
-            log.warn(format!("skipped `{name}` from the flow export: not UTF-8"));
-            return on_item(ExportedItem::Unreadable);
-        };
-        let header = flow_header::read(&text);
-        let (Some(id), Some(namespace)) = (header.id, header.namespace) else {
-            log.warn(format!("skipped `{name}` from the flow export: no top-level `id` or `namespace`"));
-            return on_item(ExportedItem::Unreadable);
-        };
-        count += 1;
-        on_item(ExportedItem::Flow { namespace, id, source: text })
-    })?;
     let what = if value.is_empty() { "all namespaces".to_string() } else { format!("namespace `{value}`") };
+    flows_by_query(client, &query, &what, log, on_item)
+}
+
+/// The flows a `flows/export/by-query` filter selects (`what` words it for the log).
+pub(crate) fn flows_by_query(client: &KestraClient, query: &[(&str, &str)], what: &str, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    let mut count = 0usize;
+    let bytes = archive::for_each_entry(client, "flows/export/by-query", query, log, &mut |name, content, log| flow_entry(name, content, &mut count, log, on_item))?;
     log.info(format!("Exported {count} flow(s) from {what} ({bytes} bytes)"));
     Ok(())
+}
+
+/// The flows named by (namespace, id), from one `flows/export/by-ids` archive (the same entries
+/// as the export by query: each flow's source).
+pub(crate) fn flows_by_ids(client: &KestraClient, ids: &[(String, String)], log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let body = serde_json::Value::Array(ids.iter().map(|(namespace, id)| serde_json::json!({"namespace": namespace, "id": id})).collect());
+    let path = "flows/export/by-ids";
+    let response = client.post_json_read(path, &body, log)?;
+    let mut count = 0usize;
+    let bytes = archive::entries_of(response, path, log, &mut |name, content, log| flow_entry(name, content, &mut count, log, on_item))?;
+    log.info(format!("Exported {count} flow(s) by id, of {} asked for ({bytes} bytes)", ids.len()));
+    Ok(())
+}
+
+/// One entry of a flow archive: a flow read by its own top-level `id` and `namespace`, or an
+/// unreadable entry (the export is then partial).
+fn flow_entry(name: &str, content: Vec<u8>, count: &mut usize, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    if !(name.ends_with(".yml") || name.ends_with(".yaml")) {
+        return Ok(());
+    }
+    let Ok(text) = String::from_utf8(content) else {
+        log.warn(format!("skipped `{name}` from the flow export: not UTF-8"));
+        return on_item(ExportedItem::Unreadable);
+    };
+    let header = flow_header::read(&text);
+    let (Some(id), Some(namespace)) = (header.id, header.namespace) else {
+        log.warn(format!("skipped `{name}` from the flow export: no top-level `id` or `namespace`"));
+        return on_item(ExportedItem::Unreadable);
+    };
+    *count += 1;
+    on_item(ExportedItem::Flow { namespace, id, source: text })
 }
 
 /// Namespaces whose files a source covers. Discovery asks for the namespaces that hold flows and
@@ -102,7 +127,7 @@ fn flows(client: &KestraClient, source: &Source, log: &mut Log, on_item: OnItem)
 /// is listed by Kestra even without flows. The namespaces the backup already holds
 /// are asked too: one whose last flow is gone may still have files (Kestra answers an empty
 /// archive for a namespace without files).
-fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, in_backup: &[String], log: &mut Log) -> Result<Vec<String>, CoreError> {
+pub(crate) fn file_namespaces(client: &KestraClient, selector: &NamespaceSelector, in_backup: &[String], log: &mut Log) -> Result<Vec<String>, CoreError> {
     let prefix = match selector {
         NamespaceSelector::One { namespace, .. } => return Ok(vec![namespace.clone()]),
         NamespaceSelector::Discover { prefix } => prefix,
@@ -149,11 +174,19 @@ fn namespace_trees_under(namespaces: &[String], prefix: &str) -> Vec<String> {
 }
 
 fn namespace_files(client: &KestraClient, namespace: &str, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
-    let path = format!("namespaces/{}/files/export", percent_encoding::utf8_percent_encode(namespace, percent_encoding::NON_ALPHANUMERIC));
+    namespace_files_except(client, namespace, &|_| false, log, on_item)
+}
+
+/// The files of `namespace`'s archive but those `skip` names (namespace-relative paths).
+pub(crate) fn namespace_files_except(client: &KestraClient, namespace: &str, skip: &dyn Fn(&str) -> bool, log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    let path = format!("namespaces/{}/files/export", encoded(namespace));
     let (mut count, mut bundled) = (0usize, 0usize);
     let bytes = archive::for_each_entry(client, &path, &[], log, &mut |name, bytes, _| {
         if bundled_flows::is_bundled_flow(name) {
             bundled += 1;
+            return Ok(());
+        }
+        if skip(name.trim_start_matches('/')) {
             return Ok(());
         }
         count += 1;
@@ -161,6 +194,27 @@ fn namespace_files(client: &KestraClient, namespace: &str, log: &mut Log, on_ite
     })?;
     log.info(format!("Exported {count} namespace file(s) from `{namespace}` ({bytes} bytes){}", bundled_note(bundled)));
     Ok(())
+}
+
+/// Files of `namespace` read one by one (`paths` namespace-relative, as the listing names them).
+pub(crate) fn files_one_by_one(client: &KestraClient, namespace: &str, paths: &[String], log: &mut Log, on_item: OnItem) -> Result<(), CoreError> {
+    let call = format!("namespaces/{}/files", encoded(namespace));
+    let mut total = 0usize;
+    for path in paths {
+        let at = format!("/{path}");
+        let bytes = client
+            .get(&call, &[("path", at.as_str())], log)?
+            .bytes()
+            .map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API {call}?path={at}: the download broke off: {e}")))?;
+        total += bytes.len();
+        on_item(ExportedItem::File { namespace: namespace.to_string(), path: path.clone(), bytes: bytes.to_vec() })?;
+    }
+    log.info(format!("Exported {} namespace file(s) of `{namespace}` one by one ({total} bytes)", paths.len()));
+    Ok(())
+}
+
+fn encoded(namespace: &str) -> String {
+    percent_encoding::utf8_percent_encode(namespace, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// What a log line says about the `_flows/` entries left out.

@@ -76,7 +76,7 @@ mod tests {
             entry.items.push(Item { path: path.to_string(), blob: "00".repeat(20), namespace: Some(ns.to_string()), ..Item::default() });
             entry.count = entry.items.len();
         }
-        Manifest { format: FORMAT, serial: 7, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new() }
+        Manifest { format: FORMAT, serial: 7, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None }
     }
 
     #[test]

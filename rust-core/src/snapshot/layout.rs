@@ -172,49 +172,114 @@ impl Snapshot {
         item: ExportedItem,
         write_blob: &mut dyn FnMut(&[u8]) -> Result<Oid, CoreError>,
     ) -> Result<(), CoreError> {
-        let source = &mut self.sources[index];
         let (path, what, bytes) = match item {
             ExportedItem::Flow { namespace, id, source: text } => {
-                if !source.selection.selects(&id) {
-                    return Ok(());
-                }
-                let Some(dir) = source.namespace_dir(&namespace) else { return Ok(()) };
+                let name = Name::Flow(&id);
+                let Some(path) = self.path_for(index, &namespace, &name) else { return Ok(()) };
+                let source = &self.sources[index];
                 let mut text = strip_revision(&text);
                 if let (Some(target), NamespaceSelector::One { namespace: own, .. }) = (&source.target_namespace, &source.selector) {
                     text = rewrite_namespace(&text, own, target);
                 }
-                (join(&dir, &format!("{id}.yml")), format!("flow `{namespace}.{id}`"), text.into_bytes())
+                (path, name.what(&namespace), text.into_bytes())
             }
             ExportedItem::File { namespace, path, bytes } => {
-                if !source.selection.selects(&format!("/{path}")) {
-                    return Ok(());
-                }
-                let Some(dir) = source.namespace_dir(&namespace) else { return Ok(()) };
+                let name = Name::File(&path);
+                let Some(repo_path) = self.path_for(index, &namespace, &name) else { return Ok(()) };
                 if path == IGNORE_FILE {
-                    source.exported_ignores.insert(dir.clone(), bytes.clone());
+                    let root = repo_path.strip_suffix(IGNORE_FILE).unwrap_or_default().trim_end_matches('/').to_string();
+                    self.sources[index].exported_ignores.insert(root, bytes.clone());
                 }
-                (join(&dir, &path), format!("namespace file `{path}` of `{namespace}`"), bytes)
+                (repo_path, name.what(&namespace), bytes)
             }
             ExportedItem::KvEntry { namespace, key, bytes } => {
-                let Some(dir) = source.namespace_dir(&namespace) else { return Ok(()) };
-                (join(&dir, &crate::export::kv_file::file_name(&key)), format!("KV entry `{key}` of `{namespace}`"), bytes)
+                let name = Name::Kv(&key);
+                let Some(path) = self.path_for(index, &namespace, &name) else { return Ok(()) };
+                (path, name.what(&namespace), bytes)
             }
             ExportedItem::Unreadable => {
-                source.unreadable += 1;
+                self.sources[index].unreadable += 1;
                 return Ok(());
             }
         };
-        safe_path::check(&path, &what)?;
-        if let Some(first) = self.owners.insert(path.clone(), what.clone()) {
+        self.claim(&path, &what)?;
+        let oid = write_blob(&bytes)?;
+        self.record(index, path, oid);
+        Ok(())
+    }
+
+    /// The repository path an item of source `index` lands at (layout rules, globs), None when
+    /// the source does not take it. The same mapping as `add`'s.
+    pub fn path_for(&self, index: usize, namespace: &str, name: &Name) -> Option<String> {
+        let source = &self.sources[index];
+        let selected = match name {
+            Name::Flow(id) => source.selection.selects(id),
+            Name::File(path) => source.selection.selects(&format!("/{path}")),
+            Name::Kv(_) => true,
+        };
+        let dir = source.namespace_dir(namespace).filter(|_| selected)?;
+        Some(match name {
+            Name::Flow(id) => join(&dir, &format!("{id}.yml")),
+            Name::File(path) => join(&dir, path),
+            Name::Kv(key) => join(&dir, &crate::export::kv_file::file_name(key)),
+        })
+    }
+
+    /// Takes an item as the blob the branch tip holds at its path, without its content: the
+    /// incremental export's unchanged items, under the same rules as `add`. A `.kestraignore`
+    /// is never kept this way (its rules come from the export), so the caller downloads those.
+    pub fn keep(&mut self, index: usize, namespace: &str, name: &Name, tip_blob: Oid) -> Result<(), CoreError> {
+        let Some(path) = self.path_for(index, namespace, name) else { return Ok(()) };
+        if matches!(name, Name::File(p) if *p == IGNORE_FILE) {
+            return Err(CoreError::new(ErrorCode::Internal, format!("`{path}`: a `{IGNORE_FILE}` is read from the export, never kept")));
+        }
+        self.claim(&path, &name.what(namespace))?;
+        self.record(index, path, tip_blob);
+        Ok(())
+    }
+
+    /// The blob the export put at `path` for source `index`, if any.
+    pub fn entry(&self, index: usize, path: &str) -> Option<Oid> {
+        self.sources[index].entries.get(path).copied()
+    }
+
+    /// Path safety and collisions: each path is claimed by one item.
+    fn claim(&mut self, path: &str, what: &str) -> Result<(), CoreError> {
+        safe_path::check(path, what)?;
+        if let Some(first) = self.owners.insert(path.to_string(), what.to_string()) {
             return Err(CoreError::new(
                 ErrorCode::UnsafePath,
                 format!("{first} and {what} both map to `{path}`; give one of them another id or directory"),
             ));
         }
-        let oid = write_blob(&bytes)?;
+        Ok(())
+    }
+
+    fn record(&mut self, index: usize, path: String, oid: Oid) {
+        let source = &mut self.sources[index];
         source.entries.insert(path, oid);
         source.exported += 1;
-        Ok(())
+    }
+}
+
+/// What names an item within its namespace.
+pub enum Name<'a> {
+    /// A flow id.
+    Flow(&'a str),
+    /// A namespace file's path (namespace-relative, no leading `/`).
+    File(&'a str),
+    /// A KV key.
+    Kv(&'a str),
+}
+
+impl Name<'_> {
+    /// The item in words, for errors.
+    fn what(&self, namespace: &str) -> String {
+        match self {
+            Name::Flow(id) => format!("flow `{namespace}.{id}`"),
+            Name::File(path) => format!("namespace file `{path}` of `{namespace}`"),
+            Name::Kv(key) => format!("KV entry `{key}` of `{namespace}`"),
+        }
     }
 }
 

@@ -36,6 +36,11 @@ pub struct Manifest {
     /// What this backup does not hold, in words.
     #[serde(default)]
     pub not_covered: Vec<String>,
+    /// When the newest full export this content was checked against ran (RFC 3339); the
+    /// incremental export trusts Kestra's revisions only until `fullExportEvery` after it. None:
+    /// the items' revisions were never recorded, so the next run exports everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_full_export: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,9 +124,21 @@ pub struct Item {
     /// Kestra's last update of the item when the backup read it, RFC 3339.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated: Option<String>,
+    /// Namespace files: the size Kestra's listing gave, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// Flows: the plugin types the flow uses (`flow_plugins`), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub types: Vec<String>,
+}
+
+/// What Kestra's listing said about one item (`Item`'s namespace, revision, updated, size).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemMeta {
+    pub namespace: String,
+    pub revision: Option<u64>,
+    pub updated: Option<String>,
+    pub size: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,7 +161,7 @@ impl Manifest {
     /// The same manifest without what only the chain changes (serial, previous): two backups
     /// with equal content compare equal.
     pub fn content_eq(&self, other: &Manifest) -> bool {
-        let strip = |m: &Manifest| Manifest { serial: 0, previous: None, ..m.clone() };
+        let strip = |m: &Manifest| Manifest { serial: 0, previous: None, last_full_export: None, ..m.clone() };
         strip(self) == strip(other)
     }
 }
@@ -235,7 +252,7 @@ pub fn describe(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previous: 
         entry.count = entry.items.len();
     }
     let plugins = inventory(kinds.get(&Kind::Flows));
-    Ok(Manifest { format: FORMAT, serial: 0, previous: None, instance, kinds, plugins, not_covered })
+    Ok(Manifest { format: FORMAT, serial: 0, previous: None, instance, kinds, plugins, not_covered, last_full_export: None })
 }
 
 /// The previous manifest's items outside the run's own directories that the tree still holds.
@@ -249,7 +266,7 @@ fn keep_other_items(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previo
         let Some(oid) = tree.get(&item.path) else { continue };
         let blob = oid.to_string();
         // Changed since (by another tool): what was read with the old content no longer holds.
-        let kept = if blob == item.blob { item.clone() } else { Item { blob, revision: None, updated: None, types: Vec::new(), ..item.clone() } };
+        let kept = if blob == item.blob { item.clone() } else { Item { blob, revision: None, updated: None, size: None, types: Vec::new(), ..item.clone() } };
         kinds.entry(kind).or_default().items.push(kept);
     }
     Ok(())
@@ -271,6 +288,18 @@ fn inventory(flows: Option<&KindItems>) -> Vec<PluginUse> {
     counts.into_iter().map(|(t, flows)| PluginUse { plugin_type: t.to_string(), flows }).collect()
 }
 
+/// Writes what Kestra's listings said (repository path → metadata) into the items they describe.
+pub fn annotate(manifest: &mut Manifest, listed: &BTreeMap<String, ItemMeta>) {
+    for item in manifest.kinds.values_mut().flat_map(|k| k.items.iter_mut()) {
+        if let Some(meta) = listed.get(&item.path) {
+            item.namespace = Some(meta.namespace.clone());
+            item.revision = meta.revision;
+            item.updated = meta.updated.clone();
+            item.size = meta.size;
+        }
+    }
+}
+
 /// Whether a repository path is the backup's own (never an item of a source).
 pub fn is_own(path: &str) -> bool {
     path == DIR || path.starts_with(&format!("{DIR}/"))
@@ -284,7 +313,7 @@ mod tests {
     fn manifest(serial: u64) -> Manifest {
         let mut kinds = BTreeMap::new();
         kinds.insert(Kind::Flows, KindItems { count: 1, items: vec![Item { path: "flows/a/b.yml".into(), blob: "00".repeat(20), namespace: Some("a".into()), revision: Some(3), ..Item::default() }] });
-        Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new() }
+        Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None }
     }
 
     #[test]

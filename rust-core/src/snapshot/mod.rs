@@ -21,7 +21,8 @@ pub mod safe_path;
 pub mod trigger_state;
 
 pub use compare::{BackupFile, Drift};
-pub use layout::Snapshot;
+pub use kestraignore::FILE_NAME as IGNORE_FILE;
+pub use layout::{Name, Snapshot};
 
 use git2::Oid;
 use crate::error::CoreError;

@@ -6,6 +6,16 @@
 //!   fixed uuid per stub (`instance_uuid`, settable); 404 when `instance_uuid` is None (an older server).
 //! - `GET /api/v1/{tenant}/flows/export/by-query[?filters[namespace][EQUALS|STARTS_WITH]=..]`:
 //!   ZIP of `<namespace>-<id>.yml` entries, each the flow's source (its last saved revision).
+//! - `GET /api/v1/{tenant}/flows/search?page=..&size=..[&filters[namespace][STARTS_WITH]=..]`:
+//!   `PagedResults` of flows without source (`id, namespace, revision, updated, disabled, deleted,
+//!   draft`), sorted by namespace and id. A flow's revision rises by one, and its `updated` moves
+//!   to now, whenever its source differs from the one the previous search saw (Kestra raises it on
+//!   every real change); `edit_flow_silently` changes a source without that (a misbehaving server).
+//! - `POST /api/v1/{tenant}/flows/export/by-ids` (JSON `[{namespace, id}]`): ZIP as the export by query.
+//! - `GET /api/v1/{tenant}/namespaces/{ns}/files/directory?path=/dir`: Kestra 2.0's `FileAttributes`
+//!   of the direct children (`fileName, lastModifiedTime, creationTime, type File|Directory, size,
+//!   metadata`); a file's `lastModifiedTime` moves to now when its bytes differ from the previous listing's.
+//! - `GET /api/v1/{tenant}/namespaces/{ns}/files?path=/p`: the file's bytes, 404 when absent.
 //! - `GET /api/v1/{tenant}/flows/distinct-namespaces`: JSON array of namespaces with flows.
 //! - `GET /api/v1/{tenant}/namespaces/{ns}/files/export`: ZIP of the namespace's files, plus, with
 //!   `bundle_flows` (Kestra before kestra-io/kestra#18664), each flow of the namespace as `_flows/<id>.yml`.
@@ -89,6 +99,49 @@ pub struct Model {
     pub aliases: Vec<String>,
     /// The instance's `uuid` in `configs`; None: the endpoint is not served.
     pub instance_uuid: Option<String>,
+    /// (namespace, id) → (source the last search saw, revision, updated).
+    pub flow_revisions: BTreeMap<(String, String), (String, u64, String)>,
+    /// (namespace, path) → (bytes the last listing saw, lastModifiedTime in ms).
+    pub file_times: BTreeMap<(String, String), (Vec<u8>, i64)>,
+    /// Requests per endpoint: `GET flows/search`, `POST flows/export/by-ids`,
+    /// `GET namespaces/{ns}/files/directory`, ...
+    pub calls: BTreeMap<String, usize>,
+}
+
+impl Model {
+    /// Requests received for `endpoint` (as keyed in `calls`).
+    pub fn calls(&self, endpoint: &str) -> usize {
+        self.calls.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// Each flow's revision and update time, raised for sources changed since the last search.
+    fn refresh_flow_revisions(&mut self) {
+        let now = now_rfc3339();
+        for (key, source) in &self.flows {
+            match self.flow_revisions.get_mut(key) {
+                Some((seen, revision, updated)) if seen != source => {
+                    *seen = source.clone();
+                    *revision += 1;
+                    *updated = now.clone();
+                }
+                Some(_) => {}
+                None => {
+                    self.flow_revisions.insert(key.clone(), (source.clone(), 1, now.clone()));
+                }
+            }
+        }
+    }
+
+    /// A file's modification time, moved to now when its bytes changed since the last listing.
+    fn file_time(&mut self, ns: &str, path: &str) -> i64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        let bytes = self.files[&(ns.to_string(), path.to_string())].clone();
+        let entry = self.file_times.entry((ns.to_string(), path.to_string())).or_insert_with(|| (bytes.clone(), now));
+        if entry.0 != bytes {
+            *entry = (bytes, now.max(entry.1 + 1));
+        }
+        entry.1
+    }
 }
 
 /// The core types the tests' flows use.
@@ -162,6 +215,15 @@ impl KestraStub {
 
     pub fn set_flow(&self, ns: &str, id: &str, source: &str) {
         self.model.lock().unwrap().flows.insert((ns.into(), id.into()), source.into());
+    }
+    /// Changes a flow's source without Kestra raising its revision (a server misbehaving).
+    pub fn edit_flow_silently(&self, ns: &str, id: &str, source: &str) {
+        let mut m = self.model.lock().unwrap();
+        let key = (ns.to_string(), id.to_string());
+        m.flows.insert(key.clone(), source.into());
+        if let Some(seen) = m.flow_revisions.get_mut(&key) {
+            seen.0 = source.into();
+        }
     }
     pub fn delete_flow(&self, ns: &str, id: &str) {
         self.model.lock().unwrap().flows.remove(&(ns.to_string(), id.to_string()));
@@ -299,6 +361,9 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
     }
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let endpoint: Vec<&str> = parts.iter().skip(3).enumerate().map(|(i, p)| if i == 1 && parts.get(3) == Some(&"namespaces") { "{ns}" } else { p }).collect();
+    *m.calls.entry(format!("{method} {}", endpoint.join("/"))).or_default() += 1;
+    let param = |name: &str| query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (decode(k), decode(v))).find(|(k, _)| k == name).map(|(_, v)| v);
     match (method, parts.as_slice()) {
         ("GET", ["api", "v1", "plugins"]) => {
             let elements = |kind: &dyn Fn(&str) -> bool| m.installed.iter().filter(|t| kind(t)).map(|t| json!({"cls": t, "deprecated": null})).collect::<Vec<Value>>();
@@ -312,6 +377,61 @@ fn answer(method: &str, target: &str, authorized: bool, form: &[FormPart], raw: 
             Some(uuid) => (200, "application/json", serde_json::to_vec(&json!({"uuid": uuid, "version": "2.0.0", "edition": "OSS", "isTaskRunEnabled": false})).unwrap()),
             None => (404, "application/json", br#"{"message":"Not Found"}"#.to_vec()),
         },
+        ("GET", ["api", "v1", _tenant, "flows", "search"]) => {
+            let (page, size): (usize, usize) = (param("page").and_then(|p| p.parse().ok()).unwrap_or(1), param("size").and_then(|p| p.parse().ok()).unwrap_or(10));
+            let prefix = param("filters[namespace][STARTS_WITH]").unwrap_or_default();
+            m.refresh_flow_revisions();
+            let listed: Vec<_> = m.flow_revisions.iter().filter(|(key, _)| key.0.starts_with(prefix.as_str()) && m.flows.contains_key(*key)).collect();
+            let results: Vec<Value> = listed
+                .iter()
+                .skip((page - 1) * size)
+                .take(size)
+                .map(|((ns, id), (_, revision, updated))| json!({"id": id, "namespace": ns, "revision": revision, "updated": updated, "disabled": false, "deleted": false, "draft": false, "tasks": []}))
+                .collect();
+            (200, "application/json", serde_json::to_vec(&json!({"results": results, "total": listed.len()})).unwrap())
+        }
+        ("POST", ["api", "v1", _tenant, "flows", "export", "by-ids"]) => {
+            let asked: Vec<Value> = serde_json::from_slice(&raw.body).unwrap();
+            let entries: Vec<(String, Vec<u8>)> = asked
+                .iter()
+                .filter_map(|f| {
+                    let (ns, id) = (f["namespace"].as_str()?.to_string(), f["id"].as_str()?.to_string());
+                    let source = m.flows.get(&(ns.clone(), id.clone()))?;
+                    Some((format!("{ns}-{id}.yml"), source.clone().into_bytes()))
+                })
+                .collect();
+            (200, "application/octet-stream", zip(entries.into_iter()))
+        }
+        ("GET", ["api", "v1", _tenant, "namespaces", ns, "files", "directory"]) => {
+            let ns = decode(ns);
+            let dir = param("path").unwrap_or_default().trim_matches('/').to_string();
+            let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+            let mut children: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for (_, path) in m.files.keys().filter(|(n, p)| *n == ns && p.starts_with(&prefix)) {
+                match path[prefix.len()..].split_once('/') {
+                    Some((sub, _)) => children.insert(sub.to_string(), None),
+                    None => children.insert(path[prefix.len()..].to_string(), Some(path.clone())),
+                };
+            }
+            let listed: Vec<Value> = children
+                .into_iter()
+                .map(|(name, file)| match file {
+                    Some(path) => {
+                        let (size, modified) = (m.files[&(ns.clone(), path.clone())].len(), m.file_time(&ns, &path));
+                        json!({"fileName": name, "lastModifiedTime": modified, "creationTime": 1764579600000i64, "type": "File", "size": size, "metadata": {}})
+                    }
+                    None => json!({"fileName": name, "lastModifiedTime": 0, "creationTime": 0, "type": "Directory", "size": 0, "metadata": {}}),
+                })
+                .collect();
+            (200, "application/json", serde_json::to_vec(&listed).unwrap())
+        }
+        ("GET", ["api", "v1", _tenant, "namespaces", ns, "files"]) => {
+            let path = param("path").unwrap_or_default().trim_start_matches('/').to_string();
+            match m.files.get(&(decode(ns), path)) {
+                Some(bytes) => (200, "application/octet-stream", bytes.clone()),
+                None => (404, "application/json", br#"{"message":"File not found"}"#.to_vec()),
+            }
+        }
         ("POST", ["api", "v1", _tenant, "flows", "validate"]) => {
             let verdicts: Vec<serde_json::Value> = form
                 .iter()

@@ -12,6 +12,7 @@ import lombok.*;
 import lombok.experimental.SuperBuilder;
 
 import java.net.URI;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
@@ -153,6 +154,19 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @PluginProperty(group = "destination")
     private Property<String> triggersDirectory = Property.ofValue(InstanceLayout.TRIGGERS_DIRECTORY);
 
+    @Schema(
+        title = "Export everything at least this often; in between, only what Kestra's listings say changed",
+        description = "Each run lists Kestra's flows (revision, last update) and namespace files (size, last modification) and compares them "
+            + "with the manifest of the branch tip: only new or changed items are downloaded, the others keep their committed content. "
+            + "A full export still runs when the backup has no manifest with Kestra's metadata yet, when a listing contradicts it, and "
+            + "once this much time has passed since the last full export; it names any item whose content changed without its "
+            + "metadata (and commits Kestra's content). `PT0S`: every run exports everything. Without `cacheDirectory`, a full export "
+            + "that finds nothing to commit is not remembered, so the next runs stay full until something changes. See docs/tasks/backup-instance.md."
+    )
+    @Builder.Default
+    @PluginProperty(group = "advanced")
+    private Property<Duration> fullExportEvery = Property.ofValue(Duration.ofDays(1));
+
     @Override
     public Output run(RunContext runContext) throws Exception {
         CoreReport report = backup(runContext);
@@ -196,6 +210,11 @@ public class BackupInstance extends AbstractBackupTask implements RunnableTask<B
     @Override
     Map<String, Object> request(RunContext runContext) throws Exception {
         Map<String, Object> request = super.request(runContext);
+        Duration every = runContext.render(fullExportEvery).as(Duration.class).orElse(Duration.ofDays(1));
+        if (every.isNegative()) {
+            throw new IllegalArgumentException("`fullExportEvery`: " + every + " is negative; use e.g. P1D, or PT0S to export everything on every run");
+        }
+        request.put("fullExportEvery", every.toString());
         InstanceLayout.triggerState(runContext, includeTriggerState, triggersDirectory).ifPresent(t -> request.put("triggerState", t));
         if (kv != null) {
             request.put("kv", KvStore.request(runContext, kv, namespacePrefix));

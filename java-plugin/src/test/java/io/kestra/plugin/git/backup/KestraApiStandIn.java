@@ -3,6 +3,8 @@ package io.kestra.plugin.git.backup;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.kestra.core.docs.Plugin;
+import com.fasterxml.jackson.core.type.TypeReference;
+import io.kestra.core.models.flows.Flow;
 import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.namespaces.files.NamespaceFileMetadata;
@@ -15,6 +17,7 @@ import io.kestra.core.services.FlowService;
 import io.kestra.core.services.InstanceService;
 import io.kestra.core.storages.Namespace;
 import io.kestra.core.storages.NamespaceFactory;
+import io.kestra.core.storages.NamespaceFileAttributes;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.VersionProvider;
 
@@ -29,13 +32,16 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
+import java.util.stream.Collectors;
 import java.util.regex.Pattern;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
@@ -48,7 +54,11 @@ import java.util.zip.ZipOutputStream;
  * controllers, through the same Kestra services: `flows/export/by-query` a ZIP with one
  * `<namespace>-<id>.yml` entry per flow holding the source of its last saved non-draft revision
  * (what 2.0.0's export reads through `findWithSourceExcludingDrafts`; a flow with only drafts is
- * left out); `flows/distinct-namespaces` a JSON array; `namespaces/{ns}/files/export` a ZIP of
+ * left out); `POST flows/export/by-ids` (JSON `[{namespace, id}]`) the same entries for the flows named;
+ * `flows/search` one page of the newest revision of each flow ({@link #searchFlows});
+ * `namespaces/{ns}/files/directory?path=` the `FileAttributes` of the direct children (Kestra's
+ * `NamespaceFileAttributes` of `Namespace.children`); `namespaces/{ns}/files?path=` a file's
+ * latest content, 404 when absent; `flows/distinct-namespaces` a JSON array; `namespaces/{ns}/files/export` a ZIP of
  * every file's latest revision named by its path without the leading `/`, plus, while
  * {@link #bundleFlows} is on (Kestra before kestra-io/kestra#18664), every flow of the namespace as
  * `_flows/<id>.yml`; `POST flows/validate` (multipart `flows` parts) FlowService's verdicts;
@@ -69,6 +79,7 @@ final class KestraApiStandIn implements AutoCloseable {
     private static final String API = "/api/v1/main/";
     private static final Pattern FILES_EXPORT = Pattern.compile("namespaces/([^/]+)/files/export");
     private static final Pattern FILES_UPLOAD = Pattern.compile("namespaces/([^/]+)/files");
+    private static final Pattern FILES_DIRECTORY = Pattern.compile("namespaces/([^/]+)/files/directory");
     /** The API URL and credentials the build gives Kestra (`kestra.tasks.sdk.authentication`). */
     static final String URL = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_URL");
     static final String USERNAME = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
@@ -136,6 +147,8 @@ final class KestraApiStandIn implements AutoCloseable {
             String call = path.startsWith(API) ? path.substring(API.length()) : "";
             Matcher filesExport = FILES_EXPORT.matcher(call);
             Matcher filesUpload = FILES_UPLOAD.matcher(call);
+            Matcher filesDirectory = FILES_DIRECTORY.matcher(call);
+            String rawQuery = exchange.getRequestURI().getRawQuery();
             TriggerApiStandIn triggerApi = triggers;
             if (!authorization.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 reply(exchange, 401, "{\"message\":\"Unauthorized\"}".getBytes(StandardCharsets.UTF_8));
@@ -151,7 +164,11 @@ final class KestraApiStandIn implements AutoCloseable {
                 var answer = triggerApi.answer(exchange.getRequestMethod(), call, exchange.getRequestURI().getRawQuery(), exchange.getRequestBody().readAllBytes());
                 reply(exchange, answer.map(TriggerApiStandIn.Answer::status).orElse(404), answer.isPresent() ? answer.get().bytes() : NOT_FOUND);
             } else if ("POST".equals(exchange.getRequestMethod())) {
-                if (call.equals("flows/validate")) {
+                if (call.equals("flows/export/by-ids")) {
+                    List<Map<String, String>> asked = JacksonMapper.ofJson().readValue(exchange.getRequestBody().readAllBytes(), new TypeReference<>() {});
+                    Set<String> wanted = asked.stream().map(f -> f.get("namespace") + "\n" + f.get("id")).collect(Collectors.toSet());
+                    reply(exchange, 200, flowsZip(flow -> wanted.contains(flow.getNamespace() + "\n" + flow.getId())));
+                } else if (call.equals("flows/validate")) {
                     List<FlowSource> sources = FormPart.read(exchange, "flows").stream()
                         .map(p -> new FlowSource(p.filename(), new String(p.bytes(), StandardCharsets.UTF_8).trim())).toList();
                     reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(kestra.get().flowService().validate("main", sources)));
@@ -173,7 +190,27 @@ final class KestraApiStandIn implements AutoCloseable {
             } else if (!"GET".equals(exchange.getRequestMethod())) {
                 reply(exchange, 404, NOT_FOUND);
             } else if (call.equals("flows/export/by-query")) {
-                reply(exchange, 200, flowsZip(namespaceFilter(exchange.getRequestURI().getRawQuery())));
+                Predicate<String> namespaceFilter = namespaceFilter(rawQuery);
+                reply(exchange, 200, flowsZip(flow -> namespaceFilter.test(flow.getNamespace())));
+            } else if (call.equals("flows/search")) {
+                reply(exchange, 200, searchFlows(rawQuery));
+            } else if (filesDirectory.matches()) {
+                Backing backing = kestra.get();
+                Namespace namespace = backing.namespaces().of("main", filesDirectory.group(1), backing.storage());
+                List<NamespaceFileAttributes> children = namespace.children(queryParameter(rawQuery, "path").orElse("/"), false).stream()
+                    .map(NamespaceFileAttributes::new).toList();
+                reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(children));
+            } else if (filesUpload.matches()) {
+                Backing backing = kestra.get();
+                Namespace namespace = backing.namespaces().of("main", filesUpload.group(1), backing.storage());
+                Path file = Path.of(queryParameter(rawQuery, "path").orElse("/"));
+                if (!namespace.exists(file)) {
+                    reply(exchange, 404, NOT_FOUND);
+                } else {
+                    try (InputStream in = namespace.getFileContent(file)) {
+                        reply(exchange, 200, in.readAllBytes());
+                    }
+                }
             } else if (call.equals("flows/distinct-namespaces")) {
                 reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(
                     kestra.get().flows().findAllWithSource("main").stream().map(FlowWithSource::getNamespace).distinct().sorted().toList()));
@@ -240,11 +277,28 @@ final class KestraApiStandIn implements AutoCloseable {
         return filter;
     }
 
-    private byte[] flowsZip(Predicate<String> namespaceFilter) throws IOException {
+    /**
+     * Kestra's `GET flows/search`: the newest revision of every flow (a draft included, as the
+     * repository's `find` reads the last revision), `filters[namespace][STARTS_WITH]` applied,
+     * sorted by namespace and id, one page of `{results, total}`.
+     */
+    private byte[] searchFlows(String rawQuery) throws IOException {
+        int page = queryParameter(rawQuery, "page").map(Integer::parseInt).orElse(1);
+        int size = queryParameter(rawQuery, "size").map(Integer::parseInt).orElse(10);
+        String prefix = queryParameter(rawQuery, "filters[namespace][STARTS_WITH]").orElse("");
+        List<Flow> matching = kestra.get().flows().findAll("main").stream()
+            .filter(flow -> flow.getNamespace().startsWith(prefix))
+            .sorted(Comparator.comparing(Flow::getNamespace).thenComparing(Flow::getId))
+            .toList();
+        List<Flow> results = matching.stream().skip((long) (page - 1) * size).limit(size).toList();
+        return JacksonMapper.ofJson().writeValueAsBytes(Map.of("results", results, "total", matching.size()));
+    }
+
+    private byte[] flowsZip(Predicate<FlowWithSource> selected) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
             for (FlowWithSource flow : savedFlows()) {
-                if (namespaceFilter.test(flow.getNamespace())) {
+                if (selected.test(flow)) {
                     zip.putNextEntry(new ZipEntry(flow.getNamespace() + "-" + flow.getId() + ".yml"));
                     zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
                     zip.closeEntry();

@@ -131,7 +131,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody", "verify");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody", "verify", "incremental", "incremental-full");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -789,6 +789,46 @@ class KestraRuntimeTest {
         assertEquals(State.Type.SUCCESS, rolledBack.getState().getCurrent(), logText(rolledBack));
         assertFalse(head("drafts", "d1").isDraft());
         assertEquals(v1.strip(), head("drafts", "d1").getSource().strip());
+    }
+
+    /**
+     * Issue 15: after a first (full) backup, a one-flow edit is committed by an incremental run,
+     * which downloads that flow alone, and the tree equals the one a full export gives.
+     */
+    @Test
+    void aOneFlowEditIsCommittedByAnIncrementalRunWithTheTreeOfAFullExport() throws Exception {
+        for (String id : List.of("a", "b", "c")) {
+            flowService.create(GenericFlow.fromYaml("main", logFlow("incr.team", id, "v1 " + id)));
+        }
+        kestra.putFile("incr", "/lib/shared.py", "def shared(): pass\n");
+        kestra.putFile("incr.team", "/run.sh", "#!/bin/sh\n");
+        saveInstanceTasks("incr", "incremental");
+        saveTaskFlow("incr_full", "io.kestra.plugin.git.backup.BackupInstance", """
+                namespacePrefix: incr
+                filesDirectory: scripts
+                fullExportEvery: PT0S
+            %s""".formatted(connection("incremental-full")), "");
+
+        Execution first = run("incr_backup");
+        assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
+        assertTrue(logText(first).contains("Full export: the branch has no backup manifest"), logText(first));
+
+        flowService.update(GenericFlow.fromYaml("main", logFlow("incr.team", "b", "v2 b")), head("incr.team", "b"));
+        Execution second = run("incr_backup");
+        assertEquals(State.Type.SUCCESS, second.getState().getCurrent(), logText(second));
+        assertTrue(logText(second).contains("Incremental export (last full export ")
+            && logText(second).contains("1 of 3 flow(s) and 0 of 2 namespace file(s) downloaded as new or changed"), logText(second));
+        assertTrue(logText(second).contains("Exported 1 flow(s) by id, of 1 asked for"), logText(second));
+        assertEquals("M\t.kestra-backup/manifest.json\nM\tflows/incr.team/b.yml", git("incremental", "diff", "--name-status", "main~1", "main"));
+        assertEquals(flowRepository.findByIdWithSource("main", "incr.team", "b").orElseThrow().getSource(), blob("incremental", "main:flows/incr.team/b.yml"),
+            "the bytes Kestra holds");
+        assertTrue(blob("incremental", "main:.kestra-backup/manifest.json").contains("\"revision\": 2"), "the manifest records Kestra's new revision");
+
+        Execution full = run("incr_full");
+        assertEquals(State.Type.SUCCESS, full.getState().getCurrent(), logText(full));
+        assertTrue(logText(full).contains("Full export: the branch has no backup manifest"), logText(full));
+        assertEquals(git("incremental", "ls-tree", "-r", "main", "flows", "scripts"), git("incremental-full", "ls-tree", "-r", "main", "flows", "scripts"),
+            "the incremental run's tree is the full export's");
     }
 
     @Test
