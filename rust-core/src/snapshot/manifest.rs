@@ -423,11 +423,24 @@ mod tests {
         Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None }
     }
 
+    fn committed(m: &Manifest) -> MemTip {
+        m.files().iter().fold(MemTip::default(), |tip, (path, bytes)| tip.with(path, bytes, 0o100644))
+    }
+
     #[test]
     fn reads_back_what_it_writes_and_compares_content_without_the_chain() {
-        let m = manifest(4);
-        let tip = MemTip::default().with(PATH, &m.to_bytes(), 0o100644);
-        assert_eq!(read(&tip, "c").unwrap(), Some(m.clone()));
+        let mut m = manifest(4);
+        let other = Item { path: "flows/b/c.yml".into(), blob: "11".repeat(20), namespace: Some("b".into()), ..Item::default() };
+        m.kinds.get_mut(&Kind::Flows).unwrap().items.push(other);
+        m.kinds.get_mut(&Kind::Flows).unwrap().count = 2;
+        let files = m.files();
+        assert_eq!(files.keys().collect::<Vec<_>>(), [".kestra-backup/items/flows/a.json", ".kestra-backup/items/flows/b.json", PATH]);
+        assert!(!String::from_utf8_lossy(&files[PATH]).contains("flows/a/b.yml"), "the header holds no item");
+        assert_eq!(String::from_utf8_lossy(&files[".kestra-backup/items/flows/b.json"]).lines().count(), 3, "one item per line");
+        assert_eq!(read(&committed(&m), "c").unwrap(), Some(m.clone()));
+        // Format 1, items inline, is still read.
+        let old = Manifest { format: 1, ..m.clone() };
+        assert_eq!(read(&MemTip::default().with(PATH, &old.to_bytes(), 0o100644), "c").unwrap(), Some(old));
         let next = Manifest { serial: 5, previous: Some(Previous { commit: "c".into(), serial: 4, date: "2026-12-02T00:00:00Z".into() }), ..m.clone() };
         assert!(next.content_eq(&m));
         assert!(String::from_utf8(m.to_bytes()).unwrap().contains("\"flows\": {"));
@@ -471,7 +484,7 @@ mod tests {
     #[test]
     fn a_newer_or_broken_manifest_is_an_error_not_an_absence() {
         let newer = Manifest { format: FORMAT + 1, ..manifest(1) };
-        let tip = MemTip::default().with(PATH, &newer.to_bytes(), 0o100644);
+        let tip = committed(&newer);
         assert!(read(&tip, "c").unwrap_err().message.contains("upgrade the plugin"));
         let broken = MemTip::default().with(PATH, b"{", 0o100644);
         assert_eq!(read(&broken, "c").unwrap_err().code, ErrorCode::InvalidBackup);
