@@ -65,6 +65,7 @@ fn main() {
         stub.set_flow("company.team07", "flow_042", &changed);
         case(&stub, label, "one flow changed", &request);
         println!("{:<12} repository: {} commits, {} files; the changed flow is {} bytes", "", repo.commit_count("main"), repo.files("main").len(), changed.len());
+        println!("{:<12} objects new in the one-change commit (zlib sizes as the server stores them): {}", "", new_objects(&repo));
     }
 
     let backup = json!({
@@ -92,6 +93,31 @@ fn main() {
     restore_case("drill after the restore", &job("drill"));
     let peak = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     println!("\npeak memory of this process (VmHWM): {}", peak.lines().find(|l| l.starts_with("VmHWM")).map_or("?", |l| l[6..].trim()));
+}
+
+/// The objects of `main` that `main~1` lacks, summed by what they belong to: the manifest's
+/// files and trees (`.kestra-backup/`), or the rest (Kestra's content, its trees, the commit).
+fn new_objects(repo: &ServerRepo) -> String {
+    let listed = repo.git(&["rev-list", "--objects", "main~1..main"]);
+    let mut child = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&repo.0)
+        .args(["cat-file", "--batch-check=%(objectsize:disk) %(objecttype) %(rest)"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), listed.as_bytes()).unwrap();
+    let out = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let (mut manifest, mut rest) = ((0u64, 0usize), (0u64, 0usize));
+    for line in out.lines() {
+        let mut parts = line.splitn(3, ' ');
+        let size: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let path = parts.nth(1).unwrap_or("");
+        let sum = if path.starts_with(".kestra-backup") { &mut manifest } else { &mut rest };
+        *sum = (sum.0 + size, sum.1 + 1);
+    }
+    format!("manifest {} bytes in {} objects, the rest {} bytes in {} objects", manifest.0, manifest.1, rest.0, rest.1)
 }
 
 fn restore_case(name: &str, request: &Value) {

@@ -354,6 +354,9 @@ pub fn describe(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previous: 
             };
         }
     }
+    if let Some(kv) = kinds.get_mut(&Kind::Kv) {
+        kv_metadata(tip, previous, &mut kv.items)?;
+    }
     for entry in kinds.values_mut() {
         entry.items.sort_by(|a, b| a.path.cmp(&b.path));
         entry.count = entry.items.len();
@@ -379,9 +382,28 @@ fn keep_other_items(tip: &dyn TipTree, changes: &[Change], scope: &Scope, previo
     Ok(())
 }
 
+/// KV items take Kestra's revision and update date from their file (`export::kv_file`), which
+/// records them: from the previous manifest for a blob it already described, else read.
+fn kv_metadata(tip: &dyn TipTree, previous: Option<&Manifest>, items: &mut [Item]) -> Result<(), CoreError> {
+    let known: HashMap<&str, &Item> = previous.and_then(|p| p.kinds.get(&Kind::Kv)).map(|kv| kv.items.iter().map(|i| (i.blob.as_str(), i)).collect()).unwrap_or_default();
+    for item in items.iter_mut() {
+        (item.revision, item.updated) = match known.get(item.blob.as_str()).filter(|k| k.revision.is_some()) {
+            Some(k) => (k.revision, k.updated.clone()),
+            None => {
+                let file: serde_json::Value = serde_json::from_slice(&tip.read_blob(blob_id(&item.blob)?)?).unwrap_or_default();
+                (file["revision"].as_u64(), file["updateDate"].as_str().map(str::to_string))
+            }
+        };
+    }
+    Ok(())
+}
+
 fn flow_types(tip: &dyn TipTree, blob: &str) -> Result<Vec<String>, CoreError> {
-    let oid = git2::Oid::from_str(blob).map_err(|e| CoreError::new(ErrorCode::Internal, format!("blob id `{blob}`: {e}")))?;
-    Ok(flow_plugins::types(&String::from_utf8_lossy(&tip.read_blob(oid)?)))
+    Ok(flow_plugins::types(&String::from_utf8_lossy(&tip.read_blob(blob_id(blob)?)?)))
+}
+
+fn blob_id(blob: &str) -> Result<git2::Oid, CoreError> {
+    git2::Oid::from_str(blob).map_err(|e| CoreError::new(ErrorCode::Internal, format!("blob id `{blob}`: {e}")))
 }
 
 /// Every plugin type the flows use, with how many flows use it, sorted by type.
@@ -479,6 +501,22 @@ mod tests {
         assert_eq!((files.items[1].blob.as_str(), files.items[1].revision), (run_py.as_str(), Some(2)));
         assert_eq!((files.items[0].blob.clone(), files.items[0].revision), (tip.blob(b"x").to_string(), None));
         assert_eq!(m.not_covered, ["Secret values"]);
+    }
+
+    #[test]
+    fn kv_items_carry_the_revision_and_update_date_their_file_records() {
+        let file = br#"{"namespace":"a","key":"k","type":"STRING","revision":3,"updateDate":"2026-12-01T10:00:00Z","sealed":"..."}"#;
+        let tip = MemTip::default().with("kv/a/k.json", file, 0o100644);
+        let name_of = |_: Kind, _: &str| Some(("a".to_string(), "k".to_string()));
+        let scope = Scope { dirs: &[(Kind::Kv, "kv")], name_of: &name_of };
+        let m = describe(&tip, &[], &scope, None, Instance::default(), Vec::new()).unwrap();
+        let item = &m.kinds[&Kind::Kv].items[0];
+        assert_eq!((item.revision, item.updated.as_deref()), (Some(3), Some("2026-12-01T10:00:00Z")));
+        // Known from the previous manifest (same blob): taken from there, the file is not read.
+        let mut previous = m.clone();
+        previous.kinds.get_mut(&Kind::Kv).unwrap().items[0].revision = Some(9);
+        let again = describe(&tip, &[], &scope, Some(&previous), Instance::default(), Vec::new()).unwrap();
+        assert_eq!(again.kinds[&Kind::Kv].items[0].revision, Some(9));
     }
 
     #[test]
