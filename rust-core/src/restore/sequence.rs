@@ -26,6 +26,15 @@ pub enum Check<'a> {
     Against(&'a Link),
 }
 
+/// (is a flow, namespace, flow id or file path).
+type ItemKey = (bool, String, String);
+
+/// What Kestra's listing says about an item now.
+struct Listed {
+    revision: Option<u64>,
+    updated: Option<String>,
+}
+
 /// Which check applies: none without a manifest (`backup`), or when the backup comes from another
 /// instance (its revisions count another Kestra's changes).
 pub fn applies<'a>(backup: Option<&'a Link>, other_instance: bool) -> Check<'a> {
@@ -59,16 +68,15 @@ pub fn newer_in_kestra(client: &KestraClient, backup: &Link, replaced: &[&Backup
     let in_kind = |kind: SourceKind| compared.iter().filter(move |(f, _)| f.kind == kind);
     let flow_namespaces: BTreeSet<&str> = in_kind(SourceKind::Flows).map(|(f, _)| f.namespace.as_str()).collect();
     let file_namespaces: BTreeSet<&str> = in_kind(SourceKind::NamespaceFiles).map(|(f, _)| f.namespace.as_str()).collect();
-    // (is a flow, namespace, flow id or file path) → (revision, updated) as Kestra lists it now.
-    let mut live: HashMap<(bool, String, String), (Option<u64>, Option<String>)> = HashMap::new();
+    let mut live: HashMap<ItemKey, Listed> = HashMap::new();
     for namespace in flow_namespaces {
         for flow in listing::flows(client, namespace, log)?.into_iter().filter(|f| f.namespace == namespace) {
-            live.insert((true, flow.namespace, flow.id), (Some(flow.revision), flow.updated));
+            live.insert((true, flow.namespace, flow.id), Listed { revision: Some(flow.revision), updated: flow.updated });
         }
     }
     for namespace in file_namespaces {
         for file in listing::files(client, namespace, log)? {
-            live.insert((false, file.namespace, file.path), (None, Some(file.updated)));
+            live.insert((false, file.namespace, file.path), Listed { revision: None, updated: Some(file.updated) });
         }
     }
     let mut newer = Vec::new();
@@ -77,7 +85,7 @@ pub fn newer_in_kestra(client: &KestraClient, backup: &Link, replaced: &[&Backup
             SourceKind::Flows => crate::snapshot::flow_id(&file.relative).to_string(),
             _ => file.relative.clone(),
         };
-        let Some((revision, updated)) = live.get(&(file.kind == SourceKind::Flows, file.namespace.clone(), name)) else { continue };
+        let Some(Listed { revision, updated }) = live.get(&(file.kind == SourceKind::Flows, file.namespace.clone(), name)) else { continue };
         let is_newer = match (file.kind, item.revision, revision) {
             (SourceKind::Flows, Some(then), Some(now)) => *now > then,
             _ => matches!((&item.updated, updated), (Some(then), Some(now)) if later(now, then)),
