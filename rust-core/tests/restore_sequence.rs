@@ -101,6 +101,9 @@ fn a_flow_changed_in_kestra_after_the_backup_refuses_the_tip_and_an_explicit_ref
     assert_eq!((newer[0]["backupRevision"].as_u64(), newer[0]["kestraRevision"].as_u64()), (Some(1), Some(2)));
     assert!(newer[0]["backupUpdated"].is_string() && newer[0]["kestraUpdated"].is_string(), "{newer}");
     assert!(lines.iter().any(|l| l.starts_with("Warn Dry run — without `restore.ref` this restore would be refused")), "{lines:?}");
+    dry["restore"]["ref"] = json!("main");
+    let (_, lines) = run(&dry);
+    assert!(lines.iter().any(|l| l.starts_with("Warn Dry run — a restore would write backup serial 1 (`restore.ref`) over 1 item(s)")), "{lines:?}");
     assert_eq!(s.writes(), before, "a dry run writes nothing");
 
     // The same restore naming the backup: restored over Kestra's change, with a warning and the report's row.

@@ -232,7 +232,8 @@ fn sequence_guard(
     let explicit = req.restore.git_ref.as_deref().is_some_and(|r| !r.trim().is_empty());
     let items = listed(newer.iter().map(sequence::describe));
     if explicit {
-        log.warn(format!("Restoring backup serial {} (`restore.ref`) over {} item(s) Kestra changed since it was taken: {items}", backup.manifest.serial, newer.len()));
+        let verb = if req.dry_run { "Dry run — a restore would write" } else { "Restoring" };
+        log.warn(format!("{verb} backup serial {} (`restore.ref`) over {} item(s) Kestra changed since it was taken: {items}", backup.manifest.serial, newer.len()));
     } else if req.dry_run {
         log.warn(format!("Dry run — without `restore.ref` this restore would be refused: {}", sequence::refusal(backup, &newer).message));
     } else {
