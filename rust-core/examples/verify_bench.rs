@@ -59,9 +59,10 @@ fn write_history(bare: &std::path::Path) -> Vec<(String, String, String)> {
         let kinds = BTreeMap::from([(Kind::Flows, KindItems { count: items.len(), items: items.values().cloned().collect() })]);
         let plugins = vec![PluginUse { plugin_type: "io.kestra.plugin.core.log.Log".into(), flows: total }];
         let m = Manifest { format: manifest::FORMAT, serial: backup as u64, previous: previous.take(), instance: Instance::default(), kinds, plugins, not_covered: Vec::new(), last_full_export: None };
-        let bytes = m.to_bytes();
-        write!(input, "M 100644 inline {}\ndata {}\n", manifest::PATH, bytes.len()).unwrap();
-        input.write_all(&bytes).unwrap();
+        for (path, bytes) in m.files() {
+            write!(input, "M 100644 inline {path}\ndata {}\n", bytes.len()).unwrap();
+            input.write_all(&bytes).unwrap();
+        }
         write!(input, "\nget-mark :{backup}\n").unwrap();
         input.flush().unwrap();
         let mut sha = String::new();

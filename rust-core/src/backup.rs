@@ -338,7 +338,8 @@ fn add_manifest(
         (None, Some(tip)) => custody::newest_backup(ws, tip, log)?,
         (None, None) => None,
     };
-    let before = last.as_ref().map(|l| &l.manifest);
+    let before = last.as_ref().map(|l| l.full_manifest(ws)).transpose()?;
+    let before = before.as_ref();
     let name_of = |kind: Kind, path: &str| match kind {
         Kind::Triggers => triggers.and_then(|t| t.layout.flow_at(path)),
         _ => snapshot.item_at(path),
@@ -355,9 +356,17 @@ fn add_manifest(
     }
     described.serial = before.map_or(1, |b| b.serial + 1);
     described.previous = last.map(|l| l.as_previous());
-    let previous = ws.files_under(manifest::DIR)?.into_iter().find(|f| f.path == manifest::PATH).map(|f| f.oid);
-    let oid = ws.write_blob(&described.to_bytes())?;
-    plan.changes.push(Change::Upsert { path: manifest::PATH.to_string(), oid, mode: 0o100644, previous });
+    let mut committed: HashMap<String, Oid> = ws.files_under(manifest::DIR)?.into_iter().map(|f| (f.path, f.oid)).collect();
+    for (path, bytes) in described.files() {
+        let oid = ws.write_blob(&bytes)?;
+        let previous = committed.remove(&path);
+        if previous != Some(oid) {
+            plan.changes.push(Change::Upsert { path, oid, mode: 0o100644, previous });
+        }
+    }
+    // Item files of namespaces that have no items any more.
+    let gone = committed.into_iter().filter(|(path, _)| path.starts_with(&format!("{}/", manifest::ITEMS_DIR)));
+    plan.changes.extend(gone.map(|(path, oid)| Change::Delete { path, previous: oid }));
     plan.changes.sort_by(|a, b| a.path().cmp(b.path()));
     Ok(ManifestReport {
         serial: described.serial,

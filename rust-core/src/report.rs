@@ -161,7 +161,8 @@ pub struct FileProblemRow {
     pub commit: String,
     pub serial: u64,
     pub file: String,
-    /// `missing` (not in the commit) or `differing` (another blob).
+    /// `missing` (not in the commit), `differing` (another blob), or `miscounted` (`file` names a
+    /// kind whose header count differs from the items listed).
     pub state: &'static str,
 }
 

@@ -59,7 +59,7 @@ fn every_backup_commit_carries_a_manifest_chained_to_the_one_before() {
     let first_commit = report(&first)["commitId"].as_str().unwrap().to_string();
     assert_eq!(rev(&repo, RECORD), first_commit, "the custody record names the backup pushed");
     let m1 = manifest_at(&repo, "main");
-    assert_eq!((m1["format"].as_u64(), m1["serial"].as_u64()), (Some(1), Some(1)));
+    assert_eq!((m1["format"].as_u64(), m1["serial"].as_u64()), (Some(2), Some(1)));
     assert!(m1["previous"].is_null(), "{m1}");
     assert_eq!(m1["kinds"]["flows"]["count"], 1);
     assert_eq!(m1["kinds"]["flows"]["items"][0]["path"], "flows/company/etl.yml");
@@ -106,7 +106,7 @@ fn a_source_at_the_repository_root_never_touches_the_manifest() {
     stub.set_flow("company", "etl", &flow("etl", "company", "two"));
     let second = run(&request);
     assert_eq!(report(&second)["diff"].as_array().unwrap().len(), 1, "{second}");
-    assert_eq!(repo.files("main"), [".kestra-backup/manifest.json", "company/etl.yml"]);
+    assert_eq!(repo.files("main"), [".kestra-backup/items/flows/company.json", ".kestra-backup/manifest.json", "company/etl.yml"]);
     assert_eq!(manifest_at(&repo, "main")["serial"], 2);
 }
 

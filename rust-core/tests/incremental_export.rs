@@ -7,6 +7,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::git_server::{GitServer, ServerRepo};
+use support::manifest_backup::manifest_at;
 use support::kestra_stub::KestraStub;
 
 /// The report (or error) and the log lines of one run.
@@ -73,7 +74,7 @@ fn an_incremental_run_downloads_only_what_changed_and_gives_the_tree_of_a_full_e
     let (first, log) = run(&request);
     assert_eq!(report(&first)["exportMode"], "full", "{first}");
     assert!(log.iter().any(|l| l.starts_with("Full export: the branch has no backup manifest")), "{log:?}");
-    let manifest: Value = serde_json::from_str(&repo.git(&["show", "main:.kestra-backup/manifest.json"])).unwrap();
+    let manifest = manifest_at(&repo, "main");
     assert!(manifest["lastFullExport"].as_str().is_some(), "{manifest}");
     let item = &manifest["kinds"]["flows"]["items"][0];
     assert_eq!((item["path"].as_str(), item["namespace"].as_str(), item["revision"].as_u64()), (Some("flows/company.a/four.yml"), Some("company.a"), Some(1)));
@@ -112,7 +113,7 @@ fn an_incremental_run_downloads_only_what_changed_and_gives_the_tree_of_a_full_e
     let files = repo.files("main");
     assert!(!files.iter().any(|f| f == "files/company.c/run.py" || f == "flows/company.a/one.yml"), "deleted from the listings: {files:?}");
     assert_eq!(String::from_utf8(repo.show("main", "flows/company.b/two.yml")).unwrap(), flow("two", "company.b", "edited"));
-    let manifest: Value = serde_json::from_str(&repo.git(&["show", "main:.kestra-backup/manifest.json"])).unwrap();
+    let manifest = manifest_at(&repo, "main");
     let two = manifest["kinds"]["flows"]["items"].as_array().unwrap().iter().find(|i| i["path"] == "flows/company.b/two.yml").unwrap().clone();
     assert_eq!(two["revision"], 2, "{two}");
 
@@ -150,7 +151,7 @@ fn a_flow_edited_without_a_new_revision_is_caught_by_the_periodic_full_export() 
     assert_eq!(calls(&stub, "GET flows/export/by-query"), 1);
     assert!(report(&checked)["commitId"].is_string());
     assert_eq!(String::from_utf8(repo.show("main", "flows/company.a/two.yml")).unwrap(), flow("two", "company.a", "edited silently"));
-    let manifest: Value = serde_json::from_str(&repo.git(&["show", "main:.kestra-backup/manifest.json"])).unwrap();
+    let manifest = manifest_at(&repo, "main");
     let (first, now) = (repo.git(&["show", "main~1:.kestra-backup/manifest.json"]), manifest["lastFullExport"].as_str().unwrap().to_string());
     assert!(!first.contains(&now), "the full export's time is recorded: {now}");
 }

@@ -125,13 +125,13 @@ fn items_are_named_the_flows_plugin_types_counted_and_the_gaps_listed() {
     assert!(report(&out)["commitId"].is_null() && report(&out).get("manifest").is_none(), "{out}");
     assert_eq!(manifest_at(&repo, "main")["serial"], 2);
 
-    // The CLI prints the manifest of any ref, the bytes the commit holds.
+    // The CLI prints the manifest of any ref, its items inline.
     let request_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(request_file.path(), backup(&stub, &server, "inventory").to_string()).unwrap();
     let cli = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_kestra-git-backup")).arg("manifest").arg(request_file.path()).args(args).output().unwrap();
     let printed = cli(&["--ref", first.trim()]);
     assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
-    assert_eq!(String::from_utf8(printed.stdout).unwrap(), repo.git(&["show", &format!("{}:.kestra-backup/manifest.json", first.trim())]));
+    assert_eq!(serde_json::from_slice::<Value>(&printed.stdout).unwrap(), manifest_at(&repo, first.trim()));
     let tip: Value = serde_json::from_slice(&cli(&[]).stdout).unwrap();
     assert_eq!(tip["serial"], 2);
     // A commit without one (plugin-git's, say) is named, exit code 7.
@@ -170,6 +170,8 @@ fn a_namespace_gone_from_kestra_fails_the_coverage_guard_until_allowed() {
     assert_eq!(report(&out)["manifest"]["serial"], 2, "{out}");
     let m = manifest_at(&repo, "main");
     assert_eq!((m["kinds"]["flows"]["count"].as_u64(), m["kinds"]["namespaceFiles"]["count"].as_u64()), (Some(1), Some(1)));
+    let own: Vec<String> = repo.files("main").into_iter().filter(|f| f.starts_with(".kestra-backup/")).collect();
+    assert!(!own.iter().any(|f| f.contains("marketing")), "the vanished namespace's item files are gone: {own:?}");
 }
 
 /// A PushFlows-like (flows of `ns` in `flows/<ns>`) or PushNamespaceFiles-like (files of `ns` in

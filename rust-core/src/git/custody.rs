@@ -7,7 +7,7 @@
 use super::Workspace;
 use crate::error::CoreError;
 use crate::progress::Log;
-use crate::snapshot::manifest::{self, Manifest, Previous};
+use crate::snapshot::manifest::{self, ItemFile, Manifest, Previous, Stored};
 use git2::Oid;
 
 /// Commits without a manifest a walk steps over looking for the next backup commit (commits
@@ -23,10 +23,19 @@ pub struct Link {
     pub commit: Oid,
     /// Committer date, RFC 3339 UTC.
     pub date: String,
+    /// The manifest's header: its items only when it is of format 1 (inline); format 2 keeps
+    /// them in `item_files`, read by `full_manifest`.
     pub manifest: Manifest,
+    pub item_files: Vec<ItemFile>,
 }
 
 impl Link {
+    /// The manifest with all its items.
+    pub fn full_manifest(&self, ws: &Workspace) -> Result<Manifest, CoreError> {
+        let stored = Stored { header: self.manifest.clone(), item_files: self.item_files.clone() };
+        stored.load(&ws.at(self.commit), &self.commit.to_string())
+    }
+
     /// What the next backup's manifest names as its `previous`.
     pub fn as_previous(&self) -> Previous {
         Previous { commit: self.commit.to_string(), serial: self.manifest.serial, date: self.date.clone() }
@@ -71,8 +80,8 @@ pub fn newest_backup(ws: &mut Workspace, from: Oid, log: &mut Log) -> Result<Opt
 
 /// The link of `commit` as its own manifest describes it; None when its tree has no manifest.
 pub fn link_at(ws: &Workspace, commit: Oid) -> Result<Option<Link>, CoreError> {
-    let Some(manifest) = manifest::read(&ws.at(commit), &commit.to_string())? else { return Ok(None) };
-    Ok(Some(Link { commit, date: ws.commit_info(commit)?.date, manifest }))
+    let Some(Stored { header, item_files }) = manifest::read_stored(&ws.at(commit), &commit.to_string())? else { return Ok(None) };
+    Ok(Some(Link { commit, date: ws.commit_info(commit)?.date, manifest: header, item_files }))
 }
 
 fn manifest_blob(ws: &Workspace, commit: Oid) -> Result<Option<Oid>, CoreError> {
@@ -138,8 +147,8 @@ pub fn holds(ws: &mut Workspace, tip: Oid, known: Oid, serial: Option<u64>, log:
             return Ok(true);
         }
         if let Some(serial) = serial {
-            match manifest::read(&ws.at(commit), &commit.to_string())? {
-                Some(m) if m.serial >= serial => {}
+            match manifest::read_stored(&ws.at(commit), &commit.to_string())? {
+                Some(m) if m.header.serial >= serial => {}
                 _ => return Ok(false),
             }
         }

@@ -17,9 +17,10 @@ use crate::git::signature_check::{Signed, VerifyKeys};
 use crate::git::Workspace;
 use crate::progress::Log;
 use crate::report::{FileProblemRow, MissingPluginRow, UnsignedRow, VerificationReport};
+use crate::snapshot::manifest::{self, Item, ItemFile, Kind};
 use crate::snapshot::TipTree;
 use git2::Oid;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The report, and each problem in words (empty: verified).
 pub struct Verification {
@@ -100,53 +101,107 @@ fn ranges(ws: &mut Workspace, at: Oid, chain: &Chain, log: &mut Log) -> Result<(
     Ok((range, older))
 }
 
-/// Files of each manifest against its commit. Consecutive backups share most files: an item the
-/// newer backup verified, listed with the same blob and at a path the two commits do not differ
-/// at, is not looked up again.
+/// Files of each manifest against its commit, item file by item file. Consecutive backups share
+/// most item files: one with the same blob as in the newer backup, where all its items verified,
+/// is not read again; only its paths that differ between the two commits are looked up.
 #[derive(Default)]
 struct FileCheck {
     problems: Vec<FileProblemRow>,
-    /// The newer backup commit visited, and its items that verified (path → blob).
-    newer: Option<(Oid, HashMap<String, String>)>,
+    /// The newer backup commit visited, and its item files whose items all verified.
+    newer: Option<(Oid, HashMap<String, Verified>)>,
+}
+
+/// An item file whose items all verified: its blob, and item path → item blob.
+struct Verified {
+    blob: Oid,
+    items: HashMap<String, String>,
+}
+
+/// Items of one kind the check reads together: a format-2 item file, or a format-1 manifest's
+/// inline items of one kind (`file` None).
+struct Group<'a> {
+    kind: Kind,
+    file: Option<&'a ItemFile>,
+    inline: &'a [Item],
 }
 
 impl FileCheck {
     fn visit(&mut self, ws: &Workspace, link: &Link) -> Result<(), CoreError> {
         let tree = ws.at(link.commit);
-        let items = link.manifest.kinds.values().flat_map(|k| k.items.iter());
-        let mut verified = HashMap::new();
+        let commit = link.commit.to_string();
+        let (newer, mut newer_files) = self.newer.take().map_or((None, HashMap::new()), |(c, f)| (Some(c), f));
+        let changed: HashSet<String> = match newer {
+            Some(newer) => ws.changed_paths(newer, Some(link.commit))?.into_iter().map(|(_, path)| path).collect(),
+            None => HashSet::new(),
+        };
+        // The first commit checks every item: one walk of its tree beats a lookup per item.
+        let held_all: Option<HashMap<String, Oid>> = match newer {
+            None => Some(tree.files_under("")?.into_iter().map(|f| (f.path, f.oid)).collect()),
+            Some(_) => None,
+        };
+        let groups = link.item_files.iter().map(|f| Group { kind: f.kind, file: Some(f), inline: &[] });
+        let groups = groups.chain(link.manifest.kinds.iter().filter(|(_, k)| !k.items.is_empty()).map(|(kind, k)| Group { kind: *kind, file: None, inline: &k.items }));
+        let mut now = HashMap::new();
+        let mut counted: BTreeMap<Kind, usize> = BTreeMap::new();
         let first_problem = self.problems.len();
-        match self.newer.take() {
-            None => {
-                let held: HashMap<String, Oid> = tree.files_under("")?.into_iter().map(|f| (f.path, f.oid)).collect();
-                for item in items {
-                    self.judge(link, &item.path, &item.blob, held.get(&item.path).copied(), &mut verified);
+        for group in groups {
+            let before = self.problems.len();
+            if let Some(file) = group.file
+                && let Some(same) = newer_files.remove(&file.path).filter(|v| v.blob == file.blob)
+            {
+                *counted.entry(group.kind).or_default() += same.items.len();
+                for (path, blob) in same.items.iter().filter(|(path, _)| changed.contains(*path)) {
+                    self.judge(link, path, blob, tree.blob_at(path)?);
+                }
+                if self.problems.len() == before {
+                    now.insert(file.path.clone(), same);
+                }
+                continue;
+            }
+            let read;
+            let items = match group.file {
+                Some(file) => {
+                    read = manifest::read_items(&tree, file, &commit)?;
+                    &read[..]
+                }
+                None => group.inline,
+            };
+            *counted.entry(group.kind).or_default() += items.len();
+            let mut verified = HashMap::new();
+            for item in items {
+                let held = match &held_all {
+                    Some(all) => all.get(&item.path).copied(),
+                    None => tree.blob_at(&item.path)?,
+                };
+                if self.judge(link, &item.path, &item.blob, held) {
+                    verified.insert(item.path.clone(), item.blob.clone());
                 }
             }
-            Some((newer, newer_verified)) => {
-                let changed: HashSet<String> = ws.changed_paths(newer, Some(link.commit))?.into_iter().map(|(_, path)| path).collect();
-                for item in items {
-                    let same = newer_verified.get(&item.path) == Some(&item.blob) && !changed.contains(&item.path);
-                    let held = if same { Oid::from_str(&item.blob).ok() } else { tree.blob_at(&item.path)? };
-                    self.judge(link, &item.path, &item.blob, held, &mut verified);
-                }
+            if let Some(file) = group.file.filter(|_| self.problems.len() == before) {
+                now.insert(file.path.clone(), Verified { blob: file.blob, items: verified });
+            }
+        }
+        for (kind, k) in &link.manifest.kinds {
+            let listed = counted.get(kind).copied().unwrap_or(0);
+            if listed != k.count {
+                let file = format!("{} ({} counted, {listed} listed)", kind.dir_name(), k.count);
+                self.problems.push(FileProblemRow { commit: commit.clone(), serial: link.manifest.serial, file, state: "miscounted" });
             }
         }
         self.problems[first_problem..].sort_by(|a, b| a.file.cmp(&b.file));
-        self.newer = Some((link.commit, verified));
+        self.newer = Some((link.commit, now));
         Ok(())
     }
 
-    fn judge(&mut self, link: &Link, path: &str, blob: &str, held: Option<Oid>, verified: &mut HashMap<String, String>) {
+    /// Records a problem unless `held` is the blob the manifest names; true when it is.
+    fn judge(&mut self, link: &Link, path: &str, blob: &str, held: Option<Oid>) -> bool {
         let state = match held {
             None => "missing",
-            Some(oid) if oid.to_string() == blob => {
-                verified.insert(path.to_string(), blob.to_string());
-                return;
-            }
+            Some(oid) if oid.to_string() == blob => return true,
             Some(_) => "differing",
         };
         self.problems.push(FileProblemRow { commit: link.commit.to_string(), serial: link.manifest.serial, file: path.to_string(), state });
+        false
     }
 }
 
@@ -171,7 +226,11 @@ fn log_summary(report: &VerificationReport, signatures: bool, log: &mut Log) {
 fn problems(report: &VerificationReport) -> Vec<String> {
     let mut out = Vec::new();
     out.extend(report.broken.as_ref().map(|b| format!("the chain is broken: {b}")));
-    out.extend(report.files.iter().map(|f| format!("`{}` of backup {} (serial {}) is {} in its commit", f.file, f.commit, f.serial, if f.state == "missing" { "missing" } else { "not the blob the manifest names" })));
+    out.extend(report.files.iter().map(|f| match f.state {
+        "miscounted" => format!("the manifest of backup {} (serial {}) lists another number of {} than it counts", f.commit, f.serial, f.file),
+        "missing" => format!("`{}` of backup {} (serial {}) is missing in its commit", f.file, f.commit, f.serial),
+        _ => format!("`{}` of backup {} (serial {}) is not the blob the manifest names in its commit", f.file, f.commit, f.serial),
+    }));
     out.extend(report.unsigned.iter().map(|u| format!("commit {} of {} is not signed by a verify key: {}", u.commit, u.date, u.reason)));
     out.extend(report.missing_plugins.iter().map(|p| format!("plugin type `{}` (used by {} flow(s)) is not installed in this Kestra", p.plugin_type, p.flows)));
     out

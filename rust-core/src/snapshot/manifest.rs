@@ -3,6 +3,11 @@
 //! commit and a pointer to the previous backup commit chain the backups together (`git::custody`
 //! checks the chain); the items name each file's blob, so a backup can be checked file by file.
 //!
+//! Since format 2 the items live beside the header, one file per kind and namespace
+//! (`.kestra-backup/items/<kind>/<namespace>.json`, one item per line): a commit that changes one
+//! flow rewrites the header and that namespace's item file, not every item of the instance.
+//! Format 1 (items inline in `manifest.json`) is still read.
+//!
 //! The manifest directory is the backup's own: `TipTree::files_under("")` of a commit never
 //! lists it, so no source at the repository root sees it as a file to back up, delete or restore.
 
@@ -15,8 +20,12 @@ use std::collections::{BTreeMap, HashMap};
 /// The directory of the backup's own files.
 pub const DIR: &str = ".kestra-backup";
 pub const PATH: &str = ".kestra-backup/manifest.json";
+/// The items' directory: `<kind>/<namespace>.json` below it.
+pub const ITEMS_DIR: &str = ".kestra-backup/items";
+/// The item file name of items without a namespace (no Kestra namespace starts with `_`).
+const NO_NAMESPACE: &str = "_";
 /// Version of the manifest's format; a reader refuses a newer one.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -86,6 +95,20 @@ impl Kind {
     }
 }
 
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::Flows, Kind::NamespaceFiles, Kind::Kv, Kind::Triggers];
+
+    /// The kind's directory under `ITEMS_DIR` (its name in the manifest).
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Kind::Flows => "flows",
+            Kind::NamespaceFiles => "namespaceFiles",
+            Kind::Kv => "kv",
+            Kind::Triggers => "triggers",
+        }
+    }
+}
+
 impl From<SourceKind> for Kind {
     fn from(kind: SourceKind) -> Self {
         match kind {
@@ -100,7 +123,8 @@ impl From<SourceKind> for Kind {
 #[serde(rename_all = "camelCase")]
 pub struct KindItems {
     pub count: usize,
-    /// Sorted by path.
+    /// Sorted by path. Committed in the item files (format 2), inline in format 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<Item>,
 }
 
@@ -151,11 +175,29 @@ pub struct PluginUse {
 }
 
 impl Manifest {
-    /// The bytes committed: pretty JSON, keys in a fixed order, one trailing newline.
+    /// The whole manifest, items inline, as one document: pretty JSON, keys in a fixed order, one
+    /// trailing newline (what the CLI prints).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
         bytes.push(b'\n');
         bytes
+    }
+
+    /// The files the manifest is committed as, path → bytes: the header (`PATH`, the items'
+    /// counts but not the items) and one item file per kind and namespace.
+    pub fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        let kinds = self.kinds.iter().map(|(kind, k)| (*kind, KindItems { count: k.count, items: Vec::new() })).collect();
+        let header = Manifest { kinds, plugins: self.plugins.clone(), not_covered: self.not_covered.clone(), previous: self.previous.clone(), instance: self.instance.clone(), last_full_export: self.last_full_export.clone(), ..*self };
+        let mut grouped: BTreeMap<String, Vec<&Item>> = BTreeMap::new();
+        for (kind, k) in &self.kinds {
+            for item in &k.items {
+                let namespace = item.namespace.as_deref().unwrap_or(NO_NAMESPACE);
+                grouped.entry(format!("{ITEMS_DIR}/{}/{namespace}.json", kind.dir_name())).or_default().push(item);
+            }
+        }
+        let mut files: BTreeMap<String, Vec<u8>> = grouped.into_iter().map(|(path, items)| (path, item_lines(&items))).collect();
+        files.insert(PATH.to_string(), header.to_bytes());
+        files
     }
 
     /// The same manifest without what only the chain changes (serial, previous): two backups
@@ -166,20 +208,85 @@ impl Manifest {
     }
 }
 
-/// The manifest of `tree`, None when it has none. A manifest that cannot be read is an error:
-/// it breaks the chain, it is not "no manifest".
+/// A JSON array with one item per line.
+fn item_lines(items: &[&Item]) -> Vec<u8> {
+    let mut bytes = b"[\n".to_vec();
+    for (n, item) in items.iter().enumerate() {
+        bytes.extend(serde_json::to_vec(item).unwrap_or_default());
+        bytes.extend_from_slice(if n + 1 < items.len() { b",\n" } else { b"\n" });
+    }
+    bytes.extend_from_slice(b"]\n");
+    bytes
+}
+
+/// One committed file of a manifest's items: those of one kind in one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFile {
+    pub kind: Kind,
+    pub path: String,
+    pub blob: git2::Oid,
+}
+
+/// A manifest as a commit holds it: the header (with the items of a format-1 manifest, which
+/// has no item files) and its item files, unread.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub header: Manifest,
+    pub item_files: Vec<ItemFile>,
+}
+
+impl Stored {
+    /// The whole manifest: the header with every item file's items.
+    pub fn load(mut self, tree: &dyn TipTree, commit: &str) -> Result<Manifest, CoreError> {
+        for file in &self.item_files {
+            let items = read_items(tree, file, commit)?;
+            self.header.kinds.entry(file.kind).or_default().items.extend(items);
+        }
+        if !self.item_files.is_empty() {
+            self.header.kinds.values_mut().for_each(|k| k.items.sort_by(|a, b| a.path.cmp(&b.path)));
+        }
+        Ok(self.header)
+    }
+}
+
+/// The manifest of `tree` with its items, None when it has none. A manifest that cannot be read
+/// is an error: it breaks the chain, it is not "no manifest".
 pub fn read(tree: &dyn TipTree, commit: &str) -> Result<Option<Manifest>, CoreError> {
-    let Some(file) = tree.files_under(DIR)?.into_iter().find(|f| f.path == PATH) else { return Ok(None) };
+    read_stored(tree, commit)?.map(|stored| stored.load(tree, commit)).transpose()
+}
+
+/// The manifest's header and the list of its item files, None when `tree` has no manifest.
+pub fn read_stored(tree: &dyn TipTree, commit: &str) -> Result<Option<Stored>, CoreError> {
+    let files = tree.files_under(DIR)?;
+    let Some(file) = files.iter().find(|f| f.path == PATH) else { return Ok(None) };
     let bytes = tree.read_blob(file.oid)?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| CoreError::new(ErrorCode::InvalidBackup, format!("the manifest `{PATH}` of commit {commit} cannot be read: {e}")))?;
-    if manifest.format > FORMAT {
+    let header: Manifest = serde_json::from_slice(&bytes).map_err(|e| unreadable(PATH, commit, e))?;
+    if header.format > FORMAT {
         return Err(CoreError::new(
             ErrorCode::InvalidBackup,
-            format!("the manifest of commit {commit} has format {}, newer than this plugin reads ({FORMAT}); upgrade the plugin", manifest.format),
+            format!("the manifest of commit {commit} has format {}, newer than this plugin reads ({FORMAT}); upgrade the plugin", header.format),
         ));
     }
-    Ok(Some(manifest))
+    let mut item_files = Vec::new();
+    if header.format >= 2 {
+        for f in files.iter().filter(|f| f.path.starts_with(&format!("{ITEMS_DIR}/"))) {
+            let kind_dir = f.path[ITEMS_DIR.len() + 1..].split('/').next().unwrap_or_default();
+            let kind = Kind::ALL.into_iter().find(|k| k.dir_name() == kind_dir).ok_or_else(|| {
+                CoreError::new(ErrorCode::InvalidBackup, format!("the manifest of commit {commit} has an item file of an unknown kind: `{}`", f.path))
+            })?;
+            item_files.push(ItemFile { kind, path: f.path.clone(), blob: f.oid });
+        }
+    }
+    Ok(Some(Stored { header, item_files }))
+}
+
+/// The items of one item file.
+pub fn read_items(tree: &dyn TipTree, file: &ItemFile, commit: &str) -> Result<Vec<Item>, CoreError> {
+    serde_json::from_slice(&tree.read_blob(file.blob)?).map_err(|e| unreadable(&file.path, commit, e))
+}
+
+fn unreadable(path: &str, commit: &str, e: serde_json::Error) -> CoreError {
+    CoreError::new(ErrorCode::InvalidBackup, format!("the manifest file `{path}` of commit {commit} cannot be read: {e}"))
 }
 
 /// The files under `dir` once `changes` are applied to `tip`, sorted by path.
@@ -316,11 +423,24 @@ mod tests {
         Manifest { format: FORMAT, serial, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None }
     }
 
+    fn committed(m: &Manifest) -> MemTip {
+        m.files().iter().fold(MemTip::default(), |tip, (path, bytes)| tip.with(path, bytes, 0o100644))
+    }
+
     #[test]
     fn reads_back_what_it_writes_and_compares_content_without_the_chain() {
-        let m = manifest(4);
-        let tip = MemTip::default().with(PATH, &m.to_bytes(), 0o100644);
-        assert_eq!(read(&tip, "c").unwrap(), Some(m.clone()));
+        let mut m = manifest(4);
+        let other = Item { path: "flows/b/c.yml".into(), blob: "11".repeat(20), namespace: Some("b".into()), ..Item::default() };
+        m.kinds.get_mut(&Kind::Flows).unwrap().items.push(other);
+        m.kinds.get_mut(&Kind::Flows).unwrap().count = 2;
+        let files = m.files();
+        assert_eq!(files.keys().collect::<Vec<_>>(), [".kestra-backup/items/flows/a.json", ".kestra-backup/items/flows/b.json", PATH]);
+        assert!(!String::from_utf8_lossy(&files[PATH]).contains("flows/a/b.yml"), "the header holds no item");
+        assert_eq!(String::from_utf8_lossy(&files[".kestra-backup/items/flows/b.json"]).lines().count(), 3, "one item per line");
+        assert_eq!(read(&committed(&m), "c").unwrap(), Some(m.clone()));
+        // Format 1, items inline, is still read.
+        let old = Manifest { format: 1, ..m.clone() };
+        assert_eq!(read(&MemTip::default().with(PATH, &old.to_bytes(), 0o100644), "c").unwrap(), Some(old));
         let next = Manifest { serial: 5, previous: Some(Previous { commit: "c".into(), serial: 4, date: "2026-12-02T00:00:00Z".into() }), ..m.clone() };
         assert!(next.content_eq(&m));
         assert!(String::from_utf8(m.to_bytes()).unwrap().contains("\"flows\": {"));
@@ -364,7 +484,7 @@ mod tests {
     #[test]
     fn a_newer_or_broken_manifest_is_an_error_not_an_absence() {
         let newer = Manifest { format: FORMAT + 1, ..manifest(1) };
-        let tip = MemTip::default().with(PATH, &newer.to_bytes(), 0o100644);
+        let tip = committed(&newer);
         assert!(read(&tip, "c").unwrap_err().message.contains("upgrade the plugin"));
         let broken = MemTip::default().with(PATH, b"{", 0o100644);
         assert_eq!(read(&broken, "c").unwrap_err().code, ErrorCode::InvalidBackup);

@@ -16,7 +16,17 @@ pub fn backup(stub: &KestraStub, server: &GitServer, repo: &str) -> Value {
     })
 }
 
-/// The manifest of `rev` in `repo`, parsed.
+/// The manifest of `rev` in `repo`, parsed, with the items of its item files
+/// (`.kestra-backup/items/<kind>/<namespace>.json`) in `kinds.<kind>.items`, sorted by path.
 pub fn manifest_at(repo: &ServerRepo, rev: &str) -> Value {
-    serde_json::from_str(&repo.git(&["show", &format!("{rev}:.kestra-backup/manifest.json")])).unwrap()
+    let mut manifest: Value = serde_json::from_str(&repo.git(&["show", &format!("{rev}:.kestra-backup/manifest.json")])).unwrap();
+    for file in repo.git(&["ls-tree", "-r", "--name-only", rev, ".kestra-backup/items/"]).lines() {
+        let kind = file.split('/').nth(2).unwrap();
+        let items: Vec<Value> = serde_json::from_str(&repo.git(&["show", &format!("{rev}:{file}")])).unwrap();
+        let listed = manifest["kinds"][kind]["items"].as_array().cloned().unwrap_or_default();
+        let mut all: Vec<Value> = listed.into_iter().chain(items).collect();
+        all.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+        manifest["kinds"][kind]["items"] = Value::Array(all);
+    }
+    manifest
 }

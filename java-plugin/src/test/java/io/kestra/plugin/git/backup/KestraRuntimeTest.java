@@ -323,6 +323,10 @@ class KestraRuntimeTest {
         Execution first = run("instance_backup");
         assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
         assertEquals("""
+            .kestra-backup/items/flows/inst.team.crm.json
+            .kestra-backup/items/flows/inst.team.json
+            .kestra-backup/items/namespaceFiles/inst.json
+            .kestra-backup/items/namespaceFiles/inst.team.json
             .kestra-backup/manifest.json
             flows/inst.team.crm/sync.yml
             flows/inst.team/etl.yml
@@ -366,7 +370,7 @@ class KestraRuntimeTest {
         Execution third = run("instance_backup");
         assertEquals(State.Type.SUCCESS, third.getState().getCurrent(), logText(third));
         assertEquals(tip, git("instance", "rev-parse", "main~1"), "one commit for both changes");
-        assertEquals("M\t.kestra-backup/manifest.json\nD\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
+        assertEquals("D\t.kestra-backup/items/flows/inst.team.crm.json\nM\t.kestra-backup/items/namespaceFiles/inst.json\nM\t.kestra-backup/manifest.json\nD\tflows/inst.team.crm/sync.yml\nM\tscripts/inst/shared/lib.py", git("instance", "diff", "--name-status", "main~1", "main"));
         assertTrue(logText(third).contains(" serial=2 "), logText(third));
         // Each remote's manifest names its own previous commit; Kestra's content is the same.
         assertEquals(git("instance", "ls-tree", "-r", "main", "flows", "scripts"), git("instance-mirror", "ls-tree", "-r", "main", "flows", "scripts"));
@@ -543,6 +547,9 @@ class KestraRuntimeTest {
         String t2 = git("history", "rev-parse", "main");
         assertEquals(t1, git("history", "rev-parse", "main~1"));
         assertEquals("""
+            D\t.kestra-backup/items/flows/tt.sub.json
+            M\t.kestra-backup/items/flows/tt.json
+            M\t.kestra-backup/items/namespaceFiles/tt.json
             M\t.kestra-backup/manifest.json
             A\tflows/tt/charlie.yml
             D\tflows/tt.sub/child.yml
@@ -867,10 +874,10 @@ class KestraRuntimeTest {
         assertTrue(logText(second).contains("Incremental export (last full export ")
             && logText(second).contains("1 of 3 flow(s) and 0 of 2 namespace file(s) downloaded as new or changed"), logText(second));
         assertTrue(logText(second).contains("Exported 1 flow(s) by id, of 1 asked for"), logText(second));
-        assertEquals("M\t.kestra-backup/manifest.json\nM\tflows/incr.team/b.yml", git("incremental", "diff", "--name-status", "main~1", "main"));
+        assertEquals("M\t.kestra-backup/items/flows/incr.team.json\nM\t.kestra-backup/manifest.json\nM\tflows/incr.team/b.yml", git("incremental", "diff", "--name-status", "main~1", "main"));
         assertEquals(flowRepository.findByIdWithSource("main", "incr.team", "b").orElseThrow().getSource(), blob("incremental", "main:flows/incr.team/b.yml"),
             "the bytes Kestra holds");
-        assertTrue(blob("incremental", "main:.kestra-backup/manifest.json").contains("\"revision\": 2"), "the manifest records Kestra's new revision");
+        assertTrue(blob("incremental", "main:.kestra-backup/items/flows/incr.team.json").contains("\"path\":\"flows/incr.team/b.yml\",\"blob\":\"" + git("incremental", "rev-parse", "main:flows/incr.team/b.yml") + "\",\"namespace\":\"incr.team\",\"name\":\"b\",\"revision\":2,"), "the manifest records Kestra's new revision:\n" + blob("incremental", "main:.kestra-backup/items/flows/incr.team.json"));
 
         Execution full = run("incr_full");
         assertEquals(State.Type.SUCCESS, full.getState().getCurrent(), logText(full));
@@ -890,7 +897,7 @@ class KestraRuntimeTest {
         try {
             Execution first = run("bund_backup");
             assertEquals(State.Type.SUCCESS, first.getState().getCurrent(), logText(first));
-            assertEquals(".kestra-backup/manifest.json\nflows/bund/etl.yml\nscripts/bund/lib/a.py\nscripts/bund/lib/b.py", git("bundled", "ls-tree", "-r", "--name-only", "main"),
+            assertEquals(".kestra-backup/items/flows/bund.json\n.kestra-backup/items/namespaceFiles/bund.json\n.kestra-backup/manifest.json\nflows/bund/etl.yml\nscripts/bund/lib/a.py\nscripts/bund/lib/b.py", git("bundled", "ls-tree", "-r", "--name-only", "main"),
                 "the `_flows/etl.yml` the server bundles into the namespace files is not backed up");
 
             // A backup written by an older release holds the copies: an old one of etl, and 10 more.
@@ -922,7 +929,8 @@ class KestraRuntimeTest {
             assertEquals(State.Type.SUCCESS, migrated.getState().getCurrent(), logText(migrated));
             assertTrue(logText(migrated).contains("removing 11 copies of flows under `_flows/`"), logText(migrated));
             assertEquals(beforeMigration, git("bundled", "rev-parse", "main~1"), "one commit");
-            assertEquals("M\t.kestra-backup/manifest.json\n" + String.join("\n", copies.keySet().stream().map(p -> "D\t" + p).toList()), git("bundled", "diff", "--name-status", "main~1", "main"));
+            // The restore gave the flow a new revision and the files new modification times: both item files record them.
+            assertEquals("M\t.kestra-backup/items/flows/bund.json\nM\t.kestra-backup/items/namespaceFiles/bund.json\nM\t.kestra-backup/manifest.json\n" + String.join("\n", copies.keySet().stream().map(p -> "D\t" + p).toList()), git("bundled", "diff", "--name-status", "main~1", "main"));
             // ... and once the server stops bundling, the next backup has nothing to do.
             api.bundleFlows = false;
             String migratedTip = git("bundled", "rev-parse", "main");
@@ -1277,7 +1285,7 @@ class KestraRuntimeTest {
         kvStoreService.get("main", "kvt.app").put("limit", new KVValueAndMetadata(new KVMetadata("about limit", (Duration) null), 5000));
         values.put("kvt.app/limit", 5000);
         assertEquals(State.Type.SUCCESS, run("kv_backup").getState().getCurrent());
-        assertEquals(".kestra-backup/manifest.json\nkv/kvt.app/limit.json", git("kv", "show", "--name-only", "--format=", "main"), "one changed value, one file (and the manifest)");
+        assertEquals(".kestra-backup/items/kv/kvt.app.json\n.kestra-backup/manifest.json\nkv/kvt.app/limit.json", git("kv", "show", "--name-only", "--format=", "main"), "one changed value, one file (and the manifest: its header and that namespace's item file)");
 
         for (String key : values.keySet()) {
             String[] nk = key.split("/");
