@@ -135,7 +135,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     }
     if req.job == Job::Restore {
         let replaced: Vec<&BackupFile> = to_write.iter().copied().filter(|f| f.drift == Drift::Differing).collect();
-        summary.newer_in_kestra = sequence_guard(&client, backup_link.as_ref(), other_instance, &replaced, req, log)?;
+        summary.newer_in_kestra = sequence_guard(&client, &ws, backup_link.as_ref(), other_instance, &replaced, req, log)?;
     }
     let checked: Vec<&BackupFile> = match req.job {
         Job::Drill => files.iter().filter(|f| f.backup.is_some()).collect(),
@@ -209,6 +209,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
 /// run says what the restore would refuse and goes on.
 fn sequence_guard(
     client: &KestraClient,
+    ws: &Workspace,
     backup: Option<&crate::git::custody::Link>,
     other_instance: bool,
     replaced: &[&BackupFile],
@@ -225,7 +226,7 @@ fn sequence_guard(
         }
         sequence::Check::Against(link) => link,
     };
-    let newer = sequence::newer_in_kestra(client, backup, replaced, log)?;
+    let newer = sequence::newer_in_kestra(client, backup, &ws.at(backup.commit), replaced, log)?;
     if newer.is_empty() {
         return Ok(newer);
     }

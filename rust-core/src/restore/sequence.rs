@@ -14,8 +14,8 @@ use crate::git::custody::Link;
 use crate::progress::Log;
 use crate::report::NewerRow;
 use crate::request::SourceKind;
-use crate::snapshot::manifest::Item;
-use crate::snapshot::BackupFile;
+use crate::snapshot::manifest::{self, Item, Kind, ITEMS_DIR};
+use crate::snapshot::{BackupFile, TipTree};
 use std::collections::{BTreeSet, HashMap};
 
 /// Why the guard does not compare, or what it compares.
@@ -47,14 +47,16 @@ pub fn applies<'a>(backup: Option<&'a Link>, other_instance: bool) -> Check<'a> 
 
 /// The items of `replaced` (flows and namespace files) that Kestra holds in a newer state than
 /// `backup`'s manifest recorded, sorted by file. Lists only the namespaces they lie in.
-pub fn newer_in_kestra(client: &KestraClient, backup: &Link, replaced: &[&BackupFile], log: &mut Log) -> Result<Vec<NewerRow>, CoreError> {
-    let recorded: HashMap<&str, &Item> = backup.manifest.kinds.values().flat_map(|k| k.items.iter()).map(|i| (i.path.as_str(), i)).collect();
+/// `tree` is the backup commit's, where its manifest's item files are read.
+pub fn newer_in_kestra(client: &KestraClient, backup: &Link, tree: &dyn TipTree, replaced: &[&BackupFile], log: &mut Log) -> Result<Vec<NewerRow>, CoreError> {
+    let replaced: Vec<&BackupFile> = replaced.iter().copied().filter(|f| f.kind != SourceKind::Kv).collect();
+    let items = recorded_items(backup, tree, &replaced)?;
+    let recorded: HashMap<&str, &Item> = items.iter().map(|i| (i.path.as_str(), i)).collect();
     let compared: Vec<(&BackupFile, &Item)> = replaced
         .iter()
-        .filter(|f| f.kind != SourceKind::Kv)
         .filter_map(|f| recorded.get(f.path.as_str()).filter(|i| i.revision.is_some() || i.updated.is_some()).map(|i| (*f, *i)))
         .collect();
-    let unrecorded = replaced.iter().filter(|f| f.kind != SourceKind::Kv).count() - compared.len();
+    let unrecorded = replaced.len() - compared.len();
     if compared.is_empty() {
         log.info(format!(
             "Sequence guard skipped: the manifest of backup serial {} records no Kestra revision for the {unrecorded} item(s) to replace (a backup taken before revisions were recorded, or not by BackupInstance)",
@@ -105,6 +107,17 @@ pub fn newer_in_kestra(client: &KestraClient, backup: &Link, replaced: &[&Backup
     Ok(newer)
 }
 
+/// The manifest's items of the kinds and namespaces of `replaced`: a format-1 header's inline
+/// items, else only the item files of those namespaces (`<kind>/<namespace>.json`).
+fn recorded_items(backup: &Link, tree: &dyn TipTree, replaced: &[&BackupFile]) -> Result<Vec<Item>, CoreError> {
+    let wanted: BTreeSet<String> = replaced.iter().map(|f| format!("{ITEMS_DIR}/{}/{}.json", Kind::from(f.kind).dir_name(), f.namespace)).collect();
+    let mut items: Vec<Item> = backup.manifest.kinds.values().flat_map(|k| k.items.iter().cloned()).collect();
+    for file in backup.item_files.iter().filter(|f| wanted.contains(&f.path)) {
+        items.extend(manifest::read_items(tree, file, &backup.commit.to_string())?);
+    }
+    Ok(items)
+}
+
 /// Whether instant `a` is after `b` (RFC 3339; Kestra's listings print milliseconds, which the
 /// tie-break on the text compares when both have the same second).
 fn later(a: &str, b: &str) -> bool {
@@ -150,6 +163,39 @@ pub fn refusal(backup: &Link, newer: &[NewerRow]) -> CoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::manifest::{Instance, KindItems, Manifest, FORMAT};
+    use crate::snapshot::mem_tip::MemTip;
+    use crate::snapshot::Drift;
+    use std::collections::BTreeMap;
+
+    fn link(format: u32, inline: Vec<Item>, item_files: Vec<manifest::ItemFile>) -> Link {
+        let kinds = BTreeMap::from([(Kind::Flows, KindItems { count: inline.len(), items: inline })]);
+        let manifest = Manifest { format, serial: 1, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None };
+        Link { commit: git2::Oid::zero(), date: "2026-12-02T00:00:00Z".into(), manifest, item_files }
+    }
+
+    fn replaced(path: &str, namespace: &str) -> BackupFile {
+        BackupFile { path: path.into(), kind: SourceKind::Flows, namespace: namespace.into(), relative: "etl.yml".into(), backup: None, kestra: None, drift: Drift::Differing }
+    }
+
+    #[test]
+    fn only_the_item_files_of_the_replaced_namespaces_are_read_and_inline_items_count_too() {
+        let item = |path: &str| Item { path: path.into(), blob: "00".repeat(20), revision: Some(2), ..Item::default() };
+        let tip = MemTip::default();
+        let company = tip.blob(format!("[\n{}\n]\n", serde_json::to_string(&item("flows/company/etl.yml")).unwrap()).as_bytes());
+        // Another namespace's item file is broken: reading it would fail.
+        let other = tip.blob(b"not json");
+        let files = vec![
+            manifest::ItemFile { kind: Kind::Flows, path: format!("{ITEMS_DIR}/flows/company.json"), blob: company },
+            manifest::ItemFile { kind: Kind::Flows, path: format!("{ITEMS_DIR}/flows/other.json"), blob: other },
+        ];
+        let etl = replaced("flows/company/etl.yml", "company");
+        let read = recorded_items(&link(FORMAT, Vec::new(), files.clone()), &tip, &[&etl]).unwrap();
+        assert_eq!(read, [item("flows/company/etl.yml")]);
+        assert!(recorded_items(&link(FORMAT, Vec::new(), files), &tip, &[&replaced("flows/other/etl.yml", "other")]).is_err());
+        let inline = recorded_items(&link(1, vec![item("flows/company/etl.yml")], Vec::new()), &tip, &[&etl]).unwrap();
+        assert_eq!(inline, [item("flows/company/etl.yml")], "format 1: the header's items");
+    }
 
     #[test]
     fn later_compares_instants_then_milliseconds_of_the_same_format() {
