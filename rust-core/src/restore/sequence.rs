@@ -171,7 +171,7 @@ mod tests {
     fn link(format: u32, inline: Vec<Item>, item_files: Vec<manifest::ItemFile>) -> Link {
         let kinds = BTreeMap::from([(Kind::Flows, KindItems { count: inline.len(), items: inline })]);
         let manifest = Manifest { format, serial: 1, previous: None, instance: Instance::default(), kinds, plugins: Vec::new(), not_covered: Vec::new(), last_full_export: None };
-        Link { commit: git2::Oid::zero(), date: "2026-12-02T00:00:00Z".into(), manifest, item_files }
+        Link { commit: git2::Oid::ZERO_SHA1, date: "2026-12-02T00:00:00Z".into(), manifest, item_files }
     }
 
     fn replaced(path: &str, namespace: &str) -> BackupFile {
