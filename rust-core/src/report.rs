@@ -92,6 +92,30 @@ pub struct RestoreReport {
     /// Drill: what the verification of the backup's history found.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<VerificationReport>,
+    /// Restore: flows and files it replaces (or, refused or dry, would replace) that Kestra holds
+    /// in a newer state than the backup read (the sequence guard), sorted by `file`.
+    pub newer_in_kestra: Vec<NewerRow>,
+}
+
+/// An item Kestra changed after the backup read it: a higher revision of a flow, a later
+/// modification of a namespace file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewerRow {
+    /// Path in the repository.
+    pub file: String,
+    /// `flow` or `file`.
+    pub kind: &'static str,
+    /// Flows: Kestra's revision the backup's manifest recorded, and Kestra's revision now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_revision: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kestra_revision: Option<u64>,
+    /// The last update the manifest recorded and Kestra's now, RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_updated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kestra_updated: Option<String>,
 }
 
 /// The manifest's account of a backup: its serial and the Kestra it was taken from.

@@ -5,6 +5,8 @@
 //! - the backup was taken from this Kestra: its manifest's instance id is the one Kestra reports
 //!   (`allowOtherInstance` lets another through), as Terraform refuses a state of another lineage.
 //!
+//! The sequence guard (`sequence`) runs later, once the plan says what the restore replaces.
+//!
 //! The origin (serial, instance) of the backup read is logged and reported either way.
 
 use crate::error::{CoreError, ErrorCode};
@@ -18,12 +20,12 @@ use git2::Oid;
 
 /// The manifest of the backup read (`at`, or the newest backup commit below it), logged; None
 /// when the history there has no manifest.
-pub fn origin(ws: &mut Workspace, at: Oid, log: &mut Log) -> Result<Option<(BackupOrigin, Instance)>, CoreError> {
-    let Some(Link { commit, manifest, .. }) = custody::newest_backup(ws, at, log)? else {
+pub fn origin(ws: &mut Workspace, at: Oid, log: &mut Log) -> Result<Option<(BackupOrigin, Link)>, CoreError> {
+    let Some(link) = custody::newest_backup(ws, at, log)? else {
         log.info("The backup has no manifest (`.kestra-backup/manifest.json`): its serial and the instance it came from are unknown");
         return Ok(None);
     };
-    let instance = manifest.instance;
+    let (commit, manifest, instance) = (link.commit, &link.manifest, &link.manifest.instance);
     log.info(format!(
         "Backup serial {} ({commit}), taken from Kestra instance {} at {} (version {})",
         manifest.serial,
@@ -38,7 +40,7 @@ pub fn origin(ws: &mut Workspace, at: Oid, log: &mut Log) -> Result<Option<(Back
         instance_url: instance.url.clone(),
         instance_version: instance.version.clone(),
     };
-    Ok(Some((origin, instance)))
+    Ok(Some((origin, link)))
 }
 
 /// With trusted keys, the commit read must be signed by one of them unless `allow_unsigned`.
@@ -68,19 +70,20 @@ pub fn signature(ws: &Workspace, at: Oid, keys: &VerifyKeys, allow_unsigned: boo
 }
 
 /// The backup's instance against the Kestra written to (`kestra`: the id it reports): refused
-/// when both ids are known and differ, unless `allow_other`.
-pub fn identity(backup: &Instance, kestra: Option<&str>, allow_other: bool, log: &mut Log) -> Result<(), CoreError> {
+/// when both ids are known and differ, unless `allow_other`. Ok(true): the backup is known to
+/// come from another instance (and `allow_other` let it through).
+pub fn identity(backup: &Instance, kestra: Option<&str>, allow_other: bool, log: &mut Log) -> Result<bool, CoreError> {
     let (Some(theirs), Some(ours)) = (backup.id.as_deref(), kestra) else {
         log.info("The instance the backup came from cannot be compared with this Kestra (an id is unknown); restoring");
-        return Ok(());
+        return Ok(false);
     };
     if theirs == ours {
-        return Ok(());
+        return Ok(false);
     }
     let from = backup.url.as_deref().map(|u| format!(" ({u})")).unwrap_or_default();
     if allow_other {
         log.warn(format!("The backup comes from another Kestra instance, {theirs}{from}, than this one ({ours}); restoring it anyway (`restore.allowOtherInstance`)"));
-        return Ok(());
+        return Ok(true);
     }
     Err(CoreError::new(
         ErrorCode::InvalidBackup,
@@ -106,9 +109,9 @@ mod tests {
         let err = identity(&instance(Some("a")), Some("b"), false, &mut log).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidBackup);
         assert!(err.message.contains("instance a (http://old:8080), not from this one (b)") && err.message.contains("`restore.allowOtherInstance: true`"), "{}", err.message);
-        identity(&instance(Some("a")), Some("b"), true, &mut log).unwrap();
-        identity(&instance(Some("a")), Some("a"), false, &mut log).unwrap();
-        identity(&instance(None), Some("b"), false, &mut log).unwrap();
-        identity(&instance(Some("a")), None, false, &mut log).unwrap();
+        assert!(identity(&instance(Some("a")), Some("b"), true, &mut log).unwrap(), "another instance, let through");
+        assert!(!identity(&instance(Some("a")), Some("a"), false, &mut log).unwrap());
+        assert!(!identity(&instance(None), Some("b"), false, &mut log).unwrap());
+        assert!(!identity(&instance(Some("a")), None, false, &mut log).unwrap());
     }
 }

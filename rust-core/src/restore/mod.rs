@@ -14,6 +14,7 @@ mod guard;
 mod kv;
 mod plan;
 mod select;
+mod sequence;
 mod triggers;
 mod upload;
 mod validation;
@@ -59,14 +60,15 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.timings_ms.fetch = elapsed_ms(t);
 
     let t = Instant::now();
-    let origin = guard::origin(&mut ws, at, log)?;
+    let (origin, backup_link) = guard::origin(&mut ws, at, log)?.unzip();
+    let mut other_instance = false;
     let verification = match req.job {
         Job::Drill => Some(verify::run(&mut ws, at, req.restore.verify_depth, &keys, &client, log)?),
         _ => {
             guard::signature(&ws, at, &keys, req.restore.allow_unsigned, log)?;
-            if let Some((_, instance)) = &origin {
+            if let Some(link) = &backup_link {
                 let kestra = crate::export::instance::fetch(&client, log)?;
-                guard::identity(instance, kestra.id.as_deref(), req.restore.allow_other_instance, log)?;
+                other_instance = guard::identity(&link.manifest.instance, kestra.id.as_deref(), req.restore.allow_other_instance, log)?;
             }
             None
         }
@@ -98,7 +100,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     }
     let mut summary = summarise(&files);
     summary.restored_from = Some(restored_from);
-    summary.backup = origin.map(|(origin, _)| origin);
+    summary.backup = origin;
     summary.verification = verification.map(|v| v.report);
     summary.latest_backup = Some(latest_backup);
     let mut rows = plan::rows(&files, &dependencies, req.job == Job::Drill || req.restore.overwrite, &ws)?;
@@ -130,6 +132,10 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         .collect();
     if req.job == Job::Restore && !req.restore.overwrite && summary.differing > 0 {
         log.warn(format!("{} file(s) differ between Kestra and the backup and are left as Kestra has them; set `restore.overwrite: true` to restore them", summary.differing));
+    }
+    if req.job == Job::Restore {
+        let replaced: Vec<&BackupFile> = to_write.iter().copied().filter(|f| f.drift == Drift::Differing).collect();
+        summary.newer_in_kestra = sequence_guard(&client, &ws, backup_link.as_ref(), other_instance, &replaced, req, log)?;
     }
     let checked: Vec<&BackupFile> = match req.job {
         Job::Drill => files.iter().filter(|f| f.backup.is_some()).collect(),
@@ -196,6 +202,45 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
     report.kv = kv.map(|k| k.report);
     report.restore = Some(summary);
     Ok(())
+}
+
+/// The sequence guard over the items a restore replaces: what Kestra holds newer than the backup
+/// refuses the restore, unless `restore.ref` names the backup explicitly (then a warning); a dry
+/// run says what the restore would refuse and goes on.
+fn sequence_guard(
+    client: &KestraClient,
+    ws: &Workspace,
+    backup: Option<&crate::git::custody::Link>,
+    other_instance: bool,
+    replaced: &[&BackupFile],
+    req: &Request,
+    log: &mut Log,
+) -> Result<Vec<crate::report::NewerRow>, CoreError> {
+    if replaced.iter().all(|f| f.kind == SourceKind::Kv) {
+        return Ok(Vec::new());
+    }
+    let backup = match sequence::applies(backup, other_instance) {
+        sequence::Check::Skipped(why) => {
+            log.info(format!("Sequence guard skipped: {why}"));
+            return Ok(Vec::new());
+        }
+        sequence::Check::Against(link) => link,
+    };
+    let newer = sequence::newer_in_kestra(client, backup, &ws.at(backup.commit), replaced, log)?;
+    if newer.is_empty() {
+        return Ok(newer);
+    }
+    let explicit = req.restore.git_ref.as_deref().is_some_and(|r| !r.trim().is_empty());
+    let items = listed(newer.iter().map(sequence::describe));
+    if explicit {
+        let verb = if req.dry_run { "Dry run — a restore would write" } else { "Restoring" };
+        log.warn(format!("{verb} backup serial {} (`restore.ref`) over {} item(s) Kestra changed since it was taken: {items}", backup.manifest.serial, newer.len()));
+    } else if req.dry_run {
+        log.warn(format!("Dry run — without `restore.ref` this restore would be refused: {}", sequence::refusal(backup, &newer).message));
+    } else {
+        return Err(sequence::refusal(backup, &newer));
+    }
+    Ok(newer)
 }
 
 fn summarise(files: &[BackupFile]) -> RestoreReport {

@@ -12,6 +12,7 @@ import io.swagger.v3.oas.annotations.media.Schema;
 import lombok.*;
 import lombok.experimental.SuperBuilder;
 
+import java.util.List;
 import java.util.Map;
 
 @SuperBuilder(toBuilder = true)
@@ -131,7 +132,12 @@ import java.util.Map;
     }
 )
 public class RestoreInstance extends AbstractRestoreTask implements RunnableTask<RestoreInstance.Output> {
-    @Schema(title = "Also replace flows and files that Kestra holds with other content", description = "Off: only what Kestra is missing is written.")
+    @Schema(
+        title = "Also replace flows and files that Kestra holds with other content",
+        description = "Off: only what Kestra is missing is written. On: a flow or file that Kestra changed after the backup read it (a higher "
+            + "revision, a later modification than the backup's manifest recorded) fails a restore of the branch tip before anything is "
+            + "written, naming it; set `ref` (e.g. the branch name) to restore the backup over those changes (output `newerInKestra`)."
+    )
     @Builder.Default
     @PluginProperty(group = "execution")
     private Property<Boolean> overwrite = Property.ofValue(false);
@@ -163,7 +169,10 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
     public Output run(RunContext runContext) throws Exception {
         CoreReport.Restore r = restore(runContext);
         runContext.metric(Counter.of("restore.triggers_set", r.triggersSet));
-        return comparison(Output.builder(), runContext, r).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles).triggersSet(r.triggersSet).build();
+        runContext.metric(Counter.of("restore.newer_in_kestra", r.newerInKestra.size()));
+        return comparison(Output.builder(), runContext, r).restoredFlows(r.restoredFlows).restoredFiles(r.restoredFiles).triggersSet(r.triggersSet)
+            .newerInKestra(r.newerInKestra.stream().map(NewerInKestra::of).toList())
+            .build();
     }
 
     @Override
@@ -190,5 +199,40 @@ public class RestoreInstance extends AbstractRestoreTask implements RunnableTask
 
         @Schema(title = "Triggers switched on or off to the state the backup recorded (`includeTriggerState`)")
         private final long triggersSet;
+
+        @Schema(
+            title = "Flows and files replaced (a dry run: to replace) that Kestra changed after the backup read them",
+            description = "The sequence guard: a flow whose revision in Kestra is higher than the backup's manifest recorded, a namespace file "
+                + "modified later. Without `ref`, such items fail the task before anything is written; with `ref`, they are restored with a "
+                + "warning and listed here. Empty when the manifest records no revisions or the backup comes from another instance."
+        )
+        private final List<NewerInKestra> newerInKestra;
+    }
+
+    /** An item Kestra changed after the backup read it. */
+    @Getter
+    @AllArgsConstructor(access = AccessLevel.PRIVATE)
+    public static class NewerInKestra {
+        @Schema(title = "Path in the repository")
+        private final String file;
+
+        @Schema(title = "`flow` or `file`")
+        private final String kind;
+
+        @Schema(title = "Flows: Kestra's revision the backup recorded")
+        private final Long backupRevision;
+
+        @Schema(title = "Flows: Kestra's revision now")
+        private final Long kestraRevision;
+
+        @Schema(title = "The last update the backup recorded (RFC 3339)")
+        private final String backupUpdated;
+
+        @Schema(title = "Kestra's last update now (RFC 3339)")
+        private final String kestraUpdated;
+
+        static NewerInKestra of(CoreReport.NewerRow row) {
+            return new NewerInKestra(row.file, row.kind, row.backupRevision, row.kestraRevision, row.backupUpdated, row.kestraUpdated);
+        }
     }
 }

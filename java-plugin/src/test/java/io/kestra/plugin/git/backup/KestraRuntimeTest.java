@@ -131,7 +131,7 @@ class KestraRuntimeTest {
     @BeforeAll
     static void startServers() throws Exception {
         assertNotNull(TOKEN, "run through `gradle kestraRuntimeTest` (it sets the secrets)");
-        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody", "verify", "incremental", "incremental-full");
+        server = new TestGitServer(Map.of("GIT_SERVER_USER", USER, "GIT_SERVER_TOKEN", TOKEN), "backup", "guarded", "serial", "trust", "instance", "instance-mirror", "ssh", "restore", "protected", "history", "drafts", "bundled", "limits", "variables", "triggers", "kv", "custody", "verify", "incremental", "incremental-full", "sequence");
         api = KestraApiStandIn.start(() -> backing);
     }
 
@@ -796,6 +796,54 @@ class KestraRuntimeTest {
         assertEquals(State.Type.SUCCESS, rolledBack.getState().getCurrent(), logText(rolledBack));
         assertFalse(head("drafts", "d1").isDraft());
         assertEquals(v1.strip(), head("drafts", "d1").getSource().strip());
+    }
+
+    /**
+     * Issue 14, sequence guard: a flow updated through Kestra's services after the backup (its
+     * revision rises) makes a restore of the branch tip with `overwrite` fail naming the flow and
+     * both revisions, nothing written; the same restore with `ref` set restores it, with a warning
+     * and the output `newerInKestra`.
+     */
+    @Test
+    void aRestoreOfTheTipRefusesToUndoAChangeMadeInKestraAfterTheBackupUnlessTheRefIsExplicit() throws Exception {
+        flowService.create(GenericFlow.fromYaml("main", logFlow("seq", "s1", "as backed up")));
+        saveInstanceTasks("seq", "sequence");
+        String layout = """
+                namespacePrefix: seq
+                filesDirectory: scripts
+            %s""".formatted(connection("sequence"));
+        saveTaskFlow("seq_restore_ref", "io.kestra.plugin.git.backup.RestoreInstance", layout + "    overwrite: true\n    ref: main\n", "");
+        Execution backup = run("seq_backup");
+        assertEquals(State.Type.SUCCESS, backup.getState().getCurrent(), logText(backup));
+        int backedUp = head("seq", "s1").getRevision();
+        flowService.update(GenericFlow.fromYaml("main", logFlow("seq", "s1", "changed in Kestra")), head("seq", "s1"));
+        int changed = head("seq", "s1").getRevision();
+        assertTrue(changed > backedUp, "Kestra raised the revision: " + backedUp + " → " + changed);
+
+        Execution refused = run("seq_restore_over");
+        assertEquals(State.Type.FAILED, refused.getState().getCurrent());
+        String log = logText(refused);
+        assertTrue(log.contains("[InvalidBackup]") && log.contains("`flows/seq/s1.yml` (revision " + backedUp + " in the backup, " + changed + " in Kestra)"), log);
+        assertTrue(log.contains("Set `ref` explicitly (e.g. the branch name or a commit)"), "the fix, in the task's property names:\n" + log);
+        assertEquals(changed, head("seq", "s1").getRevision(), "nothing written");
+        assertTrue(head("seq", "s1").getSource().contains("changed in Kestra"));
+
+        Execution restored = run("seq_restore_ref");
+        assertEquals(State.Type.SUCCESS, restored.getState().getCurrent(), logText(restored));
+        assertTrue(logText(restored).contains("over 1 item(s) Kestra changed since it was taken: `flows/seq/s1.yml`"), logText(restored));
+        assertTrue(head("seq", "s1").getSource().contains("as backed up"), "restored over Kestra's change");
+        Map<String, Object> outputs = taskOutputs(restored);
+        List<?> newer = (List<?>) outputs.get("newerInKestra");
+        assertEquals(1, newer.size(), "" + outputs);
+        Map<String, Object> row = map(newer.get(0));
+        assertEquals("flows/seq/s1.yml flow " + backedUp + " " + changed,
+            row.get("file") + " " + row.get("kind") + " " + ((Number) row.get("backupRevision")).intValue() + " " + ((Number) row.get("kestraRevision")).intValue());
+        assertNotNull(row.get("backupUpdated"), "the update time recorded: " + row);
+        assertNotNull(row.get("kestraUpdated"), "Kestra's update time now: " + row);
+        assertEquals(Optional.of(1.0), metricValue(restored, "restore.newer_in_kestra"));
+        for (Execution e : List.of(backup, refused, restored)) {
+            assertNoSecret(e, TOKEN, KestraApiStandIn.PASSWORD);
+        }
     }
 
     /**

@@ -115,6 +115,19 @@ public class CoreReport {
         public BackupOrigin backup;
         /** Drill: the verification of the backup's history. */
         public Verification verification;
+        /** Restore: items it replaces that Kestra changed after the backup read them (the sequence guard). */
+        public List<NewerRow> newerInKestra = List.of();
+    }
+
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static class NewerRow {
+        public String file;
+        /** `flow` or `file`. */
+        public String kind;
+        public Long backupRevision;
+        public Long kestraRevision;
+        public String backupUpdated;
+        public String kestraUpdated;
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
