@@ -6,21 +6,10 @@ mod support;
 
 use serde_json::{Value, json};
 use std::process::Command;
+use support::core_run::{run, run_logged, report};
 use support::git_server::{GitServer, ServerRepo};
 use support::gpg_home::GpgHome;
 use support::kestra_stub::KestraStub;
-
-fn run(request: &Value) -> Value {
-    run_logged(request).0
-}
-
-/// The answer and the log lines of one run.
-fn run_logged(request: &Value) -> (Value, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut sink = |e: &kestra_git_backup::LogEvent| lines.push(e.message.clone());
-    let answer = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
-    (answer, lines)
-}
 
 /// Same request through the CLI, in its own process (libgit2's TLS trust is per process).
 fn run_cli(request: &Value) -> (bool, String, String) {
@@ -61,10 +50,6 @@ fn files_source(ns: &str) -> Value {
 
 fn flow_text(id: &str, ns: &str, extra: &str) -> String {
     format!("id: {id}\nnamespace: {ns}\n\n# a comment kept verbatim\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: \"Hi {extra}\"\n")
-}
-
-fn report(v: &Value) -> &Value {
-    v.get("report").unwrap_or_else(|| panic!("expected a report, got {v}"))
 }
 
 fn error_code(v: &Value) -> &str {

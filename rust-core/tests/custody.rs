@@ -5,18 +5,10 @@
 mod support;
 
 use serde_json::{Value, json};
+use support::core_run::{report, run};
 use support::git_server::{GitServer, ServerRepo};
 use support::kestra_stub::KestraStub;
 use support::manifest_backup::{backup, manifest_at};
-
-fn run(request: &Value) -> Value {
-    let mut sink = |_: &kestra_git_backup::LogEvent| {};
-    serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap()
-}
-
-fn report(v: &Value) -> &Value {
-    v.get("report").unwrap_or_else(|| panic!("expected a report, got {v}"))
-}
 
 fn error(v: &Value) -> &Value {
     v.get("error").unwrap_or_else(|| panic!("expected an error, got {v}"))

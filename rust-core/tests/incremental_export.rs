@@ -6,21 +6,10 @@
 mod support;
 
 use serde_json::{Value, json};
+use support::core_run::{report, run_logged as run};
 use support::git_server::{GitServer, ServerRepo};
 use support::manifest_backup::manifest_at;
 use support::kestra_stub::KestraStub;
-
-/// The report (or error) and the log lines of one run.
-fn run(request: &Value) -> (Value, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut sink = |e: &kestra_git_backup::LogEvent| lines.push(e.message.clone());
-    let answer = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
-    (answer, lines)
-}
-
-fn report(v: &Value) -> &Value {
-    v.get("report").unwrap_or_else(|| panic!("expected a report, got {v}"))
-}
 
 fn flow(id: &str, ns: &str, message: &str) -> String {
     format!("id: {id}\nnamespace: {ns}\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: {message}\n")

@@ -6,11 +6,8 @@
 mod support;
 
 use serde_json::{Value, json};
+use support::core_run::run;
 use support::git_server::GitServer;
-
-fn run(request: &Value) -> Value {
-    serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut |_| {})).unwrap()
-}
 
 fn code(answer: &Value) -> &str {
     answer.pointer("/error/code").and_then(Value::as_str).unwrap_or("none")

@@ -8,6 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::core_run::{report, run_logged as run};
 use support::git_server::ServerRepo;
 use support::kestra_stub::{rfc3339, KestraStub};
 
@@ -32,17 +33,6 @@ fn bare_repo(dir: &Path) -> PathBuf {
     let path = dir.join("backup.git");
     assert!(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&path).status().unwrap().success());
     path
-}
-
-fn run(request: &Value) -> (Value, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut sink = |e: &kestra_git_backup::LogEvent| lines.push(e.message.clone());
-    let answer = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
-    (answer, lines)
-}
-
-fn report(v: &Value) -> &Value {
-    v.get("report").unwrap_or_else(|| panic!("expected a report, got {v}"))
 }
 
 fn request(stub: &KestraStub, repo: &Path, job: &str, kv: Value, restore: Value) -> Value {

@@ -6,20 +6,10 @@
 mod support;
 
 use serde_json::{Value, json};
+use support::core_run::{report, run_logged};
 use support::git_server::{GitServer, ServerRepo};
 use support::kestra_stub::KestraStub;
 use support::manifest_backup::{backup, manifest_at};
-
-fn run_logged(request: &Value) -> (Value, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut sink = |e: &kestra_git_backup::LogEvent| lines.push(e.message.clone());
-    let out = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
-    (out, lines)
-}
-
-fn report(v: &Value) -> &Value {
-    v.get("report").unwrap_or_else(|| panic!("expected a report, got {v}"))
-}
 
 fn flow(id: &str, ns: &str) -> String {
     format!("id: {id}\nnamespace: {ns}\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: hi\n")

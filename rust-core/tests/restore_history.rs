@@ -6,6 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::process::Command;
+use support::core_run::{run_logged as run};
 use support::git_server::{GitServer, ServerRepo};
 use support::kestra_stub::KestraStub;
 
@@ -100,14 +101,6 @@ impl Setup {
             "sources": [discover("flows", "flows"), discover("namespaceFiles", "files")]
         })
     }
-}
-
-/// Runs a request; the answer and the log lines.
-fn run(request: &Value) -> (Value, Vec<String>) {
-    let mut lines = Vec::new();
-    let mut sink = |e: &kestra_git_backup::LogEvent| lines.push(e.message.clone());
-    let answer = serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap();
-    (answer, lines)
 }
 
 fn restored(answer: &Value) -> &Value {

@@ -7,13 +7,9 @@ mod support;
 
 use serde_json::{Value, json};
 use std::process::Command;
+use support::core_run::run;
 use support::git_server::{GitServer, ServerRepo};
 use support::kestra_stub::KestraStub;
-
-fn run(request: &Value) -> Value {
-    let mut sink = |_: &kestra_git_backup::LogEvent| {};
-    serde_json::from_str(&kestra_git_backup::run_json(&request.to_string(), &mut sink)).unwrap()
-}
 
 fn flow(id: &str, message: &str) -> String {
     format!("id: {id}\nnamespace: company\ntasks:\n  - id: hello\n    type: io.kestra.plugin.core.log.Log\n    message: {message}\n")

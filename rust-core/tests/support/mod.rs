@@ -3,6 +3,7 @@
 //! OpenPGP-signed commits.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod core_run;
 pub mod drop_proxy;
 pub mod git_server;
 pub mod gpg_home;
