@@ -79,3 +79,40 @@ fn kestra_api_each_run_trusts_only_its_own_ca_bundle_whatever_client_was_kept() 
         assert_eq!(code(&wrong), "Tls", "after a run that trusted the right CA: {wrong}");
     }
 }
+
+/// The Git side: without `git.cacheDir`, the process keeps one work repository per remote URL. The
+/// next run to the URL finds the tip it pushed and fetches nothing, a run after another writer
+/// fetches and builds on that writer's commit, and one run's `git.config` never reaches the next.
+#[test]
+fn git_work_repository_kept_per_remote_reuses_the_tip_and_nothing_of_one_run_reaches_the_next() {
+    let server = GitServer::start();
+    let repo = support::git_server::ServerRepo(server.repo("kept"));
+    let dir = tempfile::tempdir().unwrap();
+    let backup = |content: &str, config: Value| {
+        let mut request = files_backup(&server, "kept", &server, dir.path());
+        std::fs::write(dir.path().join("util.py"), content).unwrap();
+        request["git"]["config"] = config;
+        let answer = run(&request);
+        assert!(answer.get("report").is_some(), "{answer}");
+        answer["report"].clone()
+    };
+    let author = || repo.git(&["log", "-1", "--format=%an", "main"]).trim().to_string();
+
+    let first = backup("one\n", json!({"user.name": "Only The First Run"}));
+    assert_eq!(author(), "Only The First Run");
+    assert!(first["commitId"].is_string(), "{first}");
+
+    let second = backup("two\n", json!({}));
+    assert_eq!(second["bytesFetched"], 0, "the tip the first run pushed is already here: {second}");
+    assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), first["commitId"].as_str().unwrap());
+    assert_ne!(author(), "Only The First Run", "the first run's `git.config` stayed with it");
+
+    // Another writer moves the branch: the next run fetches its commit and builds on it.
+    let tree = repo.git(&["rev-parse", "main^{tree}"]);
+    let other = repo.git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit-tree", tree.trim(), "-p", "main", "-m", "other writer"]);
+    repo.git(&["update-ref", "refs/heads/main", other.trim()]);
+    let third = backup("three\n", json!({}));
+    assert!(third["bytesFetched"].as_u64().unwrap() > 0, "{third}");
+    assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), other.trim(), "built on the other writer's commit");
+    assert_eq!(repo.show("main", "scripts/util.py"), b"three\n");
+}
