@@ -116,3 +116,33 @@ fn git_work_repository_kept_per_remote_reuses_the_tip_and_nothing_of_one_run_rea
     assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), other.trim(), "built on the other writer's commit");
     assert_eq!(repo.show("main", "scripts/util.py"), b"three\n");
 }
+
+/// A kept repository that started from a shallow fetch (the branch has older history) builds
+/// several runs in a row on its own pushed tips: the shallow boundary stays one.
+#[test]
+fn git_kept_repository_started_shallow_pushes_run_after_run() {
+    let server = GitServer::start();
+    let repo = support::git_server::ServerRepo(server.repo("deep"));
+    let dir = tempfile::tempdir().unwrap();
+    let backup = |content: &str| {
+        let request = files_backup(&server, "deep", &server, dir.path());
+        std::fs::write(dir.path().join("util.py"), content).unwrap();
+        let answer = run(&request);
+        assert!(answer.get("report").is_some(), "{answer}");
+        answer["report"]["bytesFetched"].as_u64().unwrap()
+    };
+    backup("a\n");
+    backup("b\n");
+    // Another writer: the kept repository must fetch (shallow) and then build on its own tips.
+    for n in 0..2 {
+        let tree = repo.git(&["rev-parse", "main^{tree}"]);
+        let other = repo.git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit-tree", tree.trim(), "-p", "main", "-m", &format!("other {n}")]);
+        repo.git(&["update-ref", "refs/heads/main", other.trim()]);
+    }
+    for (n, content) in ["c\n", "d\n", "e\n", "f\n"].into_iter().enumerate() {
+        let fetched = backup(content);
+        assert_eq!(fetched > 0, n == 0, "only the run after the other writer fetches ({fetched} bytes)");
+        assert_eq!(repo.show("main", "scripts/util.py"), content.as_bytes());
+    }
+    assert_eq!(repo.commit_count("main"), 8);
+}

@@ -597,7 +597,7 @@ fn open_local(config: &GitConfig, log: &mut Log) -> Result<(Repository, LocalDir
     };
     std::fs::create_dir_all(dir).map_err(|e| CoreError::invalid("git.cacheDir", format!("cannot create `{}`: {e}", dir.display())))?;
     let lock = lock_dir(dir, log)?;
-    let repo = match Repository::open_bare(dir) {
+    let repo = match open_bare(dir) {
         Ok(repo) => repo,
         Err(_) if std::fs::read_dir(dir)?.next().is_none() => init_bare(dir).map_err(|e| git_error("cannot create the cache repository", &e))?,
         Err(e) => {
@@ -611,6 +611,13 @@ fn open_local(config: &GitConfig, log: &mut Log) -> Result<(Repository, LocalDir
         }
     };
     Ok((repo, LocalDir::Cache { _lock: lock }))
+}
+
+/// Opens an existing bare repository with its shallow boundary loaded: `Repository::open_bare`
+/// skips it, and libgit2's walks (push, bundle) would then follow a fetched tip's parents, which
+/// a shallow fetch left out, once local commits are built on it (a kept or cached repository).
+fn open_bare(path: &Path) -> Result<Repository, git2::Error> {
+    Repository::open_ext(path, git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE, std::iter::empty::<&std::ffi::OsStr>())
 }
 
 /// A bare repository without the system's template files (sample hooks and the like, which

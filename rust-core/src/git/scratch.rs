@@ -87,7 +87,7 @@ fn reset(idle: &Idle) -> Result<Repository, CoreError> {
     if std::fs::read(path.join("config"))? != idle.config {
         std::fs::write(path.join("config"), &idle.config)?;
     }
-    let repo = Repository::open_bare(path).map_err(|e| super::git_error("cannot open a kept work repository", &e))?;
+    let repo = super::open_bare(path).map_err(|e| super::git_error("cannot open a kept work repository", &e))?;
     let failed = |e: git2::Error| super::git_error("cannot reset a kept work repository", &e);
     let names: Vec<String> = repo.references().map_err(failed)?.names().filter_map(|n| n.ok().map(str::to_string)).collect();
     for name in names.iter().filter(|n| !n.starts_with("refs/remotes/origin/")) {
