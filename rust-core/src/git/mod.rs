@@ -27,6 +27,7 @@ use signing::CommitSigner;
 use transport::{Session, TaskTrust};
 
 pub use commit_url::{commit_url, display_url};
+pub use scratch::remove_idle as remove_kept_repositories;
 
 /// Pushes tried again after the connection broke off (not counting the first).
 const BROKEN_PUSH_RETRIES: u32 = 3;

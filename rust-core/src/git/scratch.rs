@@ -61,6 +61,13 @@ impl Drop for Borrowed {
     }
 }
 
+/// Removes the idle kept repositories: for a process that ends after its runs (the CLI), which
+/// could not give them to a later run anyway.
+pub fn remove_idle() {
+    let idle = std::mem::take(&mut *POOL.lock().unwrap_or_else(|p| p.into_inner()));
+    drop(idle);
+}
+
 /// The repository kept for `url` (reset for this run), or a new one.
 pub fn borrow(url: &str) -> Result<(Repository, Borrowed), CoreError> {
     let kept = {
