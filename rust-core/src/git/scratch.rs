@@ -22,6 +22,8 @@ const MAX_IDLE: usize = 8;
 /// Runs one repository serves before it is removed: each fetch adds a pack, and libgit2 searches
 /// every pack for every object.
 const MAX_USES: u32 = 100;
+/// A kept repository of an ended process untouched for this long is removed (`sweep_dead_processes`).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 /// The name of a kept repository's directory: the prefix, the process id, a random tail.
 const PREFIX: &str = "kestra-git-backup-kept-";
 
@@ -77,6 +79,8 @@ pub fn borrow(url: &str) -> Result<(Repository, Borrowed), CoreError> {
     if let Some(mut idle) = kept {
         // A repository that cannot be reset is dropped (removed) and replaced by a new one.
         if let Ok(repo) = reset(&idle) {
+            // Marks it in use for `sweep_dead_processes` of other processes.
+            let _ = std::fs::File::open(idle.dir.path()).and_then(|dir| dir.set_modified(std::time::SystemTime::now()));
             idle.uses += 1;
             return Ok((repo, Borrowed { idle: Some(idle) }));
         }
@@ -104,8 +108,11 @@ fn reset(idle: &Idle) -> Result<Repository, CoreError> {
 }
 
 /// Removes the kept repositories of processes that have ended (a worker that stopped cannot give
-/// its repositories back). Linux: a process is alive while `/proc/<pid>` exists.
+/// its repositories back). Linux: a process is alive while `/proc/<pid>` exists; a repository
+/// used in the last hour is left alone all the same (a process of another PID namespace sharing
+/// the temp directory is not in our `/proc`).
 fn sweep_dead_processes(temp: &Path) {
+    let recent = |path: &Path| path.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age < STALE_AFTER));
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -114,7 +121,7 @@ fn sweep_dead_processes(temp: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|rest| rest.split('-').next()) else { continue };
-        if pid.chars().all(|c| c.is_ascii_digit()) && pid != own && !PathBuf::from("/proc").join(pid).exists() {
+        if pid.chars().all(|c| c.is_ascii_digit()) && pid != own && !PathBuf::from("/proc").join(pid).exists() && !recent(&entry.path()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -158,17 +165,22 @@ mod tests {
     }
 
     #[test]
-    fn sweep_removes_repositories_of_ended_processes_only() {
+    fn sweep_removes_repositories_of_ended_processes_unused_for_an_hour_only() {
         let temp = tempfile::tempdir().unwrap();
         let own = temp.path().join(format!("{PREFIX}{}-abc", std::process::id()));
         // Above Linux's largest pid (4194304): never a live process.
         let dead = temp.path().join(format!("{PREFIX}99999999-abc"));
+        let dead_recent = temp.path().join(format!("{PREFIX}99999999-def"));
         let other = temp.path().join("kestra-git-backup-abc");
-        for dir in [&own, &dead, &other] {
+        for dir in [&own, &dead, &dead_recent, &other] {
             std::fs::create_dir(dir).unwrap();
         }
+        let old = std::time::SystemTime::now() - STALE_AFTER * 2;
+        for dir in [&own, &dead, &other] {
+            std::fs::File::open(dir).unwrap().set_modified(old).unwrap();
+        }
         sweep_dead_processes(temp.path());
-        assert!(own.exists() && other.exists());
+        assert!(own.exists() && other.exists() && dead_recent.exists());
         assert!(!dead.exists());
     }
 }
