@@ -76,3 +76,70 @@ fn kestra_api_each_run_trusts_only_its_own_ca_bundle_whatever_client_was_kept() 
         assert_eq!(code(&wrong), "Tls", "after a run that trusted the right CA: {wrong}");
     }
 }
+
+/// The Git side: without `git.cacheDir`, the process keeps one work repository per remote URL. The
+/// next run to the URL finds the tip it pushed and fetches nothing, a run after another writer
+/// fetches and builds on that writer's commit, and one run's `git.config` never reaches the next.
+#[test]
+fn git_work_repository_kept_per_remote_reuses_the_tip_and_nothing_of_one_run_reaches_the_next() {
+    let server = GitServer::start();
+    let repo = support::git_server::ServerRepo(server.repo("kept"));
+    let dir = tempfile::tempdir().unwrap();
+    let backup = |content: &str, config: Value| {
+        let mut request = files_backup(&server, "kept", &server, dir.path());
+        std::fs::write(dir.path().join("util.py"), content).unwrap();
+        request["git"]["config"] = config;
+        let answer = run(&request);
+        assert!(answer.get("report").is_some(), "{answer}");
+        answer["report"].clone()
+    };
+    let author = || repo.git(&["log", "-1", "--format=%an", "main"]).trim().to_string();
+
+    let first = backup("one\n", json!({"user.name": "Only The First Run"}));
+    assert_eq!(author(), "Only The First Run");
+    assert!(first["commitId"].is_string(), "{first}");
+
+    let second = backup("two\n", json!({}));
+    assert_eq!(second["bytesFetched"], 0, "the tip the first run pushed is already here: {second}");
+    assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), first["commitId"].as_str().unwrap());
+    assert_ne!(author(), "Only The First Run", "the first run's `git.config` stayed with it");
+
+    // Another writer moves the branch: the next run fetches its commit and builds on it.
+    let tree = repo.git(&["rev-parse", "main^{tree}"]);
+    let other = repo.git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit-tree", tree.trim(), "-p", "main", "-m", "other writer"]);
+    repo.git(&["update-ref", "refs/heads/main", other.trim()]);
+    let third = backup("three\n", json!({}));
+    assert!(third["bytesFetched"].as_u64().unwrap() > 0, "{third}");
+    assert_eq!(repo.git(&["rev-parse", "main^"]).trim(), other.trim(), "built on the other writer's commit");
+    assert_eq!(repo.show("main", "scripts/util.py"), b"three\n");
+}
+
+/// A kept repository that started from a shallow fetch (the branch has older history) builds
+/// several runs in a row on its own pushed tips: the shallow boundary stays one.
+#[test]
+fn git_kept_repository_started_shallow_pushes_run_after_run() {
+    let server = GitServer::start();
+    let repo = support::git_server::ServerRepo(server.repo("deep"));
+    let dir = tempfile::tempdir().unwrap();
+    let backup = |content: &str| {
+        let request = files_backup(&server, "deep", &server, dir.path());
+        std::fs::write(dir.path().join("util.py"), content).unwrap();
+        let answer = run(&request);
+        assert!(answer.get("report").is_some(), "{answer}");
+        answer["report"]["bytesFetched"].as_u64().unwrap()
+    };
+    backup("a\n");
+    backup("b\n");
+    // Another writer: the kept repository must fetch (shallow) and then build on its own tips.
+    for n in 0..2 {
+        let tree = repo.git(&["rev-parse", "main^{tree}"]);
+        let other = repo.git(&["-c", "user.name=o", "-c", "user.email=o@o", "commit-tree", tree.trim(), "-p", "main", "-m", &format!("other {n}")]);
+        repo.git(&["update-ref", "refs/heads/main", other.trim()]);
+    }
+    for (n, content) in ["c\n", "d\n", "e\n", "f\n"].into_iter().enumerate() {
+        let fetched = backup(content);
+        assert_eq!(fetched > 0, n == 0, "only the run after the other writer fetches ({fetched} bytes)");
+        assert_eq!(repo.show("main", "scripts/util.py"), content.as_bytes());
+    }
+    assert_eq!(repo.commit_count("main"), 8);
+}

@@ -40,6 +40,13 @@ rejected, conflict), 7 the backup does not restore (flows Kestra refuses, drift)
 rewritten, 1 other.";
 
 fn main() -> ExitCode {
+    let code = command();
+    // One command per process: the work repositories it kept would only be left behind.
+    kestra_git_backup::git::remove_kept_repositories();
+    code
+}
+
+fn command() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env = |name: &str| std::env::var(name).ok();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {

@@ -6,6 +6,7 @@ mod commit_url;
 pub mod custody;
 mod history;
 mod record;
+mod scratch;
 mod server_text;
 mod identity;
 pub mod signature_check;
@@ -26,6 +27,7 @@ use signing::CommitSigner;
 use transport::{Session, TaskTrust};
 
 pub use commit_url::{commit_url, display_url};
+pub use scratch::remove_idle as remove_kept_repositories;
 
 /// Pushes tried again after the connection broke off (not counting the first).
 const BROKEN_PUSH_RETRIES: u32 = 3;
@@ -82,7 +84,7 @@ impl Workspace {
             log.warn("`git.privateKey` is ignored for an HTTP(S) URL; use `git.username` and `git.password`");
         }
         let started = Instant::now();
-        let (repo, local) = open_local(config.cache_dir.as_ref(), log)?;
+        let (repo, local) = open_local(config, log)?;
         apply_git_config(&repo, config, log)?;
         times.workdir = started.elapsed();
         let mut ws = Workspace { repo, config: config.clone(), _local: local, tip: None, branch_missing: false, trust, signer, bytes_fetched: Default::default(), fetched_depth: 0, remote_refs: Vec::new(), remote: "origin".into(), times, record: None, rescue_branch: None };
@@ -328,7 +330,13 @@ impl Workspace {
         let listed = self.remote_refs.iter().any(|(name, _)| *name == record);
         let wanted: Vec<&str> = std::iter::once(start).chain(listed.then_some(record.as_str())).collect();
         let started = Instant::now();
-        let fetched = fetch_into(&self.repo, conn.remote(), &self.config, &self.remote, &session, &wanted, depth, log)?;
+        let fetched = match self.already_here(&wanted, depth)? {
+            Some(oids) => {
+                log.debug("The remote's tip is already in the local repository; nothing to fetch");
+                oids
+            }
+            None => fetch_into(&self.repo, conn.remote(), &self.config, &self.remote, &session, &wanted, depth, log)?,
+        };
         self.bytes_fetched.set(self.bytes_fetched.get() + *session.bytes_received.borrow());
         self.times.fetch_pack += started.elapsed();
         self.fetched_depth = self.fetched_depth.max(depth.unwrap_or(i32::MAX));
@@ -337,6 +345,26 @@ impl Workspace {
         self.tip = Some(tip);
         log.debug(format!("Tip of {branch} is {tip}"));
         Ok(exists)
+    }
+
+    /// When every ref of `wanted` names an object the local repository already holds (a kept or
+    /// cached repository that fetched or pushed it before), points the tracking refs at them as a
+    /// fetch would and returns them: a fetch would only have negotiated to get nothing. Shallow
+    /// fetches only: a whole-history fetch (a local path) also brings history that may be missing.
+    fn already_here(&self, wanted: &[&str], depth: Option<i32>) -> Result<Option<Vec<Oid>>, CoreError> {
+        if depth.is_none() {
+            return Ok(None);
+        }
+        let advertised: Option<Vec<Oid>> = wanted.iter().map(|w| self.remote_refs.iter().find(|(name, _)| name == w).map(|(_, oid)| *oid)).collect();
+        let Some(oids) = advertised.filter(|oids| oids.iter().all(|oid| self.has(*oid))) else {
+            return Ok(None);
+        };
+        for (remote_ref, oid) in wanted.iter().zip(&oids) {
+            self.repo
+                .reference(&tracking_ref(&self.remote, remote_ref), *oid, true, "kestra-git-backup: already here")
+                .map_err(|e| git_error("cannot update a tracking ref", &e))?;
+        }
+        Ok(Some(oids))
     }
 
     /// Fetches one remote ref (`refs/heads/x`, `refs/tags/y`), `depth` commits deep (None: whole
@@ -446,7 +474,7 @@ fn fetch_into(
     depth: Option<i32>,
     log: &mut Log,
 ) -> Result<Vec<Oid>, CoreError> {
-    let tracking: Vec<String> = remote_refs.iter().map(|r| format!("refs/remotes/{remote_name}/{}", r.trim_start_matches("refs/heads/"))).collect();
+    let tracking: Vec<String> = remote_refs.iter().map(|r| tracking_ref(remote_name, r)).collect();
     let refspecs: Vec<String> = remote_refs.iter().zip(&tracking).map(|(r, t)| format!("+{r}:{t}")).collect();
     let refspecs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
     {
@@ -457,6 +485,11 @@ fn fetch_into(
             .map_err(|e| transport::network_error(&e, session, "fetch from", &display_url(&config.url), config))?;
     }
     tracking.iter().map(|t| repo.refname_to_id(t).map_err(|e| git_error("the fetched ref is missing", &e))).collect()
+}
+
+/// Where a fetch of `remote_ref` from `remote_name` lands locally.
+fn tracking_ref(remote_name: &str, remote_ref: &str) -> String {
+    format!("refs/remotes/{remote_name}/{}", remote_ref.trim_start_matches("refs/heads/"))
 }
 
 fn log_host_key(config: &GitConfig, fingerprint: &str, log: &mut Log) {
@@ -542,25 +575,32 @@ fn blob_bytes(repo: &Repository, oid: Oid) -> Result<Vec<u8>, CoreError> {
 
 /// Where the local repository lives for one run.
 enum LocalDir {
-    /// A directory of its own, removed at the end (no cache configured).
+    /// A directory of its own, removed at the end (a run with mirrors).
     Temp { _dir: tempfile::TempDir },
+    /// The repository the process keeps for the remote URL, given back at the end (`scratch`).
+    Kept { _borrowed: scratch::Borrowed },
     /// The cache directory, locked: runs sharing it take turns, since two fetches into one
     /// repository, or a rebuild under another run, would break each other's tips.
     Cache { _lock: std::fs::File },
 }
 
-/// The cache repository (reused; rebuilt once if it cannot be opened) or a fresh temp one.
-fn open_local(cache: Option<&PathBuf>, log: &mut Log) -> Result<(Repository, LocalDir), CoreError> {
-    let Some(dir) = cache else {
+/// The cache repository (reused; rebuilt once if it cannot be opened), else the process's kept
+/// repository of the remote, else (with mirrors: several remotes) a fresh temp one.
+fn open_local(config: &GitConfig, log: &mut Log) -> Result<(Repository, LocalDir), CoreError> {
+    let Some(dir) = config.cache_dir.as_ref() else {
+        if config.mirrors.is_empty() {
+            let (repo, borrowed) = scratch::borrow(&config.url)?;
+            return Ok((repo, LocalDir::Kept { _borrowed: borrowed }));
+        }
         let temp = tempfile::Builder::new().prefix("kestra-git-backup-").tempdir()?;
-        let repo = Repository::init_bare(temp.path()).map_err(|e| git_error("cannot create a work repository", &e))?;
+        let repo = init_bare(temp.path()).map_err(|e| git_error("cannot create a work repository", &e))?;
         return Ok((repo, LocalDir::Temp { _dir: temp }));
     };
     std::fs::create_dir_all(dir).map_err(|e| CoreError::invalid("git.cacheDir", format!("cannot create `{}`: {e}", dir.display())))?;
     let lock = lock_dir(dir, log)?;
-    let repo = match Repository::open_bare(dir) {
+    let repo = match open_bare(dir) {
         Ok(repo) => repo,
-        Err(_) if std::fs::read_dir(dir)?.next().is_none() => Repository::init_bare(dir).map_err(|e| git_error("cannot create the cache repository", &e))?,
+        Err(_) if std::fs::read_dir(dir)?.next().is_none() => init_bare(dir).map_err(|e| git_error("cannot create the cache repository", &e))?,
         Err(e) => {
             log.warn(format!("cache `{}` is not a usable repository ({}); rebuilding it once", dir.display(), e.message()));
             // Emptied, not removed: the lock is on the directory itself.
@@ -568,10 +608,23 @@ fn open_local(cache: Option<&PathBuf>, log: &mut Log) -> Result<(Repository, Loc
                 let path = entry?.path();
                 if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
             }
-            Repository::init_bare(dir).map_err(|e| git_error("cannot rebuild the cache repository", &e))?
+            init_bare(dir).map_err(|e| git_error("cannot rebuild the cache repository", &e))?
         }
     };
     Ok((repo, LocalDir::Cache { _lock: lock }))
+}
+
+/// Opens an existing bare repository with its shallow boundary loaded: `Repository::open_bare`
+/// skips it, and libgit2's walks (push, bundle) would then follow a fetched tip's parents, which
+/// a shallow fetch left out, once local commits are built on it (a kept or cached repository).
+fn open_bare(path: &Path) -> Result<Repository, git2::Error> {
+    Repository::open_ext(path, git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE, std::iter::empty::<&std::ffi::OsStr>())
+}
+
+/// A bare repository without the system's template files (sample hooks and the like, which
+/// libgit2 never runs): fewer files to write and to remove.
+fn init_bare(path: &Path) -> Result<Repository, git2::Error> {
+    Repository::init_opts(path, git2::RepositoryInitOptions::new().bare(true).external_template(false))
 }
 
 /// An exclusive advisory lock on `dir`, held until the returned handle is dropped; waits (saying
