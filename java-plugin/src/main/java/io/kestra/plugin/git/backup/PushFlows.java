@@ -94,7 +94,7 @@ import java.util.Map;
         )
     }
 )
-public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFlows.Output> {
+public class PushFlows extends AbstractNamespaceBackupTask implements RunnableTask<PushFlows.Output> {
     @Schema(title = "Namespace whose flows are exported", description = "Defaults to the namespace of the flow running the task.")
     @Builder.Default
     @PluginProperty(group = "source")
@@ -117,16 +117,6 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
     @Builder.Default
     @PluginProperty(group = "destination")
     private Property<String> gitDirectory = Property.ofValue("_flows");
-
-    @Schema(
-        title = "Also write the backup's manifest, `.kestra-backup/manifest.json`, in each commit",
-        description = "Off by default, so the tree stays exactly plugin-git's. On: each commit's manifest describes the whole backup of the "
-            + "branch (the other tasks' items are kept), with a serial, the instance, the plugin types the flows use and what is not covered; "
-            + "the coverage guard then checks this task's directory (docs/manifest.md)."
-    )
-    @Builder.Default
-    @PluginProperty(group = "destination")
-    private Property<Boolean> manifest = Property.ofValue(false);
 
     @Override
     public Output run(RunContext runContext) throws Exception {
@@ -153,11 +143,6 @@ public class PushFlows extends AbstractBackupTask implements RunnableTask<PushFl
     @Override
     protected boolean needsKestraApi() {
         return true;
-    }
-
-    @Override
-    protected boolean writesManifest(RunContext runContext) throws IllegalVariableEvaluationException {
-        return runContext.render(manifest).as(Boolean.class).orElse(false);
     }
 
     @Override

@@ -66,7 +66,7 @@ import java.util.Map;
         )
     }
 )
-public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTask<PushNamespaceFiles.Output> {
+public class PushNamespaceFiles extends AbstractNamespaceBackupTask implements RunnableTask<PushNamespaceFiles.Output> {
     @Schema(title = "Namespace whose files are exported", description = "Defaults to the namespace of the flow running the task.")
     @Builder.Default
     @PluginProperty(group = "source")
@@ -85,16 +85,6 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
     @Builder.Default
     @PluginProperty(group = "destination")
     private Property<String> gitDirectory = Property.ofValue("_files");
-
-    @Schema(
-        title = "Also write the backup's manifest, `.kestra-backup/manifest.json`, in each commit",
-        description = "Off by default, so the tree stays exactly plugin-git's. On: each commit's manifest describes the whole backup of the "
-            + "branch (the other tasks' items are kept), with a serial, the instance, the plugin types the flows use and what is not covered; "
-            + "the coverage guard then checks this task's directory (docs/manifest.md)."
-    )
-    @Builder.Default
-    @PluginProperty(group = "destination")
-    private Property<Boolean> manifest = Property.ofValue(false);
 
     @Schema(title = "Only export this folder of the namespace (its prefix is removed in Git)")
     @Builder.Default
@@ -126,11 +116,6 @@ public class PushNamespaceFiles extends AbstractBackupTask implements RunnableTa
     @Override
     protected boolean needsKestraApi() {
         return false;
-    }
-
-    @Override
-    protected boolean writesManifest(RunContext runContext) throws IllegalVariableEvaluationException {
-        return runContext.render(manifest).as(Boolean.class).orElse(false);
     }
 
     /** Reads the selected files from the worker's namespace storage into temp files for the core. */
