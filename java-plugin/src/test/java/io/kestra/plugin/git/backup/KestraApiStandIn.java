@@ -9,6 +9,8 @@ import io.kestra.core.models.flows.FlowSource;
 import io.kestra.core.models.flows.FlowWithSource;
 import io.kestra.core.models.namespaces.files.NamespaceFileMetadata;
 import io.kestra.core.plugins.PluginRegistry;
+import io.kestra.core.models.QueryFilter;
+import io.kestra.core.repositories.ArrayListTotal;
 import io.kestra.core.repositories.FlowRepositoryInterface;
 import io.kestra.core.security.ProtectedZipInputStream;
 import io.kestra.core.security.SecurityConfiguration.ZipBombProtectionConfiguration;
@@ -20,6 +22,9 @@ import io.kestra.core.storages.NamespaceFactory;
 import io.kestra.core.storages.NamespaceFileAttributes;
 import io.kestra.core.storages.StorageInterface;
 import io.kestra.core.utils.VersionProvider;
+
+import io.micronaut.data.model.Pageable;
+import io.micronaut.data.model.Sort;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
@@ -85,6 +90,8 @@ final class KestraApiStandIn implements AutoCloseable {
     static final String USERNAME = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_USERNAME");
     static final String PASSWORD = System.getenv("KESTRA_TASKS_SDK_AUTHENTICATION_PASSWORD");
 
+    /** The flow search's order, stable from page to page. */
+    private static final Sort BY_NAMESPACE_AND_ID = Sort.of(Sort.Order.asc("namespace"), Sort.Order.asc("id"));
     private static final byte[] NOT_FOUND = "{\"message\":\"Not Found\"}".getBytes(StandardCharsets.UTF_8);
 
     private final HttpServer server;
@@ -278,20 +285,19 @@ final class KestraApiStandIn implements AutoCloseable {
     }
 
     /**
-     * Kestra's `GET flows/search`: the newest revision of every flow (a draft included, as the
-     * repository's `find` reads the last revision), `filters[namespace][STARTS_WITH]` applied,
-     * sorted by namespace and id, one page of `{results, total}`.
+     * Kestra's `GET flows/search`: one page of the repository's paged query, as its controller runs it
+     * (1-based `page`, `size`, `filters[namespace][STARTS_WITH]`): the newest revision of every flow, a
+     * draft included, sorted by namespace and id, `{results, total}`. Each page is one query of that
+     * page's rows, so listing a large instance costs what it costs a real server.
      */
     private byte[] searchFlows(String rawQuery) throws IOException {
         int page = queryParameter(rawQuery, "page").map(Integer::parseInt).orElse(1);
         int size = queryParameter(rawQuery, "size").map(Integer::parseInt).orElse(10);
-        String prefix = queryParameter(rawQuery, "filters[namespace][STARTS_WITH]").orElse("");
-        List<Flow> matching = kestra.get().flows().findAll("main").stream()
-            .filter(flow -> flow.getNamespace().startsWith(prefix))
-            .sorted(Comparator.comparing(Flow::getNamespace).thenComparing(Flow::getId))
-            .toList();
-        List<Flow> results = matching.stream().skip((long) (page - 1) * size).limit(size).toList();
-        return JacksonMapper.ofJson().writeValueAsBytes(Map.of("results", results, "total", matching.size()));
+        List<QueryFilter> filters = queryParameter(rawQuery, "filters[namespace][STARTS_WITH]")
+            .map(prefix -> List.of(new QueryFilter(QueryFilter.Field.NAMESPACE, QueryFilter.Op.STARTS_WITH, prefix, null, null)))
+            .orElse(List.of());
+        ArrayListTotal<Flow> results = kestra.get().flows().find(Pageable.from(page, size, BY_NAMESPACE_AND_ID), "main", filters);
+        return JacksonMapper.ofJson().writeValueAsBytes(Map.of("results", results, "total", results.getTotal()));
     }
 
     private byte[] flowsZip(Predicate<FlowWithSource> selected) throws IOException {
@@ -308,18 +314,17 @@ final class KestraApiStandIn implements AutoCloseable {
         return bytes.toByteArray();
     }
 
-    /** Each flow's last saved non-draft revision, as Kestra 2.0's export reads them; flows with only drafts are left out. */
+    /**
+     * Each flow's last saved non-draft revision, as Kestra 2.0's export reads them (one query,
+     * `findWithSourceExcludingDrafts`); flows with only drafts are left out.
+     */
     private List<FlowWithSource> savedFlows() {
         FlowRepositoryInterface flows = kestra.get().flows();
-        List<FlowWithSource> saved = new ArrayList<>();
-        for (FlowWithSource head : flows.findAllWithSource("main")) {
-            try {
-                flows.findByIdWithSourceForExecution("main", head.getNamespace(), head.getId()).ifPresent(saved::add);
-            } catch (NoSuchMethodError kestra13) {
-                saved.add(head); // Kestra 1.3 has no drafts
-            }
+        try {
+            return flows.findWithSourceExcludingDrafts(Pageable.UNPAGED, "main", List.of());
+        } catch (NoSuchMethodError kestra13) {
+            return flows.findAllWithSource("main"); // Kestra 1.3 has no drafts
         }
-        return saved;
     }
 
     private byte[] filesZip(String namespaceName) throws IOException {

@@ -38,7 +38,7 @@ import java.util.stream.IntStream;
  * namespaces × 200 flows, 5,000 files, the seed's shape), `instance` (the large instance by one
  * BackupInstance task, then a RestoreDrill). Each case runs `bench.rounds` rounds (default 9; the
  * large cases `bench.largeRounds`, default 1) of first backup (the branch deleted on the server
- * first), no change and one flow changed, the order of the plugins and the floor rotating from
+ * first), no change and one flow changed (the `large` case only those of `bench.largeRuns`), the order of the plugins and the floor rotating from
  * round to round. Round 1 is the cold figure (the first after Kestra started); rounds from
  * `bench.warmFrom` (default 3) are the warm ones. For each it prints min and median of execution
  * time, floor, ours/theirs and (ours − floor)/(theirs − floor), and the medians of where our tasks'
@@ -129,12 +129,12 @@ public final class KestraBench {
         ExampleInstance instance = kestra.exampleInstance();
         instance.load();
         if (cases.contains("seed")) {
-            compare("seed", ExampleInstance.NAMESPACES, rounds, () -> editFlow("ansible", "site"));
+            compare("seed", ExampleInstance.NAMESPACES, rounds, RUNS, () -> editFlow("ansible", "site"));
         }
         if (cases.contains("large") || cases.contains("instance")) {
             List<String> large = loadLarge(instance);
             if (cases.contains("large")) {
-                compare("large", large, largeRounds, () -> editFlow("bench.ns00", "flow_000"));
+                compare("large", large, largeRounds, largeRuns(), () -> editFlow("bench.ns00", "flow_000"));
             }
             if (cases.contains("instance")) {
                 oneTask(largeRounds, () -> editFlow("bench.ns01", "flow_001"));
@@ -183,7 +183,20 @@ public final class KestraBench {
      * Ours, plugin-git's (when present) and the floor on the same data, `rounds` times: first
      * backup (branch deleted on the server), no change, then one change made by `change`.
      */
-    private void compare(String name, List<String> namespaces, int rounds, ThrowingRunnable change) throws Exception {
+    /**
+     * The runs of the `large` case (`bench.largeRuns`, comma-separated, default all three): plugin-git
+     * takes about half an hour per run there, so `first backup,one flow changed` gets its one-change
+     * figure in about an hour.
+     */
+    private static List<String> largeRuns() {
+        List<String> asked = List.of(System.getProperty("bench.largeRuns", String.join(",", RUNS)).split(","));
+        if (!RUNS.containsAll(asked)) {
+            throw new IllegalArgumentException("bench.largeRuns: " + asked + " names a run other than " + RUNS);
+        }
+        return asked;
+    }
+
+    private void compare(String name, List<String> namespaces, int rounds, List<String> runs, ThrowingRunnable change) throws Exception {
         FlowService flowService = kestra.bean(FlowService.class);
         List<Contender> contenders = new ArrayList<>();
         contenders.add(new Contender("ours", name + "_ours", name + "-ours"));
@@ -199,7 +212,7 @@ public final class KestraBench {
 
         Map<String, Map<String, List<Measure>>> byRun = new LinkedHashMap<>();
         for (int round = 1; round <= rounds; round++) {
-            for (String run : RUNS) {
+            for (String run : runs) {
                 if (run.equals("first backup")) {
                     for (Contender c : contenders) {
                         if (c.repo != null && server.git(c.repo, "for-each-ref", "refs/heads/main").length() > 0) {
