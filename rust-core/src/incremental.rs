@@ -242,8 +242,9 @@ fn list(snapshot: &Snapshot, sources: &[Source], client: &KestraClient, ws: &Wor
             }
             SourceKind::NamespaceFiles => {
                 let in_backup = snapshot.namespaces_in_backup(index, ws)?;
-                for namespace in export::file_namespaces(client, &source.namespaces, &in_backup, log)? {
-                    for ListedFile { namespace, path: file, size, updated } in listing::files(client, &namespace, log)? {
+                let namespaces = export::file_namespaces(client, &source.namespaces, &in_backup, log)?;
+                for files in crate::fan_out::each(&namespaces, log, |namespace, log| listing::files(client, namespace, log))? {
+                    for ListedFile { namespace, path: file, size, updated } in files {
                         let Some(path) = snapshot.path_for(index, &namespace, &Name::File(&file)) else { continue };
                         let meta = ItemMeta { namespace: namespace.clone(), revision: None, updated: Some(updated), size: Some(size) };
                         listed.push(Listed { path, namespace, name: ListedName::File { path: file }, meta });

@@ -14,6 +14,7 @@ pub mod chain_check;
 pub mod diff;
 pub mod error;
 pub mod export;
+mod fan_out;
 pub mod git;
 mod incremental;
 pub mod instant;

@@ -186,3 +186,29 @@ fn full_export_every_zero_makes_every_run_full() {
     let (refused, _) = run(&bad);
     assert!(refused["error"]["message"].as_str().unwrap().contains("`fullExportEvery`: `daily` is not an ISO-8601 duration"), "{refused}");
 }
+
+/// The flow search of a large instance spans pages, asked for a few at a time: every page is asked
+/// for once and every flow is listed, so a no-change run downloads nothing and deletes nothing.
+#[test]
+fn a_listing_of_many_pages_reads_each_page_once_and_misses_no_flow() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("paged"));
+    let stub = KestraStub::start();
+    // 6 pages of the core's 500: five full ones and a short last one.
+    for n in 0..2_600 {
+        let ns = format!("company.n{:02}", n % 13);
+        let id = format!("flow_{n:04}");
+        stub.set_flow(&ns, &id, &flow(&id, &ns, "paged"));
+    }
+    let request = backup(&stub, &server, "paged", "P1D");
+    let (first, _) = run(&request);
+    assert_eq!(report(&first)["exportMode"], "full", "{first}");
+
+    reset_calls(&stub);
+    let (unchanged, log) = run(&request);
+    assert_eq!(report(&unchanged)["exportMode"], "incremental", "{log:?}");
+    assert!(report(&unchanged)["commitId"].is_null(), "nothing missed, nothing deleted: {unchanged}");
+    assert_eq!(calls(&stub, "GET flows/search"), 6, "each page once");
+    assert_eq!(calls(&stub, "POST flows/export/by-ids") + calls(&stub, "GET flows/export/by-query"), 0);
+    assert_eq!(repo.files("main").iter().filter(|f| f.starts_with("flows/")).count(), 2_600);
+}

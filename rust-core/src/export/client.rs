@@ -87,16 +87,17 @@ impl KestraClient {
         self.send(path, Call::Read, log, &|| Ok(self.http.get(url).query(query)))
     }
 
-    /// Every item of a paged Kestra search answering `{results, total}`: pages of `page_size` from
-    /// page 1 (Kestra's first), until an empty page or `total`. A short page is not taken as the
-    /// last: Kestra leaves items out of a page after paging (states of gone flows in 2.0's trigger
-    /// search). `unexpected` words an answer that does not parse.
-    pub fn get_all_pages<T: DeserializeOwned>(
+    /// Every item of a paged Kestra search answering `{results, total}`: page 1 (Kestra's first)
+    /// says how many items there are, then the other pages of `page_size` up to `total` are asked
+    /// for a few at a time (`fan_out`). A short page is not taken as the last: Kestra leaves items
+    /// out of a page after paging (states of gone flows in 2.0's trigger search). `unexpected`
+    /// words an answer that does not parse.
+    pub fn get_all_pages<T: DeserializeOwned + Send>(
         &self,
         path: &str,
         query: &[(&str, &str)],
         page_size: usize,
-        unexpected: &dyn Fn(String) -> CoreError,
+        unexpected: &(dyn Fn(String) -> CoreError + Sync),
         log: &mut Log,
     ) -> Result<Vec<T>, CoreError> {
         #[derive(Deserialize)]
@@ -105,18 +106,19 @@ impl KestraClient {
             total: usize,
         }
         let size = page_size.to_string();
-        let mut items = Vec::new();
-        for page in 1.. {
+        let page = |page: &usize, log: &mut Log| -> Result<Page<T>, CoreError> {
             let number = page.to_string();
             let mut paged = vec![("page", number.as_str()), ("size", size.as_str())];
             paged.extend_from_slice(query);
             let body = self.get(path, &paged, log)?.text().map_err(|e| CoreError::new(ErrorCode::Network, format!("Kestra API {path}: {e}")))?;
-            let answer: Page<T> = serde_json::from_str(&body).map_err(|e| unexpected(e.to_string()))?;
-            let last = answer.results.is_empty() || page * page_size >= answer.total;
+            serde_json::from_str(&body).map_err(|e| unexpected(e.to_string()))
+        };
+        let first = page(&1, log)?;
+        let pages = if first.results.is_empty() { 1 } else { first.total.div_ceil(page_size).max(1) };
+        let rest: Vec<usize> = (2..=pages).collect();
+        let mut items = first.results;
+        for answer in crate::fan_out::each(&rest, log, page)? {
             items.extend(answer.results);
-            if last {
-                break;
-            }
         }
         Ok(items)
     }
