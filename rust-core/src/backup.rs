@@ -58,6 +58,7 @@ pub fn run(req: &Request, report: &mut Report, log: &mut Log) -> Result<(), Core
         }
     };
     report.export_mode = exported.as_ref().map(|e| e.mode.to_string());
+    report.timings_ms.phases.listing = exported.as_ref().map_or(0.0, |e| ms(e.listing));
     if let (Some((options, recipients)), Some(client)) = (&kv, &client) {
         report.kv = Some(export_kv(&mut snapshot, sources.len() - 1, options, recipients, client, &mut ws, log)?);
     }

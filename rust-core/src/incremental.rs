@@ -30,6 +30,8 @@ pub struct Exported {
     pub last_full_export: String,
     /// `full` or `incremental`.
     pub mode: &'static str,
+    /// Time spent reading Kestra's listings.
+    pub listing: std::time::Duration,
 }
 
 /// Whether `sources` can be exported incrementally: a backup that writes a manifest, with a
@@ -101,7 +103,9 @@ pub fn export(
         Some(tip) => manifest::read(ws, &tip.to_string())?,
         None => None,
     };
+    let started = std::time::Instant::now();
     let listings = list(snapshot, sources, client, ws, log)?;
+    let listing = started.elapsed();
     let listed: BTreeMap<String, ItemMeta> = listings.iter().flatten().map(|l| (l.path.clone(), l.meta.clone())).collect();
     let recorded: HashMap<&str, &Item> = record.iter().flat_map(|m| m.kinds.values().flat_map(|k| k.items.iter())).map(|i| (i.path.as_str(), i)).collect();
     let mut tip_blobs: HashMap<String, Oid> = HashMap::new();
@@ -133,7 +137,7 @@ pub fn export(
                     join_names(&differing)
                 ));
             }
-            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(now), mode: "full" })
+            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(now), mode: "full", listing })
         }
         None => {
             let last_full = last_full.unwrap_or(now);
@@ -156,7 +160,7 @@ pub fn export(
                 downloaded.1,
                 count(SourceKind::NamespaceFiles)
             ));
-            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(last_full), mode: "incremental" })
+            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(last_full), mode: "incremental", listing })
         }
     }
 }

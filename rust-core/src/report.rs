@@ -325,6 +325,9 @@ pub struct Phases {
     pub fetch_pack: f64,
     /// The Kestra API client: built, or taken from the process's clients.
     pub kestra_client: f64,
+    /// Kestra's listings with their metadata (flow search, namespace-file directories), read by an
+    /// incremental export to decide what to download; part of `export`.
+    pub listing: f64,
     /// Inside the caller's log sink (the JNI callback into Kestra's logger).
     pub logging: f64,
     /// Removing the run's temporary repository at the end.

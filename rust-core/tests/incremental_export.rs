@@ -78,6 +78,8 @@ fn an_incremental_run_downloads_only_what_changed_and_gives_the_tree_of_a_full_e
     assert!(report(&unchanged)["commitId"].is_null(), "{unchanged}");
     assert_eq!(calls(&stub, "POST flows/export/by-ids") + calls(&stub, "GET flows/export/by-query") + calls(&stub, "GET namespaces/{ns}/files") + calls(&stub, "GET namespaces/{ns}/files/export"), 0);
     assert!(calls(&stub, "GET flows/search") >= 1 && calls(&stub, "GET namespaces/{ns}/files/directory") >= 3);
+    let timings = &report(&unchanged)["timingsMs"];
+    assert!(timings["listing"].as_f64().is_some_and(|ms| ms > 0.0 && ms <= timings["export"].as_f64().unwrap() + 1.0), "the listings are timed, within the export: {timings}");
 
     // One flow edited, one added, one deleted; one file edited, one deleted.
     stub.set_flow("company.b", "two", &flow("two", "company.b", "edited"));
