@@ -37,7 +37,10 @@ struct Idle {
 }
 
 static POOL: Lazy<Mutex<Vec<Idle>>> = Lazy::new(|| {
-    sweep_dead_processes(&std::env::temp_dir());
+    // On a thread of its own: removing a stale repository of a large backup (tens of thousands of
+    // loose objects) took 18 s, which the first run of a worker would otherwise wait for.
+    let temp = std::env::temp_dir();
+    let _ = std::thread::Builder::new().name("kestra-git-backup-sweep".into()).spawn(move || sweep_dead_processes(&temp));
     Mutex::new(Vec::new())
 });
 

@@ -43,6 +43,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -95,6 +97,7 @@ final class KestraApiStandIn implements AutoCloseable {
     private static final byte[] NOT_FOUND = "{\"message\":\"Not Found\"}".getBytes(StandardCharsets.UTF_8);
 
     private final HttpServer server;
+    private final ExecutorService requests = Executors.newFixedThreadPool(8, Thread.ofPlatform().daemon().name("kestra-api-stand-in-", 0).factory());
     private final String authorization;
     private final Supplier<Backing> kestra;
     /** Bundle each namespace's flows into its files export as `_flows/<id>.yml`. */
@@ -134,6 +137,8 @@ final class KestraApiStandIn implements AutoCloseable {
         int port = Integer.parseInt(url.substring(url.lastIndexOf(':') + 1));
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", port), 0);
         server.createContext("/", this::handle);
+        // Requests at once, as Kestra's web server takes them (the JDK server alone answers one at a time).
+        server.setExecutor(requests);
         server.start();
     }
 
@@ -474,5 +479,6 @@ final class KestraApiStandIn implements AutoCloseable {
     @Override
     public void close() {
         server.stop(0);
+        requests.shutdownNow();
     }
 }
