@@ -214,3 +214,22 @@ fn a_listing_of_many_pages_reads_each_page_once_and_misses_no_flow() {
     assert_eq!(calls(&stub, "POST flows/export/by-ids") + calls(&stub, "GET flows/export/by-query"), 0);
     assert_eq!(repo.files("main").iter().filter(|f| f.starts_with("flows/")).count(), 2_600);
 }
+
+/// A server whose `total` claims far more flows than it has: the listing ends at the first empty
+/// pages instead of asking for every page the count implies.
+#[test]
+fn an_overstated_total_ends_at_the_first_empty_page() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("overstated"));
+    let stub = KestraStub::start();
+    for n in 0..600 {
+        let id = format!("flow_{n:03}");
+        stub.set_flow("company.team", &id, &flow(&id, "company.team", "counted"));
+    }
+    stub.model.lock().unwrap().flow_total_overstated_by = 1_000_000;
+    let (first, _) = run(&backup(&stub, &server, "overstated", "P1D"));
+    assert!(report(&first)["commitId"].is_string(), "{first}");
+    assert_eq!(repo.files("main").iter().filter(|f| f.starts_with("flows/")).count(), 600);
+    // Page 1, then one batch of four pages (2 holds the last 100 flows, 3 to 5 are empty).
+    assert_eq!(calls(&stub, "GET flows/search"), 5, "not the 2,001 pages the total implies");
+}

@@ -89,9 +89,9 @@ impl KestraClient {
 
     /// Every item of a paged Kestra search answering `{results, total}`: page 1 (Kestra's first)
     /// says how many items there are, then the other pages of `page_size` up to `total` are asked
-    /// for a few at a time (`fan_out`). A short page is not taken as the last: Kestra leaves items
-    /// out of a page after paging (states of gone flows in 2.0's trigger search). `unexpected`
-    /// words an answer that does not parse.
+    /// for a few at a time (`fan_out`), until an empty page. A short page is not taken as the
+    /// last: Kestra leaves items out of a page after paging (states of gone flows in 2.0's trigger
+    /// search). `unexpected` words an answer that does not parse.
     pub fn get_all_pages<T: DeserializeOwned + Send>(
         &self,
         path: &str,
@@ -117,8 +117,15 @@ impl KestraClient {
         let pages = if first.results.is_empty() { 1 } else { first.total.div_ceil(page_size).max(1) };
         let rest: Vec<usize> = (2..=pages).collect();
         let mut items = first.results;
-        for answer in crate::fan_out::each(&rest, log, page)? {
-            items.extend(answer.results);
+        // A few pages at a time, so that an empty page still ends the listing early whatever
+        // `total` claimed.
+        for batch in rest.chunks(crate::fan_out::WORKERS) {
+            let answers = crate::fan_out::each(batch, log, page)?;
+            let ended = answers.iter().any(|answer| answer.results.is_empty());
+            items.extend(answers.into_iter().flat_map(|answer| answer.results));
+            if ended {
+                break;
+            }
         }
         Ok(items)
     }
