@@ -339,8 +339,13 @@ fn add_manifest(
         (None, Some(tip)) => custody::newest_backup(ws, tip, log)?,
         (None, None) => None,
     };
-    let before = last.as_ref().map(|l| l.full_manifest(ws)).transpose()?;
-    let before = before.as_ref();
+    // The incremental export read the tip's manifest already: read again only for another commit.
+    let read_by_export = inputs.exported.as_ref().and_then(|e| e.record.as_ref()).filter(|(commit, _)| last.as_ref().is_some_and(|l| l.commit == *commit));
+    let read_here = match (&last, read_by_export) {
+        (Some(l), None) => Some(l.full_manifest(ws)?),
+        _ => None,
+    };
+    let before = read_by_export.map(|(_, m)| m).or(read_here.as_ref());
     let name_of = |kind: Kind, path: &str| match kind {
         Kind::Triggers => triggers.and_then(|t| t.layout.flow_at(path)),
         _ => snapshot.item_at(path),

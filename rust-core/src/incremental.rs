@@ -32,6 +32,9 @@ pub struct Exported {
     pub mode: &'static str,
     /// Time spent reading Kestra's listings.
     pub listing: std::time::Duration,
+    /// The branch tip's manifest the export compared with, and that commit: the manifest step
+    /// reuses it when the tip is still the newest backup, instead of reading it again.
+    pub record: Option<(Oid, Manifest)>,
 }
 
 /// Whether `sources` can be exported incrementally: a backup that writes a manifest, with a
@@ -99,7 +102,8 @@ pub fn export(
 ) -> Result<Exported, CoreError> {
     let every = req.full_export_interval()?;
     let now = now_seconds();
-    let record = match ws.tip() {
+    let tip = ws.tip();
+    let record = match tip {
         Some(tip) => manifest::read(ws, &tip.to_string())?,
         None => None,
     };
@@ -137,7 +141,7 @@ pub fn export(
                     join_names(&differing)
                 ));
             }
-            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(now), mode: "full", listing })
+            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(now), mode: "full", listing, record: tip.zip(record) })
         }
         None => {
             let last_full = last_full.unwrap_or(now);
@@ -160,7 +164,7 @@ pub fn export(
                 downloaded.1,
                 count(SourceKind::NamespaceFiles)
             ));
-            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(last_full), mode: "incremental", listing })
+            Ok(Exported { listed, last_full_export: crate::instant::rfc3339(last_full), mode: "incremental", listing, record: tip.zip(record) })
         }
     }
 }

@@ -107,6 +107,9 @@ fn an_incremental_run_downloads_only_what_changed_and_gives_the_tree_of_a_full_e
     let manifest = manifest_at(&repo, "main");
     let two = manifest["kinds"]["flows"]["items"].as_array().unwrap().iter().find(|i| i["path"] == "flows/company.b/two.yml").unwrap().clone();
     assert_eq!(two["revision"], 2, "{two}");
+    // The chain as with a full export: the tip's manifest the export read is the previous one.
+    assert_eq!((manifest["serial"].as_u64(), manifest["previous"]["commit"].as_str()), (Some(2), report(&first)["commitId"].as_str()), "{manifest}");
+    assert_eq!(manifest["kinds"]["flows"]["count"], 12, "{manifest}");
 
     // A full export of the same Kestra into another repository gives the same tree.
     server.repo("full");
