@@ -114,7 +114,7 @@ impl KestraClient {
             serde_json::from_str(&body).map_err(|e| unexpected(e.to_string()))
         };
         let first = page(&1, log)?;
-        let pages = if first.results.is_empty() { 1 } else { first.total.div_ceil(page_size).max(1) };
+        let pages = if first.results.is_empty() { 1 } else { first.total.div_ceil(page_size) };
         let rest: Vec<usize> = (2..=pages).collect();
         let mut items = first.results;
         // A few pages at a time, so that an empty page still ends the listing early whatever
