@@ -1,6 +1,7 @@
 //! Under pressure, against the real HTTPS Git server (lighttpd's defaults: 5 s keep-alive idle):
 //! many backups of one branch at once, a hook refusing a large push, a connection broken during a
-//! push, a large first backup and its peak memory, a missing repository, and garbage requests.
+//! push, a large first backup and its peak memory, a missing repository, a Git server that never
+//! answers, and garbage requests.
 
 mod support;
 
@@ -145,6 +146,29 @@ fn a_missing_repository_is_named_as_such() {
     let (ok, stderr, _) = cli(&request(&stub, &server, &server.https_url("no-such-repo"), "a"));
     assert!(!ok && stderr.contains("error[InvalidConfig]") && stderr.contains("no repository there") && stderr.contains("token's scope"), "{stderr}");
     assert!(!stderr.contains(server.token()));
+}
+
+/// A Git server that takes the connection and never answers: the backup ends on
+/// `git.readTimeoutMs` (libgit2's connections are this core's own sockets, `socket_stream.rs`)
+/// with a network error, instead of waiting for ever.
+#[test]
+fn a_git_server_that_never_answers_ends_on_the_read_timeout() {
+    let stub = KestraStub::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/git/silent.git", silent.local_addr().unwrap().port());
+    let mut request = json!({
+        "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
+        "git": {"url": url, "username": "u", "password": "p", "readTimeoutMs": 500},
+        "sources": [{"kind": "flows", "namespaces": {"one": {"namespace": "a"}}, "gitDirectory": "flows"}]
+    });
+    let started = std::time::Instant::now();
+    let (ok, stderr, _) = cli(&request);
+    assert!(!ok && stderr.contains("error[Network]") && stderr.contains("timed out"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "took {:?}", started.elapsed());
+    request["git"]["readTimeoutMs"] = json!(0);
+    drop(silent);
+    let (ok, stderr, _) = cli(&request);
+    assert!(!ok && stderr.contains("error[Network]") && stderr.contains("failed to connect to 127.0.0.1"), "{stderr}");
 }
 
 /// 100,000 malformed, truncated, mistyped and oversized requests through the JSON entry point of

@@ -11,6 +11,7 @@ mod server_text;
 mod identity;
 pub mod signature_check;
 mod signing;
+mod socket_stream;
 pub mod tags;
 mod transport;
 

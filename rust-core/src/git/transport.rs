@@ -259,9 +259,11 @@ impl TaskTrust {
 }
 
 /// Applies process-wide libgit2 settings from the request: the worker's trusted CA certificates
-/// (the JVM's, the same for every task of a worker) and timeouts. libgit2 keeps one TLS context
-/// per process and adds CA files to it; each distinct bundle is loaded once.
+/// (the JVM's, the same for every task of a worker) and timeouts; registers the socket stream
+/// (`socket_stream.rs`). libgit2 keeps one TLS context per process and adds CA files to it; each
+/// distinct bundle is loaded once.
 pub fn configure_process(config: &GitConfig) -> Result<(), CoreError> {
+    super::socket_stream::register();
     static LOADED: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
     let bundle = config.trusted_ca_pem.clone().unwrap_or_default();
     // SAFETY: these libgit2 options only store values read at connection time; concurrent
