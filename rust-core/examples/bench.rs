@@ -5,7 +5,8 @@
 //! behaviour before the incremental export), incremental, and incremental with a cache directory.
 //! Each row gives the Kestra API requests the run made and which export ran. Then the restore side on that backup: a drill of the intact
 //! instance (every flow validated), a restore after Kestra lost everything, a drill after it.
-//! Ends with the process's peak memory.
+//! Ends with peak memory: of the core alone (the three backup cases again, each in a process of
+//! its own that runs only the core), and of this whole process (the stub and its model included).
 //!
 //!     cargo run --release -p kestra-git-backup --example bench
 
@@ -21,7 +22,15 @@ const NAMESPACES: usize = 50;
 const FLOWS_PER_NAMESPACE: usize = 200;
 const FILES_PER_NAMESPACE: usize = 100;
 
+/// Argument of the child processes that run one request through the core and print its peak.
+const CORE_ONLY: &str = "--core-only";
+
 fn main() {
+    if let [_, flag, request] = &std::env::args().collect::<Vec<_>>()[..] {
+        if flag == CORE_ONLY {
+            return core_only(request);
+        }
+    }
     let server = GitServer::start();
     let stub = KestraStub::start();
     for n in 0..NAMESPACES {
@@ -68,6 +77,8 @@ fn main() {
         println!("{:<12} objects new in the one-change commit (zlib sizes as the server stores them): {}", "", new_objects(&repo));
     }
 
+    core_memory(&stub, &server);
+
     let backup = json!({
         "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
         "git": {"url": server.https_url("bench_full"), "username": server.user(), "password": server.token(),
@@ -91,8 +102,54 @@ fn main() {
     }
     restore_case("restore, Kestra emptied", &job("restore"));
     restore_case("drill after the restore", &job("drill"));
-    let peak = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    println!("\npeak memory of this process (VmHWM): {}", peak.lines().find(|l| l.starts_with("VmHWM")).map_or("?", |l| l[6..].trim()));
+    println!("\npeak memory of this whole process (VmHWM; the stub, its model and every case above): {}", peak_memory());
+}
+
+fn peak_memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmHWM")).map_or("?".into(), |l| l[6..].trim().to_string())
+}
+
+/// The core's own peak memory on the large instance: the incremental backup's three cases on a
+/// fresh repository, each in a child process that runs only the request (this binary with
+/// `CORE_ONLY`), so neither the stub nor earlier cases are counted.
+fn core_memory(stub: &KestraStub, server: &GitServer) {
+    let repo_name = "bench_memory";
+    server.repo(repo_name);
+    let request = json!({
+        "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
+        "git": {"url": server.https_url(repo_name), "username": server.user(), "password": server.token(),
+                "trustedCaPemPath": server.ca_pem_path(), "authorName": "bench", "authorEmail": "bench@example.com"},
+        "sources": [
+            {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
+            {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
+        ],
+        "manifest": true
+    });
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), request.to_string()).unwrap();
+    let mut peaks = Vec::new();
+    for case in ["first backup", "no change", "one flow changed"] {
+        if case == "one flow changed" {
+            stub.set_flow("company.team11", "flow_007", "id: flow_007\nnamespace: company.team11\ndescription: changed for the memory run\ntasks: []\n");
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap()).arg(CORE_ONLY).arg(file.path()).output().unwrap();
+        assert!(out.status.success(), "{case}: {}", String::from_utf8_lossy(&out.stderr));
+        peaks.push(format!("{case} {}", String::from_utf8_lossy(&out.stdout).trim()));
+    }
+    println!("{:<12} peak memory of the core alone (a process of its own per case, incremental): {}", "", peaks.join(", "));
+}
+
+/// Child process: runs the request in `path` and prints this process's peak memory.
+fn core_only(path: &str) {
+    let request = std::fs::read_to_string(path).unwrap();
+    let mut sink = |_: &kestra_git_backup::LogEvent| {};
+    let answer: Value = serde_json::from_str(&kestra_git_backup::run_json(&request, &mut sink)).unwrap();
+    if answer.get("report").is_none() {
+        eprintln!("{answer}");
+        std::process::exit(1);
+    }
+    println!("{}", peak_memory());
 }
 
 /// The objects of `main` that `main~1` lacks, summed by what they belong to: the manifest's
