@@ -26,10 +26,10 @@ const FILES_PER_NAMESPACE: usize = 100;
 const CORE_ONLY: &str = "--core-only";
 
 fn main() {
-    if let [_, flag, request] = &std::env::args().collect::<Vec<_>>()[..] {
-        if flag == CORE_ONLY {
-            return core_only(request);
-        }
+    if let [_, flag, request] = &std::env::args().collect::<Vec<_>>()[..]
+        && flag == CORE_ONLY
+    {
+        return core_only(request);
     }
     let server = GitServer::start();
     let stub = KestraStub::start();
