@@ -177,8 +177,10 @@ final class KestraApiStandIn implements AutoCloseable {
             } else if ("POST".equals(exchange.getRequestMethod())) {
                 if (call.equals("flows/export/by-ids")) {
                     List<Map<String, String>> asked = JacksonMapper.ofJson().readValue(exchange.getRequestBody().readAllBytes(), new TypeReference<>() {});
-                    Set<String> wanted = asked.stream().map(f -> f.get("namespace") + "\n" + f.get("id")).collect(Collectors.toSet());
-                    reply(exchange, 200, flowsZip(flow -> wanted.contains(flow.getNamespace() + "\n" + flow.getId())));
+                    // One query per namespace asked, not every flow of the instance read.
+                    Map<String, Set<String>> wanted = asked.stream().collect(Collectors.groupingBy(f -> f.get("namespace"), Collectors.mapping(f -> f.get("id"), Collectors.toSet())));
+                    reply(exchange, 200, flowsZip(wanted.entrySet().stream()
+                        .flatMap(asks -> savedFlows(asks.getKey()).stream().filter(flow -> asks.getValue().contains(flow.getId()))).toList()));
                 } else if (call.equals("flows/validate")) {
                     List<FlowSource> sources = FormPart.read(exchange, "flows").stream()
                         .map(p -> new FlowSource(p.filename(), new String(p.bytes(), StandardCharsets.UTF_8).trim())).toList();
@@ -202,7 +204,7 @@ final class KestraApiStandIn implements AutoCloseable {
                 reply(exchange, 404, NOT_FOUND);
             } else if (call.equals("flows/export/by-query")) {
                 Predicate<String> namespaceFilter = namespaceFilter(rawQuery);
-                reply(exchange, 200, flowsZip(flow -> namespaceFilter.test(flow.getNamespace())));
+                reply(exchange, 200, flowsZip(savedFlows().stream().filter(flow -> namespaceFilter.test(flow.getNamespace())).toList()));
             } else if (call.equals("flows/search")) {
                 reply(exchange, 200, searchFlows(rawQuery));
             } else if (filesDirectory.matches()) {
@@ -223,8 +225,8 @@ final class KestraApiStandIn implements AutoCloseable {
                     }
                 }
             } else if (call.equals("flows/distinct-namespaces")) {
-                reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(
-                    kestra.get().flows().findAllWithSource("main").stream().map(FlowWithSource::getNamespace).distinct().sorted().toList()));
+                // As Kestra's FlowController: one DISTINCT query, not every flow read.
+                reply(exchange, 200, JacksonMapper.ofJson().writeValueAsBytes(kestra.get().flows().findDistinctNamespace("main")));
             } else if (filesExport.matches()) {
                 reply(exchange, 200, filesZip(filesExport.group(1)));
             } else {
@@ -304,15 +306,13 @@ final class KestraApiStandIn implements AutoCloseable {
         return JacksonMapper.ofJson().writeValueAsBytes(Map.of("results", results, "total", results.getTotal()));
     }
 
-    private byte[] flowsZip(Predicate<FlowWithSource> selected) throws IOException {
+    private static byte[] flowsZip(List<FlowWithSource> flows) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
-            for (FlowWithSource flow : savedFlows()) {
-                if (selected.test(flow)) {
-                    zip.putNextEntry(new ZipEntry(flow.getNamespace() + "-" + flow.getId() + ".yml"));
-                    zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
-                    zip.closeEntry();
-                }
+            for (FlowWithSource flow : flows) {
+                zip.putNextEntry(new ZipEntry(flow.getNamespace() + "-" + flow.getId() + ".yml"));
+                zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
+                zip.closeEntry();
             }
         }
         return bytes.toByteArray();
@@ -331,6 +331,17 @@ final class KestraApiStandIn implements AutoCloseable {
         }
     }
 
+    /** {@link #savedFlows()} of one namespace, with the repository's namespace filter. */
+    private List<FlowWithSource> savedFlows(String namespace) {
+        FlowRepositoryInterface flows = kestra.get().flows();
+        try {
+            return flows.findWithSourceExcludingDrafts(Pageable.UNPAGED, "main",
+                List.of(new QueryFilter(QueryFilter.Field.NAMESPACE, QueryFilter.Op.EQUALS, namespace, null, null)));
+        } catch (NoSuchMethodError kestra13) {
+            return flows.findByNamespaceWithSource("main", namespace);
+        }
+    }
+
     private byte[] filesZip(String namespaceName) throws IOException {
         Backing backing = kestra.get();
         Namespace namespace = backing.namespaces().of("main", namespaceName, backing.storage());
@@ -346,12 +357,10 @@ final class KestraApiStandIn implements AutoCloseable {
                 }
             }
             if (bundleFlows) {
-                for (FlowWithSource flow : savedFlows()) {
-                    if (flow.getNamespace().equals(namespaceName)) {
-                        zip.putNextEntry(new ZipEntry("_flows/" + flow.getId() + ".yml"));
-                        zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
-                        zip.closeEntry();
-                    }
+                for (FlowWithSource flow : savedFlows(namespaceName)) {
+                    zip.putNextEntry(new ZipEntry("_flows/" + flow.getId() + ".yml"));
+                    zip.write(flow.getSource().getBytes(StandardCharsets.UTF_8));
+                    zip.closeEntry();
                 }
             }
         }
