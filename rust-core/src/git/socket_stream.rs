@@ -6,12 +6,15 @@
 //! 127.0.0.1: a first fetch 100 ms → 15 ms, pushes no longer taking 70 ms one time in three
 //! instead of 25 (docs/benchmarks.md). Git's own HTTP client (curl) sets `TCP_NODELAY`.
 //!
-//! Everything else is as libgit2's own stream: the timeouts of `connectTimeout`/`readTimeout`
-//! (libgit2's process-wide options, read when a connection is made), TCP keepalive probes after
-//! 60 s idle, its error texts. Registered once per process, before the first connection.
+//! Everything else is as libgit2's own stream: TCP keepalive probes after 60 s idle, its error
+//! texts, and the timeouts — but each task's own: libgit2 keeps one pair of timeouts per process,
+//! while a connection here takes those its thread set (`set_timeouts`; libgit2 opens connections
+//! on the calling thread), falling back to the process-wide ones. Registered once per process,
+//! before the first connection.
 
 use libgit2_sys as raw;
 use socket2::{Domain, Protocol, SockAddr, Socket, TcpKeepalive, Type};
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -69,6 +72,16 @@ struct NoDelayStream {
 const _: () = assert!(std::mem::size_of::<GitStream>() == 72);
 const _: () = assert!(std::mem::offset_of!(NoDelayStream, socket) == 88);
 
+thread_local! {
+    /// (connect, read/write) timeouts in ms for the connections this thread opens.
+    static TIMEOUTS: Cell<Option<(c_int, c_int)>> = const { Cell::new(None) };
+}
+
+/// The timeouts of the connections libgit2 opens on this thread from now on (0: none).
+pub fn set_timeouts(connect_ms: c_int, read_ms: c_int) {
+    TIMEOUTS.set(Some((connect_ms, read_ms)));
+}
+
 /// Makes every later libgit2 connection of this process use `NoDelayStream`.
 pub fn register() {
     static ONCE: Once = Once::new();
@@ -84,10 +97,10 @@ pub fn register() {
 extern "C" fn stream_new(out: *mut *mut GitStream, host: *const c_char, port: *const c_char) -> c_int {
     // SAFETY: libgit2 passes NUL-terminated host and port (port may be null for a default).
     let text = |p: *const c_char| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned() };
-    // SAFETY: getters of libgit2's process-wide options; libgit2 is initialised by `register`.
-    let (timeout, connect_timeout) = unsafe {
-        (git2::opts::get_server_timeout_in_milliseconds().unwrap_or(0), git2::opts::get_server_connect_timeout_in_milliseconds().unwrap_or(0))
-    };
+    let (connect_timeout, timeout) = TIMEOUTS.get().unwrap_or_else(|| {
+        // SAFETY: getters of libgit2's process-wide options; libgit2 is initialised by `register`.
+        unsafe { (git2::opts::get_server_connect_timeout_in_milliseconds().unwrap_or(0), git2::opts::get_server_timeout_in_milliseconds().unwrap_or(0)) }
+    });
     let stream = Box::new(NoDelayStream {
         parent: GitStream {
             version: GIT_STREAM_VERSION,
@@ -289,6 +302,26 @@ mod tests {
         assert_eq!(this(s).socket, -1);
         assert_eq!(stream_read(s, back.as_mut_ptr().cast(), 5), -1, "a closed stream reads nothing");
         stream_free(s);
+    }
+
+    #[test]
+    fn a_thread_s_timeouts_apply_to_its_connections_only() {
+        let (host, port) = (CString::new("localhost").unwrap(), CString::new("1").unwrap());
+        let timeouts = || {
+            let mut out: *mut GitStream = std::ptr::null_mut();
+            assert_eq!(stream_new(&mut out, host.as_ptr(), port.as_ptr()), 0);
+            let st = this(out);
+            let pair = (st.parent.connect_timeout, st.parent.timeout);
+            stream_free(out);
+            pair
+        };
+        set_timeouts(1_234, 5_678);
+        assert_eq!(timeouts(), (1_234, 5_678));
+        // SAFETY: getters only.
+        let process = unsafe { (git2::opts::get_server_connect_timeout_in_milliseconds().unwrap(), git2::opts::get_server_timeout_in_milliseconds().unwrap()) };
+        assert_ne!(process, (1_234, 5_678));
+        let other_thread = std::thread::scope(|s| s.spawn(|| timeouts()).join().unwrap());
+        assert_eq!(other_thread, process, "a thread that set none gets libgit2's process-wide timeouts");
     }
 
     #[test]

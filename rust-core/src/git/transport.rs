@@ -258,20 +258,23 @@ impl TaskTrust {
     }
 }
 
-/// Applies process-wide libgit2 settings from the request: the worker's trusted CA certificates
-/// (the JVM's, the same for every task of a worker) and timeouts; registers the socket stream
-/// (`socket_stream.rs`). libgit2 keeps one TLS context per process and adds CA files to it; each
-/// distinct bundle is loaded once.
+/// Applies libgit2 settings from the request: the worker's trusted CA certificates (the JVM's,
+/// the same for every task of a worker) and the timeouts of this thread's connections (SSH: of
+/// the process); registers the socket stream (`socket_stream.rs`). libgit2 keeps one TLS context
+/// per process and adds CA files to it; each distinct bundle is loaded once.
 pub fn configure_process(config: &GitConfig) -> Result<(), CoreError> {
     super::socket_stream::register();
+    let ms = |v: u64| v.min(i32::MAX as u64) as i32;
+    super::socket_stream::set_timeouts(ms(config.connect_timeout_ms), ms(config.read_timeout_ms));
     static LOADED: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
     let bundle = config.trusted_ca_pem.clone().unwrap_or_default();
     // SAFETY: these libgit2 options only store values read at connection time; concurrent
     // setters are serialised by the mutex below.
     let mut loaded = LOADED.lock().unwrap_or_else(|p| p.into_inner());
     unsafe {
-        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(config.connect_timeout_ms.min(i32::MAX as u64) as i32);
-        let _ = git2::opts::set_server_timeout_in_milliseconds(config.read_timeout_ms.min(i32::MAX as u64) as i32);
+        // Still set for SSH: libssh2's session timeout is libgit2's process-wide read timeout.
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(ms(config.connect_timeout_ms));
+        let _ = git2::opts::set_server_timeout_in_milliseconds(ms(config.read_timeout_ms));
     }
     if bundle.trim().is_empty() {
         return Ok(());
