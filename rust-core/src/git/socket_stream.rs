@@ -320,7 +320,7 @@ mod tests {
         // SAFETY: getters only.
         let process = unsafe { (git2::opts::get_server_connect_timeout_in_milliseconds().unwrap(), git2::opts::get_server_timeout_in_milliseconds().unwrap()) };
         assert_ne!(process, (1_234, 5_678));
-        let other_thread = std::thread::scope(|s| s.spawn(|| timeouts()).join().unwrap());
+        let other_thread = std::thread::scope(|s| s.spawn(timeouts).join().unwrap());
         assert_eq!(other_thread, process, "a thread that set none gets libgit2's process-wide timeouts");
     }
 
