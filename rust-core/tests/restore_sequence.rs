@@ -122,6 +122,25 @@ fn a_flow_changed_in_kestra_after_the_backup_refuses_the_tip_and_an_explicit_ref
     assert!(lines.iter().any(|l| l.contains("Sequence guard skipped: the backup comes from another Kestra instance")), "{lines:?}");
 }
 
+/// Namespaces nested in one another (`company`, `company.team`): the guard lists flows once, for
+/// the topmost (Kestra's search by namespace prefix returns the children too), and still compares
+/// the child's flow.
+#[test]
+fn nested_namespaces_are_listed_once_and_both_changes_are_caught() {
+    let s = Setup::new("nested");
+    let child = |message: &str| flow(message).replace("namespace: company\n", "namespace: company.team\n");
+    s.stub.set_flow("company.team", "etl", &child("as backed up"));
+    s.backup("nested");
+    s.stub.set_flow("company", "etl", &flow("changed in Kestra"));
+    s.stub.set_flow("company.team", "etl", &child("changed in Kestra"));
+    let searches = || s.stub.model.lock().unwrap().calls("GET flows/search");
+    let before = searches();
+    let message = error(&run(&s.restore("nested", json!({"overwrite": true}))).0);
+    assert!(message.contains("`flows/company/etl.yml` (revision 1 in the backup, 2 in Kestra)"), "{message}");
+    assert!(message.contains("`flows/company.team/etl.yml` (revision 1 in the backup, 2 in Kestra)"), "{message}");
+    assert_eq!(searches() - before, 1, "one flow listing for both namespaces");
+}
+
 #[test]
 fn a_namespace_file_modified_in_kestra_after_the_backup_is_refused_likewise() {
     let s = Setup::new("file");

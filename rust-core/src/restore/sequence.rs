@@ -13,7 +13,7 @@ use crate::export::KestraClient;
 use crate::git::custody::Link;
 use crate::progress::Log;
 use crate::report::NewerRow;
-use crate::request::SourceKind;
+use crate::request::{in_namespace_tree, SourceKind};
 use crate::snapshot::manifest::{self, Item, Kind, ITEMS_DIR};
 use crate::snapshot::{BackupFile, TipTree};
 use std::collections::{BTreeSet, HashMap};
@@ -71,8 +71,10 @@ pub fn newer_in_kestra(client: &KestraClient, backup: &Link, tree: &dyn TipTree,
     let flow_namespaces: BTreeSet<&str> = in_kind(SourceKind::Flows).map(|(f, _)| f.namespace.as_str()).collect();
     let file_namespaces: BTreeSet<&str> = in_kind(SourceKind::NamespaceFiles).map(|(f, _)| f.namespace.as_str()).collect();
     let mut live: HashMap<ItemKey, Listed> = HashMap::new();
-    for namespace in flow_namespaces {
-        for flow in listing::flows(client, namespace, log)?.into_iter().filter(|f| f.namespace == namespace) {
+    // The flow search lists a namespace with its children: one listing per topmost namespace.
+    let topmost = flow_namespaces.iter().filter(|ns| !flow_namespaces.iter().any(|other| other != *ns && in_namespace_tree(ns, other)));
+    for root in topmost {
+        for flow in listing::flows(client, root, log)?.into_iter().filter(|f| flow_namespaces.contains(f.namespace.as_str())) {
             live.insert((true, flow.namespace, flow.id), Listed { revision: Some(flow.revision), updated: flow.updated });
         }
     }
