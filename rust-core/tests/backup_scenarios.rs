@@ -6,6 +6,7 @@ mod support;
 
 use serde_json::{Value, json};
 use std::process::Command;
+use support::connect_proxy::ConnectProxy;
 use support::core_run::{run, run_logged, report};
 use support::git_server::{GitServer, ServerRepo};
 use support::gpg_home::GpgHome;
@@ -68,6 +69,31 @@ fn as_job(backup: &Value, job: &str, options: Value) -> Value {
     request["job"] = json!(job);
     request["restore"] = options;
     request
+}
+
+/// `git.proxy`: every Git connection goes through the HTTP proxy, which reaches the HTTPS server by
+/// `CONNECT` (libgit2 opens the proxy connection on the core's own socket stream and adds TLS on
+/// top), and a later run goes through it again.
+#[test]
+fn a_backup_through_an_http_proxy_tunnels_to_the_https_server() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("proxied"));
+    let stub = KestraStub::start();
+    stub.set_flow("ansible", "alpha", &flow_text("alpha", "ansible", "a"));
+    let proxy = ConnectProxy::start();
+    let mut git = https(&server, "proxied");
+    git["proxy"] = json!(proxy.url());
+    let request = json!({"kestra": kestra(&stub), "git": git, "sources": [flows_source("ansible")]});
+    let answer = run(&request);
+    assert!(report(&answer)["commitId"].is_string(), "{answer}");
+    assert_eq!(repo.files("main"), vec!["flows/ansible/alpha.yml".to_string()]);
+    let target = format!("127.0.0.1:{}", server.get("HTTPS_PORT"));
+    let targets = proxy.targets();
+    assert!(targets.len() >= 2 && targets.iter().all(|t| *t == target), "the listing and the push went through the proxy: {targets:?}");
+
+    stub.set_flow("ansible", "alpha", &flow_text("alpha", "ansible", "changed"));
+    let again = run(&request);
+    assert!(report(&again)["commitId"].is_string(), "second: {again}");
 }
 
 #[test]

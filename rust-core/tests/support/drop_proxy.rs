@@ -38,7 +38,7 @@ impl DropProxy {
 
 /// Copies `from` → `to`; with a threshold, breaks both sides once that many bytes went through
 /// (only on the first connection to get there).
-fn pump(mut from: TcpStream, mut to: TcpStream, breaker: Option<(usize, Arc<AtomicBool>)>) {
+pub fn pump(mut from: TcpStream, mut to: TcpStream, breaker: Option<(usize, Arc<AtomicBool>)>) {
     let mut buf = [0u8; 16 * 1024];
     let mut sent = 0;
     loop {
