@@ -56,18 +56,7 @@ fn main() {
     for (label, cache, every) in [("full", None, "PT0S"), ("incremental", None, "P1D"), ("incr_cache", Some(tempfile::tempdir().unwrap()), "P1D")] {
         let repo_name = format!("bench_{label}");
         let repo = ServerRepo(server.repo(&repo_name));
-        let request = json!({
-            "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
-            "git": {"url": server.https_url(&repo_name), "username": server.user(), "password": server.token(),
-                    "trustedCaPemPath": server.ca_pem_path(), "cacheDir": cache.as_ref().map(|c| c.path()),
-                    "authorName": "bench", "authorEmail": "bench@example.com", "commitMessage": "Instance backup"},
-            "sources": [
-                {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
-                {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
-            ],
-            "manifest": true,
-            "fullExportEvery": every
-        });
+        let request = instance_backup(&stub, &server, &repo_name, cache.as_ref().map(|c| c.path()), every);
         case(&stub, label, "first backup", &request);
         case(&stub, label, "no change", &request);
         let changed = format!("id: flow_042\nnamespace: company.team07\ndescription: changed for {label}\ntasks: []\n");
@@ -105,6 +94,22 @@ fn main() {
     println!("\npeak memory of this whole process (VmHWM; the stub, its model and every case above): {}", peak_memory());
 }
 
+/// BackupInstance's request (with the manifest) for the whole stub instance into `repo`.
+fn instance_backup(stub: &KestraStub, server: &GitServer, repo: &str, cache: Option<&std::path::Path>, full_export_every: &str) -> Value {
+    json!({
+        "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
+        "git": {"url": server.https_url(repo), "username": server.user(), "password": server.token(),
+                "trustedCaPemPath": server.ca_pem_path(), "cacheDir": cache,
+                "authorName": "bench", "authorEmail": "bench@example.com", "commitMessage": "Instance backup"},
+        "sources": [
+            {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
+            {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
+        ],
+        "manifest": true,
+        "fullExportEvery": full_export_every
+    })
+}
+
 fn peak_memory() -> String {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status.lines().find(|l| l.starts_with("VmHWM")).map_or("?".into(), |l| l[6..].trim().to_string())
@@ -116,16 +121,7 @@ fn peak_memory() -> String {
 fn core_memory(stub: &KestraStub, server: &GitServer) {
     let repo_name = "bench_memory";
     server.repo(repo_name);
-    let request = json!({
-        "kestra": {"url": stub.url, "auth": {"basic": {"username": stub.user, "password": stub.password}}},
-        "git": {"url": server.https_url(repo_name), "username": server.user(), "password": server.token(),
-                "trustedCaPemPath": server.ca_pem_path(), "authorName": "bench", "authorEmail": "bench@example.com"},
-        "sources": [
-            {"kind": "flows", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "flows"},
-            {"kind": "namespaceFiles", "namespaces": {"discover": {"prefix": ""}}, "gitDirectory": "scripts"}
-        ],
-        "manifest": true
-    });
+    let request = instance_backup(stub, server, repo_name, None, "P1D");
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), request.to_string()).unwrap();
     let mut peaks = Vec::new();

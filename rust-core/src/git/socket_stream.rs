@@ -193,46 +193,36 @@ fn set_up(socket: Socket, timeout: Option<Duration>) -> std::io::Result<TcpStrea
 }
 
 extern "C" fn stream_read(stream: *mut GitStream, data: *mut c_void, len: usize) -> isize {
-    let Some(tcp) = this(stream).tcp.as_mut() else {
-        set_error("error receiving data from socket: not connected");
-        return -1;
-    };
     // SAFETY: libgit2 hands a buffer of `len` writable bytes.
     let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
-    loop {
-        match tcp.read(buffer) {
-            Ok(n) => return n as isize,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) => {
-                set_error("could not read from socket: timed out");
-                return GIT_TIMEOUT as isize;
-            }
-            Err(e) => {
-                set_error(&format!("error receiving data from socket: {e}"));
-                return -1;
-            }
-        }
-    }
+    transfer(stream, ("receiving data from", "read from"), |tcp| tcp.read(buffer))
 }
 
 extern "C" fn stream_write(stream: *mut GitStream, data: *const c_char, len: usize, _flags: c_int) -> isize {
-    let Some(tcp) = this(stream).tcp.as_mut() else {
-        set_error("error sending data to socket: not connected");
-        return -1;
-    };
     // SAFETY: libgit2 hands `len` readable bytes.
     let buffer = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    // std's TcpStream sends with MSG_NOSIGNAL: a closed peer is an error here, not SIGPIPE.
+    transfer(stream, ("sending data to", "write to"), |tcp| tcp.write(buffer))
+}
+
+/// One read or write on the connection, retried when interrupted; a failure sets libgit2's error
+/// (`what`: how its messages name the operation) and returns -1, or `GIT_TIMEOUT` on a timeout.
+fn transfer(stream: *mut GitStream, what: (&str, &str), mut io: impl FnMut(&mut TcpStream) -> std::io::Result<usize>) -> isize {
+    let (failing, timing_out) = what;
+    let Some(tcp) = this(stream).tcp.as_mut() else {
+        set_error(&format!("error {failing} socket: not connected"));
+        return -1;
+    };
     loop {
-        // std's TcpStream sends with MSG_NOSIGNAL: a closed peer is an error here, not SIGPIPE.
-        match tcp.write(buffer) {
+        match io(tcp) {
             Ok(n) => return n as isize,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) => {
-                set_error("could not write to socket: timed out");
+                set_error(&format!("could not {timing_out} socket: timed out"));
                 return GIT_TIMEOUT as isize;
             }
             Err(e) => {
-                set_error(&format!("error sending data to socket: {e}"));
+                set_error(&format!("error {failing} socket: {e}"));
                 return -1;
             }
         }
