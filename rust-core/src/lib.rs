@@ -15,6 +15,7 @@ pub mod diff;
 pub mod error;
 pub mod export;
 mod fan_out;
+mod http_clients;
 pub mod git;
 mod incremental;
 pub mod instant;

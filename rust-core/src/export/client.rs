@@ -48,8 +48,8 @@ impl KestraClient {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(CoreError::invalid("kestra.url", format!("`{base}` is not an http(s) URL; use e.g. http://localhost:8080")));
         }
-        let key = super::http_clients::ClientKey::new(&base, config.trusted_ca_pem.as_deref(), config.connect_timeout_ms, config.read_timeout_ms);
-        let http = super::http_clients::client(&key, config.trusted_ca_pem.as_deref())?;
+        let key = crate::http_clients::ClientKey::new(&base, config.trusted_ca_pem.as_deref(), config.connect_timeout_ms, config.read_timeout_ms);
+        let http = crate::http_clients::client(&key, config.trusted_ca_pem.as_deref())?;
         Ok(KestraClient {
             http,
             base,

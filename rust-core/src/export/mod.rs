@@ -4,7 +4,6 @@
 mod archive;
 pub mod bundled_flows;
 mod client;
-mod http_clients;
 pub(crate) mod flow_header;
 pub mod instance;
 pub mod kv;

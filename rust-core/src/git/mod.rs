@@ -5,6 +5,7 @@
 mod commit_url;
 pub mod custody;
 mod history;
+mod http_push;
 mod record;
 mod scratch;
 mod server_text;
@@ -13,6 +14,7 @@ pub mod signature_check;
 mod signing;
 mod socket_stream;
 pub mod tags;
+mod thin_pack;
 mod transport;
 
 use crate::error::{CoreError, ErrorCode};
@@ -244,7 +246,18 @@ impl Workspace {
             Some(_) => log.info(format!("Pushing to {url} on branch {target}")),
             None => log.info(format!("Pushing {} to {url}", extra.iter().filter_map(|r| r.rsplit(':').next()).collect::<Vec<_>>().join(", "))),
         }
-        let branch = commit.map(|_| format!("{}:refs/heads/{target}", self.local_branch()));
+        let remote_branch = format!("refs/heads/{target}");
+        // A branch update alone goes in one request with a thin pack where the server speaks HTTP.
+        if let (Some(commit), []) = (commit, extra)
+            && let Some(old) = self.remote_refs.iter().find(|(name, _)| *name == remote_branch).map(|(_, oid)| *oid)
+            && let Some(answer) = http_push::push(&self.repo, &self.config, commit, old, &remote_branch, log)
+        {
+            return match answer {
+                http_push::Answer::Updated { bytes } => Ok(self.pushed(Some(commit), &remote_branch, bytes, log)),
+                http_push::Answer::Refused { reason, said, bytes } => self.refused(Some(commit), &[(remote_branch, reason)], &said, bytes),
+            };
+        }
+        let branch = commit.map(|_| format!("{}:{remote_branch}", self.local_branch()));
         let refspecs: Vec<&str> = branch.iter().chain(extra).map(String::as_str).collect();
         let mut broken = 0;
         let session = loop {
@@ -273,28 +286,44 @@ impl Workspace {
         };
         let bytes = *session.bytes_sent.borrow();
         let rejections = session.rejections.borrow().clone();
-        if let Some((refname, msg)) = rejections.first().cloned() {
-            if is_lost_race(&msg) {
-                return Ok(PushOutcome::BranchMoved { bytes });
-            }
-            let said = session.remote_text();
-            let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
-            // Refs are updated one by one: only the tag may have been refused.
-            let remote_branch = format!("refs/heads/{target}");
-            let landed = commit.filter(|_| !rejections.iter().any(|(r, _)| *r == remote_branch));
-            let landed_note = landed.map(|c| format!("; branch `{target}` was pushed ({c})")).unwrap_or_default();
-            self.tip = landed.or(self.tip);
-            let protection = if refname.starts_with("refs/tags/") { "tag" } else { "branch" };
-            return Err(CoreError::new(
-                ErrorCode::PushRejected,
-                format!("the remote rejected the push of {refname} to {url}: {msg}{said}{landed_note}; check {protection} protection and the token's rights"),
-            ));
+        if !rejections.is_empty() {
+            return self.refused(commit, &rejections, &session.remote_text(), bytes);
         }
+        Ok(self.pushed(commit, &remote_branch, bytes, log))
+    }
+
+    /// After a push the server took: the branch's tip here and as last listed.
+    fn pushed(&mut self, commit: Option<Oid>, remote_branch: &str, bytes: u64, log: &mut Log) -> PushOutcome {
         log.info(format!("Pushed {bytes} bytes"));
-        if commit.is_some() {
-            self.tip = commit;
+        if let Some(commit) = commit {
+            self.tip = Some(commit);
+            if let Some(listed) = self.remote_refs.iter_mut().find(|(name, _)| name == remote_branch) {
+                listed.1 = commit;
+            }
         }
-        Ok(PushOutcome::Pushed { bytes })
+        PushOutcome::Pushed { bytes }
+    }
+
+    /// The refs the server refused (`(ref, reason)`, in its order): a lost race to fetch and plan
+    /// again, else an error naming the first and what the server said.
+    fn refused(&mut self, commit: Option<Oid>, rejections: &[(String, String)], said: &str, bytes: u64) -> Result<PushOutcome, CoreError> {
+        let (refname, msg) = &rejections[0];
+        if is_lost_race(msg) {
+            return Ok(PushOutcome::BranchMoved { bytes });
+        }
+        let url = self.display_url();
+        let target = self.push_branch().to_string();
+        let said = if said.is_empty() { String::new() } else { format!(" (the server said: {said})") };
+        // Refs are updated one by one: only the tag may have been refused.
+        let remote_branch = format!("refs/heads/{target}");
+        let landed = commit.filter(|_| !rejections.iter().any(|(r, _)| *r == remote_branch));
+        let landed_note = landed.map(|c| format!("; branch `{target}` was pushed ({c})")).unwrap_or_default();
+        self.tip = landed.or(self.tip);
+        let protection = if refname.starts_with("refs/tags/") { "tag" } else { "branch" };
+        Err(CoreError::new(
+            ErrorCode::PushRejected,
+            format!("the remote rejected the push of {refname} to {url}: {msg}{said}{landed_note}; check {protection} protection and the token's rights"),
+        ))
     }
 
     /// Fetches the branch again after a lost race; the next `files_under` and `commit` use the
@@ -440,12 +469,9 @@ impl Workspace {
 }
 
 /// Connects for a fetch (the first connection of every sync, so it also logs the SSH host key).
-fn connect<'r, 'c, 'cb>(remote: &'c mut git2::Remote<'r>, config: &'cb GitConfig, session: &'cb Session, log: &mut Log) -> Result<git2::RemoteConnection<'r, 'c, 'cb>, CoreError> {
+fn connect<'r, 'c, 'cb>(remote: &'c mut git2::Remote<'r>, config: &'cb GitConfig, session: &'cb Session, log: &mut Log) -> Result<transport::Connection<'r, 'c, 'cb>, CoreError> {
     let url = display_url(&config.url);
-    let callbacks = transport::callbacks(config, session, None);
-    let conn = remote
-        .connect_auth(git2::Direction::Fetch, Some(callbacks), Some(transport::proxy(config)))
-        .map_err(|e| transport::network_error(&e, session, "connect to", &url, config))?;
+    let conn = transport::Connection::open(remote, config, session).map_err(|e| transport::network_error(&e, session, "connect to", &url, config))?;
     if let Some(fp) = session.host_key() {
         log_host_key(config, &fp, log);
     }
@@ -454,12 +480,8 @@ fn connect<'r, 'c, 'cb>(remote: &'c mut git2::Remote<'r>, config: &'cb GitConfig
 
 /// The refs a connection advertised, the remote's default branch (HEAD's target) first, so a
 /// missing branch starts from it.
-fn advertised(conn: &git2::RemoteConnection, config: &GitConfig, session: &Session) -> Result<Vec<(String, Oid)>, CoreError> {
-    let list = conn.list().map_err(|e| transport::network_error(&e, session, "list", &display_url(&config.url), config))?;
-    let default = conn.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
-    let mut refs: Vec<(String, Oid)> = list.iter().map(|h| (h.name().to_string(), h.oid())).collect();
-    refs.sort_by_key(|(name, _)| Some(name) != default.as_ref());
-    Ok(refs)
+fn advertised(conn: &transport::Connection, config: &GitConfig, session: &Session) -> Result<Vec<(String, Oid)>, CoreError> {
+    conn.advertised().map_err(|e| transport::network_error(&e, session, "list", &display_url(&config.url), config))
 }
 
 /// Fetches `remote_ref` into the tracking namespace of `remote_name` (reusing `remote`'s

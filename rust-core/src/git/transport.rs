@@ -144,6 +144,70 @@ pub fn proxy(config: &GitConfig) -> ProxyOptions<'_> {
     p
 }
 
+/// The `Authorization` header for an HTTPS remote with `git.username` and `git.password`, sent
+/// with every request so none waits for the server's 401 challenge first: a round trip per
+/// connection, and a new TLS handshake where the server closes the connection after its 401. Only
+/// over HTTPS: over plain HTTP the credentials still go only to a server that asks for them. If
+/// the server refuses them, its 401 asks the credentials callback, which offers them once more
+/// (and there the server may pick another scheme than Basic). A redirect of the first request
+/// carries the header to its target, as the callback would give it the credentials after a 401.
+/// The header holds the secret: it lives in one operation's options and is never logged.
+fn auth_header(config: &GitConfig) -> Option<String> {
+    use base64::Engine;
+    if !config.url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://")) {
+        return None;
+    }
+    let (user, password) = (config.username.as_ref()?, config.password.as_ref()?);
+    let pair = format!("{user}:{}", password.expose());
+    Some(format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+}
+
+/// A fetch connection to `remote` whose requests carry `auth_header` (git2's `connect_auth`
+/// sends no custom header); a fetch on it keeps using it. Disconnects when dropped.
+pub struct Connection<'r, 'c, 'cb> {
+    remote: &'c mut git2::Remote<'r>,
+    // libgit2 keeps pointers into the callbacks (their payload) for the connection's lifetime;
+    // it copies the proxy options and the headers.
+    _callbacks: Box<RemoteCallbacks<'cb>>,
+}
+
+impl<'r, 'c, 'cb> Connection<'r, 'c, 'cb> {
+    pub fn open(remote: &'c mut git2::Remote<'r>, config: &'cb GitConfig, session: &'cb Session) -> Result<Self, git2::Error> {
+        use git2::Binding;
+        let callbacks = Box::new(callbacks(config, session, None));
+        let proxy = proxy(config);
+        let header = auth_header(config).map(|h| std::ffi::CString::new(h).expect("base64 has no NUL"));
+        let mut pointers: Vec<*mut std::ffi::c_char> = header.iter().map(|h| h.as_ptr() as *mut _).collect();
+        let headers = libgit2_sys::git_strarray { strings: pointers.as_mut_ptr(), count: pointers.len() };
+        let (raw_callbacks, raw_proxy) = (callbacks.raw(), proxy.raw());
+        // SAFETY: every pointer is valid for the call; libgit2 copies the headers and the proxy
+        // options, and the callbacks' payload stays boxed in the returned value.
+        let code = unsafe { libgit2_sys::git_remote_connect(remote.raw(), libgit2_sys::GIT_DIRECTION_FETCH, &raw_callbacks, &raw_proxy, &headers) };
+        if code < 0 {
+            return Err(git2::Error::last_error(code));
+        }
+        Ok(Connection { remote, _callbacks: callbacks })
+    }
+
+    pub fn remote(&mut self) -> &mut git2::Remote<'r> {
+        self.remote
+    }
+
+    /// The refs the remote advertised, its default branch (HEAD's target) first.
+    pub fn advertised(&self) -> Result<Vec<(String, git2::Oid)>, git2::Error> {
+        let mut refs: Vec<(String, git2::Oid)> = self.remote.list()?.iter().map(|h| (h.name().to_string(), h.oid())).collect();
+        let default = self.remote.default_branch().ok().and_then(|b| b.as_str().ok().map(str::to_string));
+        refs.sort_by_key(|(name, _)| Some(name) != default.as_ref());
+        Ok(refs)
+    }
+}
+
+impl Drop for Connection<'_, '_, '_> {
+    fn drop(&mut self) {
+        let _ = self.remote.disconnect();
+    }
+}
+
 pub fn fetch_options<'a, 'l: 'a, 's: 'a>(
     config: &'a GitConfig,
     session: &'a Session,
@@ -153,6 +217,10 @@ pub fn fetch_options<'a, 'l: 'a, 's: 'a>(
     let mut o = FetchOptions::new();
     o.remote_callbacks(callbacks(config, session, Some(ticker)));
     o.proxy_options(proxy(config));
+    // A fetch on a `Connection` hands it these options, so the header is in both.
+    if let Some(header) = auth_header(config) {
+        o.custom_headers(&[&header]);
+    }
     o.download_tags(git2::AutotagOption::None);
     if let Some(d) = depth {
         o.depth(d);
@@ -168,7 +236,8 @@ pub fn push_options<'a, 'l: 'a, 's: 'a>(config: &'a GitConfig, session: &'a Sess
     // connection a server or proxy with a short idle timeout closes it meanwhile and the upload
     // breaks. Asking for a closed connection makes the upload open a fresh one.
     if config.url.to_ascii_lowercase().starts_with("http") {
-        o.custom_headers(&["Connection: close"]);
+        let headers: Vec<String> = std::iter::once("Connection: close".to_string()).chain(auth_header(config)).collect();
+        o.custom_headers(&headers.iter().map(String::as_str).collect::<Vec<_>>());
     }
     o
 }

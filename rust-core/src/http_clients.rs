@@ -1,4 +1,5 @@
-//! The process's HTTP clients for the Kestra API, one per (base URL, trusted CA bundle, timeouts):
+//! The process's HTTP clients for the Kestra API (and the Git pushes of `git/http_push.rs`), one
+//! per (base URL, trusted CA bundle, timeouts, proxy):
 //! a worker JVM runs many tasks against the same Kestra, and building a client (its TLS context
 //! with the worker's CA bundle, its runtime thread) and opening connections cost more than the
 //! API calls of a small task. A kept client holds no credentials (they go on each request) and no
@@ -25,12 +26,21 @@ pub struct ClientKey {
     pub trust: Option<[u8; 32]>,
     pub connect_timeout_ms: u64,
     pub read_timeout_ms: u64,
+    /// Git pushes: through this proxy (none otherwise, as libgit2), redirects not followed.
+    pub git_proxy: Option<Option<String>>,
 }
 
 impl ClientKey {
     pub fn new(base: &str, trusted_ca_pem: Option<&str>, connect_timeout_ms: u64, read_timeout_ms: u64) -> Self {
         let trust = trusted_ca_pem.filter(|p| !p.trim().is_empty()).map(|pem| Sha256::digest(pem.as_bytes()).into());
-        ClientKey { base: base.to_string(), trust, connect_timeout_ms, read_timeout_ms }
+        ClientKey { base: base.to_string(), trust, connect_timeout_ms, read_timeout_ms, git_proxy: None }
+    }
+
+    /// The client of Git pushes to `base`: through `proxy` when given, and redirects answered as
+    /// they are (a redirected POST would lose its body).
+    pub fn for_git(mut self, proxy: Option<&str>) -> Self {
+        self.git_proxy = Some(proxy.map(str::to_string));
+        self
     }
 }
 
@@ -60,9 +70,15 @@ fn build(key: &ClientKey, trusted_ca_pem: Option<&str>) -> Result<Client, CoreEr
         .connect_timeout(Duration::from_millis(key.connect_timeout_ms))
         .timeout(Duration::from_millis(key.read_timeout_ms))
         .pool_idle_timeout(POOL_IDLE)
-        // The environment's proxy variables must not silently reroute the API calls.
-        .no_proxy()
         .user_agent(concat!("kestra-git-backup/", env!("CARGO_PKG_VERSION")));
+    builder = match &key.git_proxy {
+        // The environment's proxy variables must not silently reroute the API calls.
+        None | Some(None) => builder.no_proxy(),
+        Some(Some(url)) => builder.proxy(reqwest::Proxy::all(url).map_err(|e| CoreError::invalid("git.proxy", format!("not a proxy URL: {e}")))?),
+    };
+    if key.git_proxy.is_some() {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
     if let Some(pem) = trusted_ca_pem.filter(|p| !p.trim().is_empty()) {
         for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes())
             .map_err(|e| CoreError::invalid("kestra.trustedCaPem", format!("not a PEM bundle: {e}")))?
