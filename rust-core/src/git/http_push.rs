@@ -32,9 +32,10 @@ pub enum Answer {
     Refused { reason: String, said: String, bytes: u64 },
 }
 
-/// Pushes `commit` to `refname`, which the remote had at `old`: `None` when this way does not
-/// apply or gave no definite answer (see the module's comment).
-pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, refname: &str, log: &mut Log) -> Option<Answer> {
+/// Pushes `commit` to `refname`, which the remote had at `old` (zero: absent), with the objects
+/// the commits since `have` add (None: since the root): `None` when this way does not apply or
+/// gave no definite answer (see the module's comment).
+pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: Option<Oid>, refname: &str, log: &mut Log) -> Option<Answer> {
     let url = config.url.trim_end_matches('/');
     let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     // Over plain HTTP credentials go only to a server that asks (a 401): libgit2 does that dance.
@@ -44,7 +45,7 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, refnam
     {
         return None;
     }
-    let pack = match thin_pack::build(repo, commit, old) {
+    let pack = match thin_pack::build(repo, commit, have) {
         Ok(Some(pack)) => pack,
         Ok(None) => return None,
         Err(e) => {
@@ -95,7 +96,7 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, refnam
         NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string());
         return None;
     }
-    log.debug(format!("Pushed {} objects in one request ({bytes} bytes, thin pack)", pack.objects));
+    log.debug(format!("Pushed {} objects in one request ({} as deltas, {bytes} bytes)", pack.objects, pack.deltas));
     match report.refs.iter().find(|(name, _)| name == refname) {
         Some((_, None)) => Some(Answer::Updated { bytes }),
         Some((_, Some(reason))) => Some(Answer::Refused { reason: reason.clone(), said: report.said, bytes }),

@@ -249,8 +249,8 @@ impl Workspace {
         let remote_branch = format!("refs/heads/{target}");
         // A branch update alone goes in one request with a thin pack where the server speaks HTTP.
         if let (Some(commit), []) = (commit, extra)
-            && let Some(old) = self.remote_refs.iter().find(|(name, _)| *name == remote_branch).map(|(_, oid)| *oid)
-            && let Some(answer) = http_push::push(&self.repo, &self.config, commit, old, &remote_branch, log)
+            && let Some((old, have)) = self.push_base(&remote_branch)
+            && let Some(answer) = http_push::push(&self.repo, &self.config, commit, old, have, &remote_branch, log)
         {
             return match answer {
                 http_push::Answer::Updated { bytes } => Ok(self.pushed(Some(commit), &remote_branch, bytes, log)),
@@ -290,6 +290,19 @@ impl Workspace {
             return self.refused(commit, &rejections, &session.remote_text(), bytes);
         }
         Ok(self.pushed(commit, &remote_branch, bytes, log))
+    }
+
+    /// For a push to `remote_branch`: the value the remote listed for it (zero: none) and the
+    /// commit the pushed ones build on that the server holds (None: an empty remote, the whole
+    /// history goes); None when that is not known.
+    fn push_base(&self, remote_branch: &str) -> Option<(Oid, Option<Oid>)> {
+        let listed = |oid: Oid| self.remote_refs.iter().any(|(_, o)| *o == oid);
+        match self.remote_refs.iter().find(|(name, _)| name == remote_branch) {
+            Some((_, old)) => Some((*old, Some(*old))),
+            None if self.remote_refs.is_empty() => Some((Oid::ZERO_SHA1, None)),
+            // A new branch: from the tip it started at, when the remote lists it.
+            None => self.tip.filter(|tip| listed(*tip)).map(|tip| (Oid::ZERO_SHA1, Some(tip))),
+        }
     }
 
     /// After a push the server took: the branch's tip here and as last listed.

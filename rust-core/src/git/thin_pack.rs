@@ -15,38 +15,43 @@ use git2::{ObjectType, Oid, Repository, Tree};
 use std::collections::HashSet;
 use std::io::Write;
 
-/// The most objects a thin pack takes; beyond that libgit2's push (whole objects, streamed) is
+/// The most objects and bytes a pack made here takes; beyond that libgit2's push (streamed) is
 /// used: big changes gain little from deltas against a single parent.
 pub const MAX_OBJECTS: usize = 5_000;
+const MAX_BYTES: usize = 16 << 20;
 
 pub struct ThinPack {
     pub bytes: Vec<u8>,
     pub objects: usize,
+    /// Of those, sent as deltas.
+    pub deltas: usize,
 }
 
-/// The pack of the commits from `tip` back to `have` (excluded), each built on its first parent;
-/// None when one of them is a root or a merge, or past `MAX_OBJECTS`.
-pub fn build(repo: &Repository, tip: Oid, have: Oid) -> Result<Option<ThinPack>, git2::Error> {
+/// The pack of the commits from `tip` back to `have` (excluded; None: back to the root, all
+/// objects whole), each built on its first parent; None when one of them is a merge, when a root
+/// comes before `have`, or past `MAX_OBJECTS` or `MAX_BYTES`.
+pub fn build(repo: &Repository, tip: Oid, have: Option<Oid>) -> Result<Option<ThinPack>, git2::Error> {
     let mut commits = Vec::new();
-    let mut at = tip;
+    let mut at = Some(tip);
     while at != have {
-        let commit = repo.find_commit(at)?;
-        if commit.parent_count() != 1 || commits.len() >= MAX_OBJECTS {
+        let Some(id) = at else { return Ok(None) };
+        let commit = repo.find_commit(id)?;
+        if commit.parent_count() > 1 || commits.len() >= MAX_OBJECTS {
             return Ok(None);
         }
-        at = commit.parent_id(0)?;
+        at = commit.parent_ids().next();
         commits.push(commit);
     }
     let mut pack = PackWriter::new(repo);
     for commit in commits.iter().rev() {
-        let parent_tree = commit.parent(0)?.tree()?;
-        pack.tree(&commit.tree()?, Some(&parent_tree))?;
+        let parent_tree = commit.parents().next().map(|p| p.tree()).transpose()?;
+        pack.tree(&commit.tree()?, parent_tree.as_ref())?;
         pack.whole(commit.id(), ObjectType::Commit)?;
-        if pack.entries.len() > MAX_OBJECTS {
+        if pack.full() {
             return Ok(None);
         }
     }
-    Ok(Some(pack.finish()?))
+    Ok(Some(pack.finish()))
 }
 
 struct PackWriter<'r> {
@@ -54,18 +59,24 @@ struct PackWriter<'r> {
     odb: git2::Odb<'r>,
     /// Each object: header and zlib data, in pack order.
     entries: Vec<Vec<u8>>,
+    deltas: usize,
+    size: usize,
     written: HashSet<Oid>,
 }
 
 impl<'r> PackWriter<'r> {
     fn new(repo: &'r Repository) -> Self {
         let odb = repo.odb().expect("a repository has an object database");
-        PackWriter { repo, odb, entries: Vec::new(), written: HashSet::new() }
+        PackWriter { repo, odb, entries: Vec::new(), deltas: 0, size: 0, written: HashSet::new() }
+    }
+
+    fn full(&self) -> bool {
+        self.entries.len() > MAX_OBJECTS || self.size > MAX_BYTES
     }
 
     /// `tree` and what changed under it, against `base` (the same path in the parent commit).
     fn tree(&mut self, tree: &Tree, base: Option<&Tree>) -> Result<(), git2::Error> {
-        if base.is_some_and(|b| b.id() == tree.id()) || self.written.contains(&tree.id()) {
+        if base.is_some_and(|b| b.id() == tree.id()) || self.written.contains(&tree.id()) || self.full() {
             return Ok(());
         }
         for entry in tree.iter() {
@@ -102,7 +113,10 @@ impl<'r> PackWriter<'r> {
             })
         };
         match entry {
-            Some(entry) => self.push(id, entry),
+            Some(entry) => {
+                self.deltas += 1;
+                self.push(id, entry)
+            }
             None => return self.whole(id, kind),
         }
         Ok(())
@@ -130,10 +144,11 @@ impl<'r> PackWriter<'r> {
 
     fn push(&mut self, id: Oid, entry: Vec<u8>) {
         self.written.insert(id);
+        self.size += entry.len();
         self.entries.push(entry);
     }
 
-    fn finish(self) -> Result<ThinPack, git2::Error> {
+    fn finish(self) -> ThinPack {
         use sha1::Digest;
         let objects = self.entries.len();
         let mut bytes = Vec::with_capacity(32 + self.entries.iter().map(Vec::len).sum::<usize>());
@@ -145,7 +160,7 @@ impl<'r> PackWriter<'r> {
         }
         let sum = sha1::Sha1::digest(&bytes);
         bytes.extend_from_slice(&sum);
-        Ok(ThinPack { bytes, objects })
+        ThinPack { bytes, objects, deltas: self.deltas }
     }
 }
 
