@@ -90,12 +90,15 @@ fn a_refused_large_push_says_why_and_a_broken_push_is_retried() {
     assert!(stderr.contains("(the server said: policy: no pushes on Sunday)") && !stderr.contains("Resolving deltas"), "{stderr}");
     std::fs::remove_file(&hook).unwrap();
 
-    // The push's connection is broken once it carried 64 KiB: pushed on a new connection.
-    let proxy = DropProxy::start(server.get("HTTPS_PORT").parse().unwrap(), 64 * 1024);
+    // The push's connection is broken once it carried 64 KiB, twice: the push in one request,
+    // then libgit2's; libgit2's retry on a new connection lands it.
+    let proxy = DropProxy::start(server.get("HTTPS_PORT").parse().unwrap(), 64 * 1024, 2);
     let through_proxy = format!("https://127.0.0.1:{}/git/guarded.git", proxy.port);
     let (ok, stderr, _) = cli(&request(&stub, &server, &through_proxy, "big"));
     assert!(ok, "{stderr}");
-    assert!(proxy.dropped() && stderr.contains("broke off"), "{stderr}");
+    assert_eq!(proxy.dropped(), 2, "{stderr}");
+    assert!(stderr.contains("broke off") && stderr.contains("pushing again with libgit2 on a new connection"), "{stderr}");
+    assert!(stderr.contains("trying again on a new connection in"), "libgit2's own retry: {stderr}");
     assert_eq!(repo.commit_count("main"), 1);
     assert_eq!(repo.files("main").len(), 500);
 }

@@ -74,19 +74,23 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
     if let Some((user, password)) = credentials {
         request = request.basic_auth(user, Some(password.expose()));
     }
-    let answer = request.send().map_err(|e| e.without_url().to_string()).and_then(|response| {
+    let answer = request.send().map_err(|e| Failure::Broken(e.without_url())).and_then(|response| {
         let status = response.status();
         let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         if status != reqwest::StatusCode::OK || kind != "application/x-git-receive-pack-result" {
-            return Err(format!("HTTP {status}, {kind:?}"));
+            return Err(Failure::Other(format!("HTTP {status}, {kind:?}")));
         }
         let mut text = Vec::new();
-        response.take(MAX_ANSWER).read_to_end(&mut text).map_err(|e| e.to_string())?;
+        response.take(MAX_ANSWER).read_to_end(&mut text).map_err(|e| Failure::Other(e.to_string()))?;
         Ok(text)
     });
-    let report = match answer.and_then(|text| Report::parse(&text)) {
+    let report = match answer.and_then(|text| Report::parse(&text).map_err(Failure::Other)) {
         Ok(report) => report,
-        Err(why) => {
+        Err(Failure::Broken(e)) => {
+            log.warn(format!("Push to {} broke off ({}); pushing again with libgit2 on a new connection", super::display_url(url), causes(&e)));
+            return None;
+        }
+        Err(Failure::Other(why)) => {
             log.debug(format!("The one-request push got no report ({why}); pushing with libgit2"));
             return None;
         }
@@ -102,6 +106,25 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
         Some((_, Some(reason))) => Some(Answer::Refused { reason: reason.clone(), said: report.said, bytes }),
         None => None,
     }
+}
+
+/// Why a push in one request gave no report.
+enum Failure {
+    /// The request did not get through (connection refused, reset, timed out).
+    Broken(reqwest::Error),
+    Other(String),
+}
+
+/// An error and its causes, one line (reqwest's own text is only "error sending request").
+fn causes(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Answers read at most: a report is a few lines, the side band's progress a few KiB.

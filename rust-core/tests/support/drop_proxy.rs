@@ -1,23 +1,25 @@
-//! A TCP proxy on 127.0.0.1 in front of a server that breaks, once, the first connection on which
-//! the client sends more than a threshold of bytes (a push's upload): a connection reset in the
-//! middle of a push, as flaky networks and proxies cause.
+//! A TCP proxy on 127.0.0.1 in front of a server that breaks the first `times` connections on
+//! which the client sends more than a threshold of bytes (a push's upload): a connection reset in
+//! the middle of a push, as flaky networks and proxies cause.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct DropProxy {
     pub port: u16,
-    dropped: Arc<AtomicBool>,
+    /// Connections still to break.
+    left: Arc<AtomicUsize>,
+    times: usize,
 }
 
 impl DropProxy {
-    pub fn start(target_port: u16, threshold: usize) -> DropProxy {
+    pub fn start(target_port: u16, threshold: usize, times: usize) -> DropProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let dropped = Arc::new(AtomicBool::new(false));
-        let flag = dropped.clone();
+        let left = Arc::new(AtomicUsize::new(times));
+        let flag = left.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)) else { continue };
@@ -27,18 +29,18 @@ impl DropProxy {
                 std::thread::spawn(move || pump(server, client, None));
             }
         });
-        DropProxy { port, dropped }
+        DropProxy { port, left, times }
     }
 
-    /// Whether a connection was broken.
-    pub fn dropped(&self) -> bool {
-        self.dropped.load(Ordering::SeqCst)
+    /// How many connections were broken.
+    pub fn dropped(&self) -> usize {
+        self.times - self.left.load(Ordering::SeqCst)
     }
 }
 
 /// Copies `from` → `to`; with a threshold, breaks both sides once that many bytes went through
-/// (only on the first connection to get there).
-pub fn pump(mut from: TcpStream, mut to: TcpStream, breaker: Option<(usize, Arc<AtomicBool>)>) {
+/// (while connections are left to break).
+pub fn pump(mut from: TcpStream, mut to: TcpStream, breaker: Option<(usize, Arc<AtomicUsize>)>) {
     let mut buf = [0u8; 16 * 1024];
     let mut sent = 0;
     loop {
@@ -47,9 +49,9 @@ pub fn pump(mut from: TcpStream, mut to: TcpStream, breaker: Option<(usize, Arc<
             Ok(n) => n,
         };
         sent += n;
-        if let Some((threshold, flag)) = &breaker
+        if let Some((threshold, left)) = &breaker
             && sent > *threshold
-            && !flag.swap(true, Ordering::SeqCst)
+            && left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
         {
             let _ = from.shutdown(Shutdown::Both);
             let _ = to.shutdown(Shutdown::Both);
