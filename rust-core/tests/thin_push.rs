@@ -61,3 +61,22 @@ fn a_one_flow_change_goes_as_deltas_in_one_request_and_the_server_repository_sta
     let (answer, _) = run_logged(&request);
     assert_eq!(report(&answer)["bytesPushed"].as_u64(), Some(0));
 }
+
+#[test]
+fn the_custody_record_moves_in_one_request_after_the_branch() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("record"));
+    let stub = KestraStub::start();
+    stub.set_flow(NS, "flow_001", &flow(1, "hello"));
+    let request = support::manifest_backup::backup(&stub, &server, "record");
+    for message in ["first", "second"] {
+        stub.set_flow(NS, "flow_001", &flow(1, message));
+        let (answer, lines) = run_logged(&request);
+        let commit = report(&answer)["commitId"].as_str().unwrap().to_string();
+        let one_request: Vec<&String> = lines.iter().filter(|l| l.contains("objects in one request")).collect();
+        assert_eq!(one_request.len(), 2, "the branch, then the record: {lines:#?}");
+        assert!(one_request[1].starts_with("Pushed 0 objects in one request"), "the record is an update only: {lines:#?}");
+        assert_eq!(repo.git(&["rev-parse", "refs/kestra-backup/last/main"]).trim(), commit);
+        repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
+    }
+}

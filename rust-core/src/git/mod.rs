@@ -247,14 +247,13 @@ impl Workspace {
             None => log.info(format!("Pushing {} to {url}", extra.iter().filter_map(|r| r.rsplit(':').next()).collect::<Vec<_>>().join(", "))),
         }
         let remote_branch = format!("refs/heads/{target}");
-        // A branch update alone goes in one request with a thin pack where the server speaks HTTP.
-        if let (Some(commit), []) = (commit, extra)
-            && let Some((old, have)) = self.push_base(&remote_branch)
-            && let Some(answer) = http_push::push(&self.repo, &self.config, commit, old, have, &remote_branch, log)
+        // One ref's update goes in one request with a thin pack where the server speaks HTTP.
+        if let Some((refname, new, old, have)) = self.one_request_update(commit, extra, &remote_branch)
+            && let Some(answer) = http_push::push(&self.repo, &self.config, new, old, have, &refname, log)
         {
             return match answer {
-                http_push::Answer::Updated { bytes } => Ok(self.pushed(Some(commit), &remote_branch, bytes, log)),
-                http_push::Answer::Refused { reason, said, bytes } => self.refused(Some(commit), &[(remote_branch, reason)], &said, bytes),
+                http_push::Answer::Updated { bytes } => Ok(self.pushed(commit, &[(refname, new)], bytes, log)),
+                http_push::Answer::Refused { reason, said, bytes } => self.refused(commit, &[(refname, reason)], &said, bytes),
             };
         }
         let branch = commit.map(|_| format!("{}:{remote_branch}", self.local_branch()));
@@ -289,29 +288,46 @@ impl Workspace {
         if !rejections.is_empty() {
             return self.refused(commit, &rejections, &session.remote_text(), bytes);
         }
-        Ok(self.pushed(commit, &remote_branch, bytes, log))
+        Ok(self.pushed(commit, &commit.map(|c| (remote_branch, c)).into_iter().collect::<Vec<_>>(), bytes, log))
     }
 
-    /// For a push to `remote_branch`: the value the remote listed for it (zero: none) and the
-    /// commit the pushed ones build on that the server holds (None: an empty remote, the whole
-    /// history goes); None when that is not known.
-    fn push_base(&self, remote_branch: &str) -> Option<(Oid, Option<Oid>)> {
-        let listed = |oid: Oid| self.remote_refs.iter().any(|(_, o)| *o == oid);
-        match self.remote_refs.iter().find(|(name, _)| name == remote_branch) {
-            Some((_, old)) => Some((*old, Some(*old))),
-            None if self.remote_refs.is_empty() => Some((Oid::ZERO_SHA1, None)),
-            // A new branch: from the tip it started at, when the remote lists it.
-            None => self.tip.filter(|tip| listed(*tip)).map(|tip| (Oid::ZERO_SHA1, Some(tip))),
+    /// The update a push in one request makes, `(remote ref, new value, value listed (zero:
+    /// none), the commit the new ones build on that the server holds)`: the branch's to `commit`,
+    /// or one ref's (a custody record) to a commit the remote lists, fast-forward unless forced;
+    /// None when it is neither or that is not known.
+    fn one_request_update(&self, commit: Option<Oid>, extra: &[String], remote_branch: &str) -> Option<(String, Oid, Oid, Option<Oid>)> {
+        let listed = |name: &str| self.remote_refs.iter().find(|(n, _)| n == name).map(|(_, oid)| *oid);
+        let remote_holds = |oid: &Oid| self.remote_refs.iter().any(|(_, o)| o == oid);
+        match (commit, extra) {
+            (Some(commit), []) => {
+                let (old, have) = match listed(remote_branch) {
+                    Some(old) => (old, Some(old)),
+                    None if self.remote_refs.is_empty() => (Oid::ZERO_SHA1, None),
+                    // A new branch: from the tip it started at, when the remote lists it.
+                    None => (Oid::ZERO_SHA1, Some(self.tip.filter(remote_holds)?)),
+                };
+                Some((remote_branch.to_string(), commit, old, have))
+            }
+            (None, [spec]) => {
+                let (force, spec) = spec.strip_prefix('+').map_or((false, spec.as_str()), |s| (true, s));
+                let (src, dst) = spec.split_once(':')?;
+                let new = self.repo.refname_to_id(src).ok().filter(remote_holds)?;
+                let old = listed(dst).unwrap_or(Oid::ZERO_SHA1);
+                let fast_forward = old.is_zero() || old == new || self.repo.graph_descendant_of(new, old).unwrap_or(false);
+                (force || fast_forward).then(|| (dst.to_string(), new, old, Some(new)))
+            }
+            _ => None,
         }
     }
 
-    /// After a push the server took: the branch's tip here and as last listed.
-    fn pushed(&mut self, commit: Option<Oid>, remote_branch: &str, bytes: u64, log: &mut Log) -> PushOutcome {
+    /// After a push the server took: the branch's tip here, and each updated ref as last listed.
+    fn pushed(&mut self, commit: Option<Oid>, updated: &[(String, Oid)], bytes: u64, log: &mut Log) -> PushOutcome {
         log.info(format!("Pushed {bytes} bytes"));
-        if let Some(commit) = commit {
-            self.tip = Some(commit);
-            if let Some(listed) = self.remote_refs.iter_mut().find(|(name, _)| name == remote_branch) {
-                listed.1 = commit;
+        self.tip = commit.or(self.tip);
+        for (name, oid) in updated {
+            match self.remote_refs.iter_mut().find(|(n, _)| n == name) {
+                Some(listed) => listed.1 = *oid,
+                None => self.remote_refs.push((name.clone(), *oid)),
             }
         }
         PushOutcome::Pushed { bytes }
