@@ -65,6 +65,18 @@ fn client_in(clients: &Mutex<HashMap<ClientKey, Client>>, key: &ClientKey, trust
     Ok(client)
 }
 
+/// The error and its sources in one line (reqwest's own text is only "error sending request").
+pub fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 fn build(key: &ClientKey, trusted_ca_pem: Option<&str>) -> Result<Client, CoreError> {
     let mut builder = Client::builder()
         .connect_timeout(Duration::from_millis(key.connect_timeout_ms))

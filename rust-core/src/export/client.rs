@@ -187,7 +187,7 @@ impl KestraClient {
                 Ok(resp) => return Err(self.http_error(path, resp)),
                 // An untrusted certificate is not transient: no retry, and said as such.
                 Err(e) if is_certificate_error(&e) => return Err(self.transport_error(path, &e)),
-                Err(e) if e.is_connect() || (call == Call::Read && e.is_timeout()) => (None, describe(&e)),
+                Err(e) if e.is_connect() || (call == Call::Read && e.is_timeout()) => (None, crate::http_clients::describe(&e)),
                 Err(e) if call == Call::Write && e.is_timeout() => {
                     return Err(CoreError::new(
                         ErrorCode::Network,
@@ -240,7 +240,7 @@ impl KestraClient {
     }
 
     fn transport_error(&self, path: &str, e: &reqwest::Error) -> CoreError {
-        let text = describe(e);
+        let text = crate::http_clients::describe(e);
         if is_certificate_error(e) || text.contains("tls") || text.contains("TLS") {
             return CoreError::new(
                 ErrorCode::Tls,
@@ -252,7 +252,7 @@ impl KestraClient {
 }
 
 fn is_certificate_error(e: &reqwest::Error) -> bool {
-    describe(e).to_lowercase().contains("certificate")
+    crate::http_clients::describe(e).to_lowercase().contains("certificate")
 }
 
 fn is_transient(status: StatusCode) -> bool {
@@ -273,18 +273,6 @@ fn kestra_message(resp: Response) -> String {
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
         .unwrap_or_else(|| body.chars().take(300).collect());
     if text.trim().is_empty() { String::new() } else { format!(": {}", text.trim()) }
-}
-
-/// The error and its sources in one line (reqwest hides the root cause otherwise).
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

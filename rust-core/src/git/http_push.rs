@@ -87,7 +87,7 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
     let report = match answer.and_then(|text| Report::parse(&text).map_err(Failure::Other)) {
         Ok(report) => report,
         Err(Failure::Broken(e)) => {
-            log.warn(format!("Push to {} broke off ({}); pushing again with libgit2 on a new connection", super::display_url(url), causes(&e)));
+            log.warn(format!("Push to {} broke off ({}); pushing again with libgit2 on a new connection", super::display_url(url), http_clients::describe(&e)));
             return None;
         }
         Err(Failure::Other(why)) => {
@@ -113,18 +113,6 @@ enum Failure {
     /// The request did not get through (connection refused, reset, timed out).
     Broken(reqwest::Error),
     Other(String),
-}
-
-/// An error and its causes, one line (reqwest's own text is only "error sending request").
-fn causes(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Answers read at most: a report is a few lines, the side band's progress a few KiB.
