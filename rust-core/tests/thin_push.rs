@@ -36,7 +36,7 @@ fn a_one_flow_change_goes_as_deltas_in_one_request_and_the_server_repository_sta
     // The first backup of an empty repository: one request too, every object whole.
     let (first, lines) = run_logged(&request);
     report(&first);
-    assert!(lines.iter().any(|l| l.contains("Pushed 203 objects in one request (0 as deltas")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("Sent 203 objects in one request (0 as deltas")), "{lines:#?}");
     let path = repo.files("main").into_iter().find(|p| p.ends_with("flow_100.yml")).expect("flow_100 backed up");
     let dir = &path[..path.rfind('/').unwrap()];
     let tree_bytes: usize = repo.git(&["cat-file", "-s", &format!("main:{dir}")]).trim().parse().unwrap();
@@ -75,7 +75,7 @@ fn the_custody_record_moves_in_one_request_after_the_branch() {
         let commit = report(&answer)["commitId"].as_str().unwrap().to_string();
         let one_request: Vec<&String> = lines.iter().filter(|l| l.contains("objects in one request")).collect();
         assert_eq!(one_request.len(), 2, "the branch, then the record: {lines:#?}");
-        assert!(one_request[1].starts_with("Pushed 0 objects in one request"), "the record is an update only: {lines:#?}");
+        assert!(one_request[1].starts_with("Sent 0 objects in one request"), "the record is an update only: {lines:#?}");
         assert_eq!(repo.git(&["rev-parse", "refs/kestra-backup/last/main"]).trim(), commit);
         repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
     }

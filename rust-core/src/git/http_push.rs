@@ -40,7 +40,8 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
     let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     // Over plain HTTP credentials go only to a server that asks (a 401): libgit2 does that dance.
     let credentials = config.username.as_ref().zip(config.password.as_ref());
-    if !(https || url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://")) && credentials.is_none())
+    let plain_http = url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+    if !(https || (plain_http && credentials.is_none()))
         || NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).contains(url)
     {
         return None;
@@ -100,7 +101,7 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
         NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string());
         return None;
     }
-    log.debug(format!("Pushed {} objects in one request ({} as deltas, {bytes} bytes)", pack.objects, pack.deltas));
+    log.debug(format!("Sent {} objects in one request ({} as deltas, {bytes} bytes)", pack.objects, pack.deltas));
     match report.refs.iter().find(|(name, _)| name == refname) {
         Some((_, None)) => Some(Answer::Updated { bytes }),
         Some((_, Some(reason))) => Some(Answer::Refused { reason: reason.clone(), said: report.said, bytes }),
