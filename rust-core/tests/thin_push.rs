@@ -80,3 +80,29 @@ fn the_custody_record_moves_in_one_request_after_the_branch() {
         repo.git(&["fsck", "--full", "--strict", "--no-dangling"]);
     }
 }
+
+#[test]
+fn a_server_only_libgit2_s_check_trusts_gets_libgit2_s_push_without_a_warning() {
+    let server = GitServer::start();
+    let repo = ServerRepo(server.repo("thin"));
+    let stub = KestraStub::start();
+    // The server's own certificate as `trustedCaPemPath`: a trust anchor for the core's check of
+    // libgit2's connections (partial chains), not for the HTTP client of the one-request push.
+    let served = std::fs::read_to_string(server.ca_pem_path().with_file_name("server.pem")).unwrap();
+    let start = served.find("-----BEGIN CERTIFICATE-----").unwrap();
+    let end = served.find("-----END CERTIFICATE-----").unwrap() + "-----END CERTIFICATE-----".len();
+    let dir = tempfile::tempdir().unwrap();
+    let leaf = dir.path().join("leaf.pem");
+    std::fs::write(&leaf, &served[start..end]).unwrap();
+    let mut request = request(&stub, &server);
+    request["git"]["trustedCaPemPath"] = json!(leaf);
+    for (round, message) in ["first", "second"].into_iter().enumerate() {
+        stub.set_flow(NS, "flow_001", &flow(1, message));
+        let (answer, lines) = run_logged(&request);
+        report(&answer);
+        assert!(!lines.iter().any(|l| l.contains("broke off")), "round {round}: {lines:#?}");
+        assert_eq!(lines.iter().any(|l| l.contains("did not trust the server")), round == 0, "round {round}: {lines:#?}");
+        let path = repo.files("main").into_iter().find(|p| p.ends_with("flow_001.yml")).unwrap();
+        assert_eq!(String::from_utf8(repo.show("main", &path)).unwrap(), flow(1, message));
+    }
+}

@@ -22,7 +22,8 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::sync::Mutex;
 
-/// The remotes (URLs) that failed to unpack a thin pack in this process.
+/// The remotes (URLs) that failed to unpack a thin pack, or whose certificate only libgit2's
+/// check accepts, in this process.
 static NO_THIN: Lazy<Mutex<HashSet<String>>> = Lazy::new(|| Mutex::new(HashSet::new()));
 
 /// What the server reported for the branch.
@@ -87,6 +88,14 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
     });
     let report = match answer.and_then(|text| Report::parse(&text).map_err(Failure::Other)) {
         Ok(report) => report,
+        // libgit2's connections trust this server (the listing passed), but HTTP clients check
+        // certificates their own way (an intermediate CA in `trustedCaPemPath` is a trust anchor
+        // for libgit2's check, not for this client's): libgit2 pushes, for this process's tasks.
+        Err(Failure::Broken(e)) if http_clients::describe(&e).to_lowercase().contains("certificate") => {
+            log.debug(format!("The one-request push did not trust the server ({}); pushing with libgit2 from now on", http_clients::describe(&e)));
+            NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string());
+            return None;
+        }
         Err(Failure::Broken(e)) => {
             log.warn(format!("Push to {} broke off ({}); pushing again with libgit2 on a new connection", super::display_url(url), http_clients::describe(&e)));
             return None;
