@@ -13,6 +13,7 @@
 //! push a no-op. A server that could not unpack a thin pack is not sent one again by this process.
 
 use super::thin_pack;
+use super::transport::has_scheme;
 use crate::http_clients::{self, ClientKey};
 use crate::progress::Log;
 use crate::request::GitConfig;
@@ -38,11 +39,9 @@ pub enum Answer {
 /// gave no definite answer (see the module's comment).
 pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: Option<Oid>, refname: &str, log: &mut Log) -> Option<Answer> {
     let url = config.url.trim_end_matches('/');
-    let https = url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://"));
     // Over plain HTTP credentials go only to a server that asks (a 401): libgit2 does that dance.
     let credentials = config.username.as_ref().zip(config.password.as_ref());
-    let plain_http = url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("http://"));
-    if !(https || (plain_http && credentials.is_none()))
+    if !(has_scheme(url, "https://") || (has_scheme(url, "http://") && credentials.is_none()))
         || NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).contains(url)
     {
         return None;
@@ -91,13 +90,14 @@ pub fn push(repo: &Repository, config: &GitConfig, commit: Oid, old: Oid, have: 
         // libgit2's connections trust this server (the listing passed), but HTTP clients check
         // certificates their own way (an intermediate CA in `trustedCaPemPath` is a trust anchor
         // for libgit2's check, not for this client's): libgit2 pushes, for this process's tasks.
-        Err(Failure::Broken(e)) if http_clients::describe(&e).to_lowercase().contains("certificate") => {
-            log.debug(format!("The one-request push did not trust the server ({}); pushing with libgit2 from now on", http_clients::describe(&e)));
-            NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string());
-            return None;
-        }
         Err(Failure::Broken(e)) => {
-            log.warn(format!("Push to {} broke off ({}); pushing again with libgit2 on a new connection", super::display_url(url), http_clients::describe(&e)));
+            let why = http_clients::describe(&e);
+            if why.to_lowercase().contains("certificate") {
+                log.debug(format!("The one-request push did not trust the server ({why}); pushing with libgit2 from now on"));
+                NO_THIN.lock().unwrap_or_else(|p| p.into_inner()).insert(url.to_string());
+            } else {
+                log.warn(format!("Push to {} broke off ({why}); pushing again with libgit2 on a new connection", super::display_url(url)));
+            }
             return None;
         }
         Err(Failure::Other(why)) => {

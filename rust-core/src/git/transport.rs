@@ -154,12 +154,17 @@ pub fn proxy(config: &GitConfig) -> ProxyOptions<'_> {
 /// The header holds the secret: it lives in one operation's options and is never logged.
 fn auth_header(config: &GitConfig) -> Option<String> {
     use base64::Engine;
-    if !config.url.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://")) {
+    if !has_scheme(&config.url, "https://") {
         return None;
     }
     let (user, password) = (config.username.as_ref()?, config.password.as_ref()?);
     let pair = format!("{user}:{}", password.expose());
     Some(format!("Authorization: Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+}
+
+/// Whether `url` starts with `scheme` (as `https://`), in any case.
+pub fn has_scheme(url: &str, scheme: &str) -> bool {
+    url.get(..scheme.len()).is_some_and(|s| s.eq_ignore_ascii_case(scheme))
 }
 
 /// A fetch connection to `remote` whose requests carry `auth_header` (git2's `connect_auth`
